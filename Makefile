@@ -1,0 +1,61 @@
+# The single entry point for developers and CI. Every target sets up what it needs itself.
+PYTHON ?= python3
+VENV := .venv
+VENV_PY := $(VENV)/bin/python
+COMPAT_VENV := .venv-compat
+BENCH_VENV := .venv-bench
+STAMP := $(VENV)/.installed-test
+SOURCES := setup.cfg setup.py
+RUFF_CONFIG := --config "line-length = 100" --config "target-version = 'py311'" \
+	--config "lint.select = ['E', 'F', 'W', 'I', 'B', 'UP', 'N', 'SIM', 'RUF']" \
+	--config "lint.ignore = ['E741', 'RUF001', 'RUF002', 'RUF003', 'N802', 'N806']"
+LINTED := cirq_iqm_ext tests examples
+
+.PHONY: demo test test-fast lint typecheck format compat-env bench bench-compile bench-sampler bench-server clean
+
+$(VENV_PY):
+	$(PYTHON) -m venv $(VENV)
+	$(VENV_PY) -m pip install --quiet --upgrade pip setuptools wheel
+
+$(STAMP): $(VENV_PY) $(SOURCES)
+	$(VENV_PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+# The separate environment with IQM's official iqm-client 17.x, for the compatibility tests.
+$(COMPAT_VENV)/bin/python:
+	$(PYTHON) -m venv $(COMPAT_VENV)
+	$(COMPAT_VENV)/bin/python -m pip install --quiet "iqm-client==17.8"
+
+compat-env: $(COMPAT_VENV)/bin/python
+
+demo: $(STAMP)
+	$(VENV_PY) examples/demo.py
+
+test: $(STAMP) compat-env
+	$(VENV_PY) -m pytest -q
+
+test-fast: $(STAMP)
+	$(VENV_PY) -m pytest -q -x -m "not compat"
+
+lint: $(STAMP)
+	$(VENV_PY) -m ruff check $(RUFF_CONFIG) $(LINTED)
+	$(VENV_PY) -m ruff format $(RUFF_CONFIG) --check $(LINTED)
+
+format: $(STAMP)
+	$(VENV_PY) -m ruff format $(RUFF_CONFIG) $(LINTED)
+	$(VENV_PY) -m ruff check $(RUFF_CONFIG) --fix $(LINTED)
+
+typecheck: $(STAMP)
+	$(VENV_PY) -m mypy cirq_iqm_ext
+
+$(BENCH_VENV)/bin/python: $(SOURCES)
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet -e . "qiskit>=1.2"
+
+bench: bench-compile
+
+bench-compile: $(BENCH_VENV)/bin/python
+	$(BENCH_VENV)/bin/python tests/benchmarks/bench_compile.py
+
+clean:
+	rm -rf $(VENV) $(COMPAT_VENV) $(BENCH_VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,108 @@
+"""The one exception tree of cirq_iqm_ext.
+
+Every error the package raises on purpose derives from :class:`IQMError`. Errors about bad user input
+also derive from :class:`ValueError`, errors about waiting from :class:`TimeoutError`, and network
+failures from :class:`ConnectionError`, so callers can catch them the way they catch the standard ones.
+
+Context sits in attributes (``job_id``, ``status_code``, ``detail``, ``url``) so code can act on it
+without parsing messages. No message ever contains a token or a password.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+
+class IQMError(Exception):
+    """Base class of every error raised by cirq_iqm_ext.
+
+    Args:
+        message: Human-readable explanation.
+        status_code: HTTP status of the response that caused the error, if any.
+        detail: The server's ``detail`` text, if any.
+    """
+
+    def __init__(self, message: str, *, status_code: int | None = None, detail: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+        self.detail = detail
+
+
+class ClientConfigurationError(IQMError, ValueError):
+    """The client was configured wrongly, or the server refused a request as malformed (4xx)."""
+
+
+class ClientAuthenticationError(IQMError):
+    """Authentication failed: no valid token, a refused login, or a 401/403 from the server."""
+
+
+class ModelValidationError(IQMError, ValueError):
+    """A transfer-format object (instruction, circuit, run request, ...) was built with bad values."""
+
+
+class CircuitValidationError(IQMError, ValueError):
+    """A circuit does not fit the quantum architecture it is meant to run on."""
+
+
+class ServerResponseError(IQMError):
+    """The server answered with something that is not the documented protocol.
+
+    Args:
+        message: What was wrong, naming the endpoint and the missing or malformed part.
+        endpoint: The path of the request that got the bad answer.
+    """
+
+    def __init__(self, message: str, *, endpoint: str | None = None, status_code: int | None = None):
+        super().__init__(message, status_code=status_code)
+        self.endpoint = endpoint
+
+
+class IQMConnectionError(IQMError, ConnectionError):
+    """The server could not be reached, even after retrying.
+
+    Args:
+        message: What happened.
+        url: The URL that was tried (never with credentials).
+        attempts: How many attempts were made.
+    """
+
+    def __init__(self, message: str, *, url: str | None = None, attempts: int = 0):
+        super().__init__(message)
+        self.url = url
+        self.attempts = attempts
+
+
+class JobError(IQMError):
+    """An error about one job; ``job_id`` names it (``None`` when the server never gave an id)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        job_id: UUID | str | None = None,
+        status_code: int | None = None,
+        detail: str | None = None,
+    ):
+        super().__init__(message, status_code=status_code, detail=detail)
+        self.job_id = job_id
+
+
+class JobSubmissionUncertainError(JobError, IQMConnectionError):
+    """A job submission failed in a way that leaves open whether the server created the job."""
+
+
+class JobNotFoundError(JobError, LookupError):
+    """The server does not know the job id."""
+
+
+class CircuitExecutionError(JobError):
+    """The job failed on the server; the server's message says why."""
+
+
+class JobAbortionError(JobError):
+    """The server refused to abort the job."""
+
+
+class APITimeoutError(JobError, TimeoutError):
+    """Waiting for a job took longer than allowed. The job itself still runs on the server."""
