@@ -20,13 +20,31 @@ class IQMError(Exception):
         message: Human-readable explanation.
         status_code: HTTP status of the response that caused the error, if any.
         detail: The server's ``detail`` text, if any.
+        job_id: The job the error is about, if any.
+        url: The URL that was tried (never with credentials), for network errors.
+        attempts: How many attempts were made, for network errors.
+        endpoint: The request (e.g. ``GET jobs/{id}``) whose answer was malformed.
     """
 
-    def __init__(self, message: str, *, status_code: int | None = None, detail: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        detail: str | None = None,
+        job_id: UUID | str | None = None,
+        url: str | None = None,
+        attempts: int = 0,
+        endpoint: str | None = None,
+    ):
         super().__init__(message)
         self.message = message
         self.status_code = status_code
         self.detail = detail
+        self.job_id = job_id
+        self.url = url
+        self.attempts = attempts
+        self.endpoint = endpoint
 
 
 class ClientConfigurationError(IQMError, ValueError):
@@ -46,46 +64,15 @@ class CircuitValidationError(IQMError, ValueError):
 
 
 class ServerResponseError(IQMError):
-    """The server answered with something that is not the documented protocol.
-
-    Args:
-        message: What was wrong, naming the endpoint and the missing or malformed part.
-        endpoint: The path of the request that got the bad answer.
-    """
-
-    def __init__(self, message: str, *, endpoint: str | None = None, status_code: int | None = None):
-        super().__init__(message, status_code=status_code)
-        self.endpoint = endpoint
+    """The server answered with something that is not the documented protocol (see ``endpoint``)."""
 
 
 class IQMConnectionError(IQMError, ConnectionError):
-    """The server could not be reached, even after retrying.
-
-    Args:
-        message: What happened.
-        url: The URL that was tried (never with credentials).
-        attempts: How many attempts were made.
-    """
-
-    def __init__(self, message: str, *, url: str | None = None, attempts: int = 0):
-        super().__init__(message)
-        self.url = url
-        self.attempts = attempts
+    """The server could not be reached, even after retrying (see ``url`` and ``attempts``)."""
 
 
 class JobError(IQMError):
     """An error about one job; ``job_id`` names it (``None`` when the server never gave an id)."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        job_id: UUID | str | None = None,
-        status_code: int | None = None,
-        detail: str | None = None,
-    ):
-        super().__init__(message, status_code=status_code, detail=detail)
-        self.job_id = job_id
 
 
 class JobSubmissionUncertainError(JobError, IQMConnectionError):

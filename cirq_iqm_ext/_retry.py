@@ -1,0 +1,130 @@
+"""Retry and polling schedules as small pure functions.
+
+Two loops, two policies: a *retry* repeats one HTTP request that failed in a transient way (connection
+error, 429, 502, 503, 504); *polling* repeats status requests while a job is not finished. Both take
+their randomness and time from arguments, so tests pin them without a network or a real clock.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import math
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+#: HTTP statuses that say "try again later" without the request having taken effect.
+TRANSIENT_STATUSES = frozenset({429, 502, 503, 504})
+#: Of those, the ones that are an explicit refusal by the server: the request did not take effect.
+REFUSAL_STATUSES = frozenset({429, 503})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how long one request is retried.
+
+    Attributes:
+        max_attempts: Attempts in all, the first included.
+        max_total_seconds: No new attempt starts after this much time since the first.
+        base_delay: Backoff before the second attempt (before jitter), doubling each time.
+        max_delay: Cap of one backoff.
+        retry_after_cap: Cap on a server's ``Retry-After``; a longer one is not waited for.
+        statuses: Response statuses that are retried.
+    """
+
+    max_attempts: int = 5
+    max_total_seconds: float = 60.0
+    base_delay: float = 0.25
+    max_delay: float = 8.0
+    retry_after_cap: float = 60.0
+    statuses: frozenset[int] = field(default=TRANSIENT_STATUSES)
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError(f"max_attempts must be at least 1, got {self.max_attempts}")
+        if self.base_delay < 0 or self.max_delay < 0 or self.max_total_seconds < 0:
+            raise ValueError("RetryPolicy delays and time limits must not be negative")
+
+
+def full_jitter(ceiling: float, uniform: Callable[[float, float], float] = random.uniform) -> float:
+    """A delay drawn uniformly from ``[0, ceiling]`` (AWS's "full jitter")."""
+    return uniform(0.0, ceiling)
+
+
+def backoff_ceiling(attempt: int, policy: RetryPolicy) -> float:
+    """The largest backoff after failed attempt number ``attempt`` (1-based), before jitter."""
+    exponent = min(attempt - 1, 62)
+    return min(policy.max_delay, policy.base_delay * math.pow(2.0, exponent))
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait according to a ``Retry-After`` header (delta seconds or an HTTP date).
+
+    Returns:
+        The delay in seconds (never negative), or ``None`` when the header is absent or unreadable.
+    """
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        now = now or datetime.now(timezone.utc)
+        seconds = (when - now).total_seconds()
+    if not math.isfinite(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+def retry_delay(
+    attempt: int,
+    elapsed: float,
+    policy: RetryPolicy,
+    *,
+    retry_after: float | None = None,
+    jitter: Callable[[float], float] = full_jitter,
+) -> float | None:
+    """Decides whether to retry after failed attempt ``attempt`` and how long to sleep first.
+
+    Args:
+        attempt: The number of the attempt that just failed (1-based).
+        elapsed: Seconds since the first attempt started.
+        policy: Limits and backoff parameters.
+        retry_after: The server's ``Retry-After`` in seconds, if it sent one.
+        jitter: Maps a ceiling to the actual delay; injectable so tests can pin it.
+
+    Returns:
+        Seconds to sleep before the next attempt, or ``None`` to give up.
+    """
+    if attempt >= policy.max_attempts:
+        return None
+    if retry_after is not None:
+        if retry_after > policy.retry_after_cap:
+            return None
+        delay = retry_after
+    else:
+        delay = jitter(backoff_ceiling(attempt, policy))
+    if elapsed + delay > policy.max_total_seconds:
+        return None
+    return delay
+
+
+def poll_intervals(
+    initial: float, maximum: float, factor: float = 1.5
+) -> Iterator[float]:
+    """Intervals between status polls: start short, grow by ``factor`` up to ``maximum``.
+
+    A short start keeps the latency low for quick jobs; the growth keeps long jobs from flooding the
+    server with requests.
+    """
+    interval = min(initial, maximum)
+    while True:
+        yield interval
+        interval = min(maximum, interval * factor)

@@ -1,0 +1,690 @@
+"""``IQMClient``: the HTTP client for IQM's job API (PROTOCOL.md), the only code that does HTTP.
+
+The public methods are the ones users know from IQM's own client (``submit_circuits``,
+``get_run_status``, ``get_run``, ``wait_for_results``, ``wait_for_compilation``, ``abort_job``,
+``get_quantum_architecture``, ``close_auth_session``). Underneath there is one ``httpx.Client`` (so
+connections are reused), one retry loop for transient failures, one polling loop for waiting, and one
+function that maps an HTTP answer to the package's exception tree.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import platform
+import threading
+import time
+import uuid
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+from uuid import UUID
+
+import httpx
+
+from cirq_iqm_ext._retry import REFUSAL_STATUSES, RetryPolicy, parse_retry_after, poll_intervals
+from cirq_iqm_ext._retry import retry_delay as _retry_delay
+from cirq_iqm_ext._version import __version__
+from cirq_iqm_ext.auth import TokenProvider, create_token_provider, gather_auth_parameters
+from cirq_iqm_ext.errors import (
+    APITimeoutError,
+    CircuitExecutionError,
+    CircuitValidationError,
+    ClientAuthenticationError,
+    ClientConfigurationError,
+    IQMConnectionError,
+    IQMError,
+    JobAbortionError,
+    JobNotFoundError,
+    JobSubmissionUncertainError,
+    ModelValidationError,
+    ServerResponseError,
+)
+from cirq_iqm_ext.models import (
+    Circuit,
+    HeraldingMode,
+    QuantumArchitectureSpecification,
+    RunRequest,
+    RunResult,
+    RunStatus,
+    Status,
+    serialize_qubit_mapping,
+)
+from cirq_iqm_ext.validation import validate_run_request
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_REQUESTS_TIMEOUT = 60.0
+DEFAULT_SECONDS_BETWEEN_CALLS = 1.0
+DEFAULT_TIMEOUT_SECONDS = 900.0
+#: The first status poll comes this soon, so short jobs return quickly; later polls slow down.
+FIRST_POLL_SECONDS = 0.02
+
+
+class IQMServerWarning(UserWarning):
+    """A warning the IQM server attached to a job, re-emitted on the client side."""
+
+
+def _env_float(environ: Mapping[str, str], name: str, default: float) -> float:
+    raw = environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ClientConfigurationError(
+            f"The environment variable {name} must be a number of seconds, got {raw!r}"
+        ) from None
+    if not value > 0:
+        raise ClientConfigurationError(f"The environment variable {name} must be positive")
+    return value
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def redact_url(url: str) -> str:
+    """The URL without any user name or password in it, safe to show."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def user_agent(client_signature: str | None = None) -> str:
+    """The ``User-Agent`` header of PROTOCOL.md §1."""
+    agent = f"{platform.platform(terse=True)}, python {platform.python_version()}, "
+    agent += f"cirq-iqm-ext {__version__}"
+    if client_signature:
+        agent += f", {client_signature}"
+    return agent
+
+
+class IQMClient:
+    """A client for one IQM quantum computer's job API.
+
+    Args:
+        url: Base URL of the quantum computer, ``http://`` or ``https://``.
+        token: A long-lived token (authentication way 1).
+        tokens_file: Path of a tokens file kept fresh by a login tool (way 2).
+        auth_server_url: Base URL of the OpenID Connect server (way 3, with ``username`` and
+            ``password``).
+        username: User name for way 3.
+        password: Password for way 3.
+        client_signature: Extra text appended to the ``User-Agent`` header.
+        transport: An ``httpx`` transport to send requests through, e.g. ``httpx.MockTransport`` in
+            tests. Default: a real network connection pool.
+        timeout: Per-request network timeout in seconds. Default: ``IQM_CLIENT_REQUESTS_TIMEOUT`` or 60.
+        seconds_between_calls: Longest interval between status polls. Default:
+            ``IQM_CLIENT_SECONDS_BETWEEN_CALLS`` or 1.
+        retry_policy: How transient failures are retried.
+        sleep: Sleep function (injectable for tests).
+        monotonic: Monotonic clock used for deadlines (injectable for tests).
+        environ: Environment to read ``IQM_*`` variables from. Default: ``os.environ`` at call time.
+
+    Authentication parameters come either all from the constructor or all from the environment
+    (``IQM_TOKEN``, ``IQM_TOKENS_FILE``, ``IQM_AUTH_SERVER``, ``IQM_AUTH_USERNAME``,
+    ``IQM_AUTH_PASSWORD``); none at all means no ``Authorization`` header.
+
+    Raises:
+        ClientConfigurationError: The URL is not http(s), the authentication parameters are not one
+            valid combination, an environment variable is malformed, or a bearer token would be sent
+            over plain http to a host other than this machine.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        token: str | None = None,
+        tokens_file: str | os.PathLike[str] | None = None,
+        auth_server_url: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        client_signature: str | None = None,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float | None = None,
+        seconds_between_calls: float | None = None,
+        retry_policy: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+        environ: Mapping[str, str] | None = None,
+    ):
+        environ = os.environ if environ is None else environ
+        if not isinstance(url, str):
+            raise ClientConfigurationError(f"The URL must be a string, got {type(url).__name__}")
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ClientConfigurationError(
+                f"The URL must start with http:// or https:// and name a host, got "
+                f"{redact_url(url)!r}"
+            )
+        self._url = url.rstrip("/")
+        self._display_url = redact_url(self._url)
+        self._timeout = timeout or _env_float(
+            environ, "IQM_CLIENT_REQUESTS_TIMEOUT", DEFAULT_REQUESTS_TIMEOUT
+        )
+        self._seconds_between_calls = seconds_between_calls or _env_float(
+            environ, "IQM_CLIENT_SECONDS_BETWEEN_CALLS", DEFAULT_SECONDS_BETWEEN_CALLS
+        )
+        self._retry_policy = retry_policy or RetryPolicy()
+        self._sleep = sleep
+        self._monotonic = monotonic
+        auth_parameters = gather_auth_parameters(
+            {
+                "token": token,
+                "tokens_file": tokens_file,
+                "auth_server_url": auth_server_url,
+                "username": username,
+                "password": password,
+            },
+            environ,
+        )
+        if auth_parameters and parts.scheme == "http" and not _is_loopback(parts.hostname):
+            raise ClientConfigurationError(
+                f"Refusing to send a bearer token over plain http to {parts.hostname}: use an "
+                "https:// URL (plain http is allowed only for this machine, e.g. 127.0.0.1)"
+            )
+        self._http = httpx.Client(
+            transport=transport,
+            timeout=self._timeout,
+            headers={"User-Agent": user_agent(client_signature)},
+        )
+        self._auth_way = next(iter(auth_parameters), None)
+        self._token_provider: TokenProvider | None = create_token_provider(
+            auth_parameters, self._http, timeout=self._timeout
+        )
+        self._architecture: QuantumArchitectureSpecification | None = None
+        self._architecture_lock = threading.Lock()
+        self._closed = False
+
+    # ------------------------------------------------------------------ life cycle
+
+    def __repr__(self) -> str:
+        way = {
+            None: "none",
+            "token": "token",
+            "tokens_file": "tokens file",
+            "auth_server_url": "password",
+        }[self._auth_way]
+        return f"IQMClient({self._display_url!r}, auth={way!r})"
+
+    def close(self) -> None:
+        """Closes the connection pool. The client cannot be used afterwards."""
+        self._closed = True
+        self._http.close()
+
+    def __enter__(self) -> IQMClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close_auth_session(self) -> bool:
+        """Logs out of the auth server when the client logged in with a password.
+
+        Returns:
+            True when a session was ended, False when no authentication or no session was active.
+
+        Raises:
+            ClientAuthenticationError: The session is not the client's to end (plain token, tokens
+                file) or the auth server refused the logout.
+        """
+        if self._token_provider is None:
+            return False
+        return self._token_provider.close()
+
+    @property
+    def url(self) -> str:
+        """The base URL (without credentials)."""
+        return self._display_url
+
+    # ------------------------------------------------------------------ HTTP core
+
+    def _headers(self, *, force_refresh: bool = False) -> dict[str, str]:
+        if self._token_provider is None:
+            return {}
+        token = self._token_provider.get_token(force_refresh=force_refresh)
+        return {"Authorization": f"Bearer {token}"}
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        idempotent: bool = True,
+        extra_headers: Mapping[str, str] | None = None,
+        job_id: UUID | None = None,
+    ) -> httpx.Response:
+        """Sends one logical request, retrying transient failures within the retry policy.
+
+        A request that is not idempotent (``POST jobs``) is repeated only when the failure shows that
+        the server never acted on it: a connection that could not be opened, 429 or 503.
+        """
+        if self._closed:
+            raise ClientConfigurationError("This IQMClient is closed; create a new one")
+        url = f"{self._url}/{path}"
+        display = f"{self._display_url}/{path}"
+        started = self._monotonic()
+        attempt = 0
+        refreshed = False
+        while True:
+            attempt += 1
+            headers = {**self._headers(), **(extra_headers or {})}
+            try:
+                response = self._http.request(method, url, json=json_body, headers=headers)
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
+                # The request never left this machine: safe to repeat even for POST.
+                failure: str = f"{type(error).__name__}: {error}"
+                retry_after = None
+            except httpx.TransportError as error:
+                if not idempotent:
+                    raise self._uncertain_submission(display, error, extra_headers) from None
+                failure = f"{type(error).__name__}: {error}"
+                retry_after = None
+            else:
+                if response.status_code in (401, 403) and not refreshed and self._token_provider:
+                    refreshed = True
+                    attempt -= 1  # a forced token refresh is not a retry of a failure
+                    self._headers(force_refresh=True)
+                    continue
+                if response.status_code not in self._retry_policy.statuses:
+                    return response
+                if not idempotent and response.status_code not in REFUSAL_STATUSES:
+                    raise self._uncertain_submission(
+                        display, f"HTTP {response.status_code}", extra_headers
+                    )
+                failure = f"HTTP {response.status_code}"
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            delay = _retry_delay(
+                attempt, self._monotonic() - started, self._retry_policy, retry_after=retry_after
+            )
+            if delay is None:
+                if failure.startswith("HTTP "):
+                    return response
+                raise IQMConnectionError(
+                    f"{method} {display} failed after {attempt} attempt(s): {failure}",
+                    url=display,
+                    attempts=attempt,
+                )
+            logger.info("%s %s: %s; retrying in %.2f s", method, display, failure, delay)
+            self._sleep(delay)
+
+    @staticmethod
+    def _uncertain_submission(
+        display: str, failure: object, extra_headers: Mapping[str, str] | None
+    ) -> JobSubmissionUncertainError:
+        key = (extra_headers or {}).get("Idempotency-Key")
+        return JobSubmissionUncertainError(
+            f"Submitting the job to {display} failed after the request was sent ({failure}); the "
+            "server may have created the job. Check the jobs you own before submitting again"
+            + (f" (Idempotency-Key {key})." if key else "."),
+        )
+
+    def _json(self, response: httpx.Response, endpoint: str) -> Any:
+        try:
+            return response.json()
+        except ValueError:
+            raise ServerResponseError(
+                f"The server's answer to {endpoint} is not JSON (HTTP {response.status_code}, "
+                f"content-type {response.headers.get('content-type', 'none')!r})",
+                endpoint=endpoint,
+                status_code=response.status_code,
+            ) from None
+
+    def _detail(self, response: httpx.Response) -> str:
+        try:
+            data = response.json()
+        except ValueError:
+            text = response.text.strip()
+            return text[:500] if text else response.reason_phrase
+        if isinstance(data, dict) and "detail" in data:
+            return str(data["detail"])
+        return str(data)[:500]
+
+    def _raise_for_status(
+        self, response: httpx.Response, endpoint: str, *, job_id: UUID | None = None
+    ) -> None:
+        """Maps an unsuccessful answer to the exception of PROTOCOL.md §5."""
+        code = response.status_code
+        if code < 400:
+            return
+        detail = self._detail(response)
+        if code in (401, 403):
+            raise ClientAuthenticationError(
+                f"Authentication failed for {endpoint} (HTTP {code}): {detail}",
+                status_code=code,
+                detail=detail,
+            )
+        if code == 404 and job_id is not None:
+            raise JobNotFoundError(
+                f"Job {job_id} not found on {self._display_url}: {detail}",
+                job_id=job_id,
+                status_code=code,
+                detail=detail,
+            )
+        if 400 <= code < 500:
+            error_type: type[IQMError] = (
+                CircuitValidationError
+                if code == 400 and endpoint == "POST jobs"
+                else ClientConfigurationError
+            )
+            raise error_type(f"{endpoint} was refused (HTTP {code}): {detail}",
+                             status_code=code, detail=detail)
+        raise IQMConnectionError(
+            f"{endpoint} failed on the server (HTTP {code}): {detail}", url=self._display_url
+        )
+
+    @staticmethod
+    def _emit_warnings(warning_texts: Iterable[str]) -> None:
+        for text in warning_texts:
+            warnings.warn(text, IQMServerWarning, stacklevel=3)
+
+    # ------------------------------------------------------------------ architecture
+
+    def get_quantum_architecture(self) -> QuantumArchitectureSpecification:
+        """The quantum computer's architecture, fetched once and then cached.
+
+        Raises:
+            ClientAuthenticationError: The server refused the credentials.
+            ServerResponseError: The answer is not a valid architecture.
+            IQMConnectionError: The server could not be reached.
+        """
+        with self._architecture_lock:
+            if self._architecture is None:
+                endpoint = "GET quantum-architecture"
+                response = self._request("GET", "quantum-architecture")
+                self._raise_for_status(response, endpoint)
+                data = self._json(response, endpoint)
+                try:
+                    self._architecture = QuantumArchitectureSpecification.from_dict(data)
+                except ModelValidationError as error:
+                    raise ServerResponseError(
+                        f"The architecture from {endpoint} is malformed: {error}", endpoint=endpoint
+                    ) from None
+            return self._architecture
+
+    # ------------------------------------------------------------------ jobs
+
+    def create_run_request(
+        self,
+        circuits: Sequence[Circuit],
+        *,
+        qubit_mapping: Mapping[str, str] | None = None,
+        calibration_set_id: UUID | str | None = None,
+        shots: int = 1,
+        max_circuit_duration_over_t2: float | None = None,
+        heralding_mode: HeraldingMode | str = HeraldingMode.NONE,
+        custom_settings: Mapping[str, Any] | None = None,
+    ) -> RunRequest:
+        """Builds (and validates) the run request :meth:`submit_circuits` would send, without sending.
+
+        Raises:
+            ModelValidationError: A field is malformed (e.g. shots < 1, a bad mapping).
+        """
+        if isinstance(circuits, Circuit):
+            circuits = [circuits]
+        parsed = [c if not isinstance(c, Mapping) else Circuit.from_dict(c) for c in circuits]
+        return RunRequest(
+            circuits=tuple(parsed),
+            shots=shots,
+            qubit_mapping=None if qubit_mapping is None else serialize_qubit_mapping(qubit_mapping),
+            calibration_set_id=calibration_set_id,  # type: ignore[arg-type]
+            custom_settings=None if custom_settings is None else dict(custom_settings),
+            max_circuit_duration_over_t2=max_circuit_duration_over_t2,
+            heralding_mode=heralding_mode,  # type: ignore[arg-type]
+        )
+
+    def submit_circuits(
+        self,
+        circuits: Sequence[Circuit],
+        *,
+        qubit_mapping: Mapping[str, str] | None = None,
+        calibration_set_id: UUID | str | None = None,
+        shots: int = 1,
+        max_circuit_duration_over_t2: float | None = None,
+        heralding_mode: HeraldingMode | str = HeraldingMode.NONE,
+        custom_settings: Mapping[str, Any] | None = None,
+    ) -> UUID:
+        """Submits a batch of circuits to run with the same settings.
+
+        The batch is validated against the quantum architecture before anything is posted.
+
+        Args:
+            circuits: The circuits (transfer-format :class:`~cirq_iqm_ext.models.Circuit`).
+            qubit_mapping: Names used in the circuits -> physical qubit names; ``None`` when the
+                circuits use physical names.
+            calibration_set_id: Run with this calibration set instead of the server's default.
+            shots: Repetitions of each circuit.
+            max_circuit_duration_over_t2: Reject circuits longer than this times the shortest T2;
+                ``0.0`` disables the check, ``None`` leaves the server's default.
+            heralding_mode: ``"none"`` or ``"zeros"``.
+            custom_settings: Expert overrides, normally ``None``.
+
+        Returns:
+            The id of the new job.
+
+        Raises:
+            ModelValidationError: A field of the request is malformed.
+            CircuitValidationError: A circuit does not fit the architecture.
+            JobSubmissionUncertainError: The submission failed after being sent; the job may exist.
+        """
+        request = self.create_run_request(
+            circuits,
+            qubit_mapping=qubit_mapping,
+            calibration_set_id=calibration_set_id,
+            shots=shots,
+            max_circuit_duration_over_t2=max_circuit_duration_over_t2,
+            heralding_mode=heralding_mode,
+            custom_settings=custom_settings,
+        )
+        validate_run_request(request, self.get_quantum_architecture())
+        return self.submit_run_request(request)
+
+    def submit_run_request(self, run_request: RunRequest, *, validate: bool = False) -> UUID:
+        """Submits a prepared run request.
+
+        Args:
+            run_request: The request, e.g. from :meth:`create_run_request`.
+            validate: Check it against the architecture first (:meth:`submit_circuits` always does).
+
+        Returns:
+            The id of the new job.
+        """
+        if validate:
+            validate_run_request(run_request, self.get_quantum_architecture())
+        return self.submit_payload(run_request.to_dict())
+
+    def submit_payload(self, payload: Mapping[str, Any]) -> UUID:
+        """Posts an already serialised run request (the fast path of the sampler).
+
+        The caller is responsible for the payload being a valid run request.
+        """
+        endpoint = "POST jobs"
+        response = self._request(
+            "POST",
+            "jobs",
+            json_body=payload,
+            idempotent=False,
+            extra_headers={"Idempotency-Key": str(uuid.uuid4())},
+        )
+        self._raise_for_status(response, endpoint)
+        data = self._json(response, endpoint)
+        try:
+            return UUID(str(data["id"]))
+        except (KeyError, TypeError, ValueError):
+            raise ServerResponseError(
+                f'The answer to {endpoint} has no valid job "id": {str(data)[:200]}',
+                endpoint=endpoint,
+            ) from None
+
+    def _job_get(self, job_id: UUID, suffix: str) -> Any:
+        path = f"jobs/{job_id}{suffix}"
+        endpoint = f"GET {path}"
+        response = self._request("GET", path, job_id=job_id)
+        self._raise_for_status(response, endpoint, job_id=job_id)
+        return self._json(response, endpoint), endpoint
+
+    def get_run_status(self, job_id: UUID | str) -> RunStatus:
+        """The status of a job (cheaper than :meth:`get_run`). Server warnings are re-emitted.
+
+        Raises:
+            JobNotFoundError: The server does not know the job.
+            ServerResponseError: The answer is malformed.
+        """
+        job_id = _as_uuid(job_id)
+        data, endpoint = self._job_get(job_id, "/status")
+        try:
+            status = RunStatus.from_dict(data)
+        except ModelValidationError as error:
+            raise ServerResponseError(f"Malformed answer to {endpoint}: {error}",
+                                      endpoint=endpoint) from None
+        self._emit_warnings(status.warnings)
+        return status
+
+    def get_run(self, job_id: UUID | str) -> RunResult:
+        """The result of a job (possibly still pending). Server warnings are re-emitted.
+
+        Raises:
+            JobNotFoundError: The server does not know the job.
+            CircuitExecutionError: The job failed; the message has the job id and the reason.
+            ServerResponseError: The answer is malformed.
+        """
+        job_id = _as_uuid(job_id)
+        data, endpoint = self._job_get(job_id, "")
+        try:
+            result = RunResult.from_dict(data)
+        except ModelValidationError as error:
+            raise ServerResponseError(f"Malformed answer to {endpoint}: {error}",
+                                      endpoint=endpoint) from None
+        self._emit_warnings(result.warnings)
+        if result.status == Status.FAILED:
+            raise CircuitExecutionError(
+                f"Job {job_id} failed: {result.message or 'the server gave no reason'}",
+                job_id=job_id,
+                detail=result.message,
+            )
+        return result
+
+    def get_run_counts(self, job_id: UUID | str) -> dict[str, Any]:
+        """The histogram answer of the optional ``jobs/{id}/counts`` endpoint, as JSON."""
+        job_id = _as_uuid(job_id)
+        data, endpoint = self._job_get(job_id, "/counts")
+        if not isinstance(data, dict) or "status" not in data:
+            raise ServerResponseError(f'The answer to {endpoint} has no "status"', endpoint=endpoint)
+        return data
+
+    def _wait(self, job_id: UUID, timeout_secs: float, waiting_for: frozenset[Status], what: str
+              ) -> RunResult:
+        deadline = self._monotonic() + timeout_secs
+        warned_unknown: set[str] = set()
+        for interval in poll_intervals(FIRST_POLL_SECONDS, self._seconds_between_calls):
+            status = self.get_run_status(job_id).status
+            if not status.is_known:
+                if status.value not in warned_unknown:
+                    warned_unknown.add(status.value)
+                    warnings.warn(
+                        f"Job {job_id} has the status {status.value!r}, which this version of "
+                        "cirq-iqm-ext does not know; treating it as still pending",
+                        IQMServerWarning,
+                        stacklevel=3,
+                    )
+            elif status not in waiting_for:
+                return self.get_run(job_id)
+            remaining = deadline - self._monotonic()
+            if remaining <= 0:
+                raise APITimeoutError(
+                    f"Job {job_id} did not {what} within {timeout_secs:g} s; it is still "
+                    f"{status.value} on the server. Fetch it later with "
+                    f"get_run({str(job_id)!r}) or wait_for_results({str(job_id)!r})",
+                    job_id=job_id,
+                )
+            self._sleep(min(interval, remaining))
+
+    def wait_for_compilation(
+        self, job_id: UUID | str, timeout_secs: float = DEFAULT_TIMEOUT_SECONDS
+    ) -> RunResult:
+        """Polls until the job is past compilation, then returns its (possibly pending) result.
+
+        Raises:
+            APITimeoutError: Still compiling after ``timeout_secs``; the job keeps running.
+            CircuitExecutionError: The job failed.
+        """
+        return self._wait(
+            _as_uuid(job_id), timeout_secs, frozenset({Status.PENDING_COMPILATION}),
+            "finish compiling",
+        )
+
+    def wait_for_results(
+        self, job_id: UUID | str, timeout_secs: float = DEFAULT_TIMEOUT_SECONDS
+    ) -> RunResult:
+        """Polls until the job is ready, failed or aborted and returns its result.
+
+        Polling starts after a few milliseconds and slows down geometrically up to the configured
+        interval (``IQM_CLIENT_SECONDS_BETWEEN_CALLS``), so short jobs return quickly and long ones
+        do not flood the server. Unknown statuses are treated as pending, with a warning.
+
+        Raises:
+            APITimeoutError: Not finished after ``timeout_secs``; the job keeps running and can be
+                fetched later.
+            CircuitExecutionError: The job failed.
+            JobNotFoundError: The server does not know the job.
+        """
+        return self._wait(
+            _as_uuid(job_id),
+            timeout_secs,
+            frozenset({Status.PENDING_COMPILATION, Status.PENDING_EXECUTION}),
+            "finish",
+        )
+
+    def abort_job(self, job_id: UUID | str) -> None:
+        """Asks the server to abort a job.
+
+        Raises:
+            JobAbortionError: The server refused (e.g. the job already finished).
+            JobNotFoundError: The server does not know the job.
+        """
+        job_id = _as_uuid(job_id)
+        path = f"jobs/{job_id}/abort"
+        endpoint = f"POST {path}"
+        response = self._request("POST", path, job_id=job_id)
+        if response.status_code == 404:
+            self._raise_for_status(response, endpoint, job_id=job_id)
+        if response.status_code in (401, 403):
+            self._raise_for_status(response, endpoint)
+        if response.status_code >= 300:
+            detail = self._detail(response)
+            raise JobAbortionError(
+                f"Aborting job {job_id} failed (HTTP {response.status_code}): {detail}",
+                job_id=job_id,
+                status_code=response.status_code,
+                detail=detail,
+            )
+
+
+def _as_uuid(job_id: UUID | str) -> UUID:
+    if isinstance(job_id, UUID):
+        return job_id
+    try:
+        return UUID(str(job_id))
+    except ValueError:
+        raise ClientConfigurationError(f"A job id must be a UUID, got {job_id!r}") from None
