@@ -593,12 +593,21 @@ class IQMClient:
             raise ServerResponseError(f'The answer to {endpoint} has no "status"', endpoint=endpoint)
         return data
 
-    def _wait(self, job_id: UUID, timeout_secs: float, waiting_for: frozenset[Status], what: str
-              ) -> RunResult:
-        deadline = self._monotonic() + timeout_secs
+    def _wait(
+        self,
+        job_id: UUID,
+        timeout_secs: float,
+        waiting_for: frozenset[Status],
+        what: str,
+        status_callback: Callable[[Status, float], None] | None = None,
+    ) -> RunResult:
+        started = self._monotonic()
+        deadline = started + timeout_secs
         warned_unknown: set[str] = set()
         for interval in poll_intervals(FIRST_POLL_SECONDS, self._seconds_between_calls):
             status = self.get_run_status(job_id).status
+            if status_callback is not None:
+                status_callback(status, self._monotonic() - started)
             if not status.is_known:
                 if status.value not in warned_unknown:
                     warned_unknown.add(status.value)
@@ -635,13 +644,23 @@ class IQMClient:
         )
 
     def wait_for_results(
-        self, job_id: UUID | str, timeout_secs: float = DEFAULT_TIMEOUT_SECONDS
+        self,
+        job_id: UUID | str,
+        timeout_secs: float = DEFAULT_TIMEOUT_SECONDS,
+        *,
+        status_callback: Callable[[Status, float], None] | None = None,
     ) -> RunResult:
         """Polls until the job is ready, failed or aborted and returns its result.
 
         Polling starts after a few milliseconds and slows down geometrically up to the configured
         interval (``IQM_CLIENT_SECONDS_BETWEEN_CALLS``), so short jobs return quickly and long ones
         do not flood the server. Unknown statuses are treated as pending, with a warning.
+
+        Args:
+            job_id: The job to wait for.
+            timeout_secs: How long to wait at most.
+            status_callback: Called after each poll with the status and the seconds waited so far
+                (e.g. to show progress).
 
         Raises:
             APITimeoutError: Not finished after ``timeout_secs``; the job keeps running and can be
@@ -654,6 +673,7 @@ class IQMClient:
             timeout_secs,
             frozenset({Status.PENDING_COMPILATION, Status.PENDING_EXECUTION}),
             "finish",
+            status_callback,
         )
 
     def abort_job(self, job_id: UUID | str) -> None:

@@ -413,7 +413,7 @@ class RunRequest:
             calibration_set_id=data.get("calibration_set_id"),
             custom_settings=custom,
             max_circuit_duration_over_t2=data.get("max_circuit_duration_over_t2"),
-            heralding_mode=data.get("heralding_mode", HeraldingMode.NONE.value),
+            heralding_mode=data.get("heralding_mode") or HeraldingMode.NONE.value,
         )
 
     def to_dict(self) -> dict[str, Any]:

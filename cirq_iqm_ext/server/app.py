@@ -1,0 +1,539 @@
+"""The IQM-compatible server as a WSGI application (standard library only).
+
+:func:`create_app` builds an :class:`IQMServerApp` from a :class:`ServerConfig`. The app answers the
+five core endpoints of PROTOCOL.md §2 plus ``GET health`` and ``GET jobs/{id}/counts``, and, when
+users are configured, the OpenID Connect token endpoints of :mod:`cirq_iqm_ext.server.oidc`. Paths
+work with or without a trailing slash and with or without the configured base path.
+
+Every answer is JSON. Bad input gets a 4xx with a ``detail``; an unexpected exception is logged here
+and answered with a bare 500, never a traceback. Requests are parsed with the same transfer-format
+classes and validated with the same function as the client, so both report the same messages.
+
+The app owns a :class:`~cirq_iqm_ext.server.jobs.JobStore` and a background
+:class:`~cirq_iqm_ext.server.jobs.Worker`; call :meth:`IQMServerApp.close` to stop the worker.
+"""
+
+from __future__ import annotations
+
+import collections
+import hmac
+import json
+import logging
+import threading
+import urllib.parse
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from uuid import UUID, uuid4
+
+from cirq_iqm_ext._version import __version__
+from cirq_iqm_ext.errors import CircuitValidationError, ModelValidationError
+from cirq_iqm_ext.models import QuantumArchitectureSpecification, RunRequest
+from cirq_iqm_ext.server.jobs import (
+    IdempotencyConflictError,
+    JobFinishedError,
+    JobStore,
+    UnknownJobError,
+    Worker,
+)
+from cirq_iqm_ext.server.oidc import REALM, OIDCError, TokenIssuer
+from cirq_iqm_ext.server.simulator import DEFAULT_MAX_BLOCK_QUBITS, NoiselessSimulator
+from cirq_iqm_ext.validation import validate_run_request
+
+logger = logging.getLogger(__name__)
+
+#: Built-in architecture name -> (data file, name to report).
+BUILTIN_ARCHITECTURES: dict[str, tuple[str, str | None]] = {
+    "adonis": ("adonis.json", None),
+    "aphrodite": ("aphrodite.json", None),
+    "apollo": ("apollo.json", None),
+    "deneb": ("deneb.json", None),
+    "garnet": ("apollo.json", "Garnet"),  # Garnet has Apollo's topology
+}
+
+DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024
+#: Form bodies of the token endpoints are tiny; anything larger is refused.
+MAX_FORM_BYTES = 64 * 1024
+
+StartResponse = Callable[..., Any]
+
+
+def load_architecture(
+    spec: str | Path | Mapping[str, Any] | QuantumArchitectureSpecification,
+) -> QuantumArchitectureSpecification:
+    """Resolves a built-in name (case-insensitive), a JSON file path, or an architecture dict.
+
+    Args:
+        spec: ``"adonis"``, ``"apollo"``, ``"garnet"``, ``"aphrodite"``, ``"deneb"``, the path of a
+            JSON file with a static architecture, a parsed dict, or an architecture object.
+
+    Returns:
+        The architecture.
+
+    Raises:
+        ValueError: Unknown name (the message lists the valid ones), unreadable file, or a file that
+            is not a valid architecture.
+    """
+    if isinstance(spec, QuantumArchitectureSpecification):
+        return spec
+    if isinstance(spec, Mapping):
+        return QuantumArchitectureSpecification.from_dict(spec)
+    text = str(spec)
+    builtin = BUILTIN_ARCHITECTURES.get(text.lower())
+    if builtin is not None:
+        filename, rename = builtin
+        data_dir = resources.files("cirq_iqm_ext") / "data" / "architectures"
+        data = json.loads((data_dir / filename).read_text(encoding="utf-8"))
+        if rename is not None:
+            data["quantum_architecture"]["name"] = rename
+        return QuantumArchitectureSpecification.from_dict(data)
+    path = Path(text)
+    if not path.is_file():
+        names = ", ".join(sorted(BUILTIN_ARCHITECTURES))
+        raise ValueError(
+            f"Unknown architecture {text!r}: use one of {names}, or the path of a JSON file"
+        )
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return QuantumArchitectureSpecification.from_dict(data)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, ModelValidationError) as error:
+        raise ValueError(f"Cannot load the architecture file {text!r}: {error}") from None
+
+
+@dataclass
+class ServerConfig:
+    """Everything that configures the server app.
+
+    Attributes:
+        architecture: Built-in name, JSON file path, dict or architecture object.
+        token: A static bearer token that job endpoints require (``None``: no static token).
+        auth_users: User name -> password for the OpenID Connect endpoint (``None``: no endpoint).
+            When either ``token`` or ``auth_users`` is set, job endpoints require a bearer token.
+        seed: Seed of the simulator's random generator.
+        job_delay: Seconds each job spends in the pending states (split between them).
+        token_lifetime: Seconds an access token from the token endpoint is valid.
+        refresh_token_lifetime: Seconds a refresh token is valid (default: 6 x ``token_lifetime``).
+        base_path: Optional path prefix, e.g. ``"/cocos"``; requests work with and without it.
+        max_body_bytes: Largest accepted request body; larger ones get 413 before being read.
+        max_shots: Largest accepted ``shots``.
+        max_circuits: Largest accepted number of circuits in one job.
+        max_block_qubits: Largest number of entangled qubits the simulator handles.
+        calibration_set_id: The server's one calibration set (random per server run by default).
+        cocos_version: Reported in job metadata.
+    """
+
+    architecture: str | Path | Mapping[str, Any] | QuantumArchitectureSpecification = "adonis"
+    token: str | None = None
+    auth_users: Mapping[str, str] | None = None
+    seed: int | None = None
+    job_delay: float = 0.0
+    token_lifetime: float = 300.0
+    refresh_token_lifetime: float | None = None
+    base_path: str = ""
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_shots: int = 100_000
+    max_circuits: int = 10_000
+    max_block_qubits: int = DEFAULT_MAX_BLOCK_QUBITS
+    calibration_set_id: UUID = field(default_factory=uuid4)
+    cocos_version: str = f"cirq-iqm-ext-server {__version__}"
+
+    def __repr__(self) -> str:
+        # Never show the token or passwords.
+        token = "'***'" if self.token is not None else "None"
+        users = sorted(self.auth_users) if self.auth_users else None
+        return (
+            f"ServerConfig(architecture={self.architecture!r}, token={token}, "
+            f"auth_users={users!r}, seed={self.seed!r}, job_delay={self.job_delay!r})"
+        )
+
+
+class HTTPError(Exception):
+    """An error answer: status and ``detail`` (plus optional headers and extra body fields)."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        headers: list[tuple[str, str]] | None = None,
+        body: dict[str, Any] | None = None,
+    ):
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.headers = headers or []
+        self.body = body if body is not None else {"detail": detail}
+
+
+@dataclass
+class Request:
+    """What a handler sees of one HTTP request."""
+
+    method: str
+    path: str
+    params: dict[str, str]
+    environ: dict[str, Any]
+
+    def header(self, name: str) -> str | None:
+        """A request header (case-insensitive), or ``None``."""
+        key = name.upper().replace("-", "_")
+        if key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            return self.environ.get(key)
+        return self.environ.get(f"HTTP_{key}")
+
+
+Response = tuple[int, Any, list[tuple[str, str]]]
+Handler = Callable[[Request], Response]
+
+_REASONS = {
+    200: "OK",
+    201: "Created",
+    204: "No Content",
+    400: "Bad Request",
+    401: "Unauthorized",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    411: "Length Required",
+    413: "Content Too Large",
+    500: "Internal Server Error",
+}
+
+
+class IQMServerApp:
+    """The WSGI application. Build it with :func:`create_app`.
+
+    Attributes:
+        config: The configuration.
+        architecture: The served architecture.
+        store: The job store.
+        stats: Request counts per endpoint, e.g. ``stats["POST jobs"]`` or
+            ``stats["GET jobs/{id}/status"]`` (unmatched requests count under ``"unmatched"``).
+    """
+
+    def __init__(self, config: ServerConfig):
+        self.config = config
+        self.architecture = load_architecture(config.architecture)
+        self._architecture_body = self.architecture.to_dict()
+        self.store = JobStore(config.cocos_version)
+        self.simulator = NoiselessSimulator(config.seed, max_block_qubits=config.max_block_qubits)
+        self.worker = Worker(self.store, self.simulator, job_delay=config.job_delay)
+        self.oidc = (
+            TokenIssuer(
+                config.auth_users,
+                access_lifetime=config.token_lifetime,
+                refresh_lifetime=config.refresh_token_lifetime,
+            )
+            if config.auth_users
+            else None
+        )
+        self.stats: collections.Counter[str] = collections.Counter()
+        self._stats_lock = threading.Lock()
+        self._base = "/" + config.base_path.strip("/") if config.base_path.strip("/") else ""
+        oidc_prefix = f"realms/{REALM}/protocol/openid-connect"
+        # (path pattern, method -> handler, needs auth); "{id}" matches one path segment.
+        self._routes: list[tuple[tuple[str, ...], dict[str, Handler], bool]] = [
+            (("health",), {"GET": self._health}, False),
+            (("quantum-architecture",), {"GET": self._get_architecture}, True),
+            (("jobs",), {"POST": self._submit}, True),
+            (("jobs", "{id}"), {"GET": self._get_result}, True),
+            (("jobs", "{id}", "status"), {"GET": self._get_status}, True),
+            (("jobs", "{id}", "counts"), {"GET": self._get_counts}, True),
+            (("jobs", "{id}", "abort"), {"POST": self._abort}, True),
+        ]
+        if self.oidc is not None:
+            self._routes += [
+                (tuple(f"{oidc_prefix}/token".split("/")), {"POST": self._oidc_token}, False),
+                (tuple(f"{oidc_prefix}/logout".split("/")), {"POST": self._oidc_logout}, False),
+            ]
+        self.worker.start()
+
+    def close(self) -> None:
+        """Stops the background worker (jobs still pending stay pending)."""
+        self.worker.stop()
+
+    # WSGI -----------------------------------------------------------------------------------------
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        """Answers one request."""
+        try:
+            status, body, headers = self._dispatch(environ)
+        except HTTPError as error:
+            status, body, headers = error.status, error.body, error.headers
+        except Exception:  # the last resort: log it here, never show a traceback to the client
+            logger.exception(
+                "Unhandled error answering %s %s",
+                environ.get("REQUEST_METHOD"),
+                environ.get("PATH_INFO"),
+            )
+            status, body, headers = 500, {"detail": "internal server error"}, []
+        payload = b"" if body is None else json.dumps(body, separators=(",", ":")).encode()
+        headers = list(headers)
+        if body is not None:
+            headers.append(("Content-Type", "application/json"))
+        headers.append(("Content-Length", str(len(payload))))
+        start_response(f"{status} {_REASONS.get(status, 'Unknown')}", headers)
+        return [payload]
+
+    def _count(self, key: str) -> None:
+        with self._stats_lock:
+            self.stats[key] += 1
+
+    def _dispatch(self, environ: dict[str, Any]) -> Response:
+        method = str(environ.get("REQUEST_METHOD", "GET")).upper()
+        path = str(environ.get("PATH_INFO", "") or "/")
+        if self._base and (path == self._base or path.startswith(self._base + "/")):
+            path = path[len(self._base) :]
+        segments = tuple(s for s in path.split("/") if s)
+        for pattern, handlers, needs_auth in self._routes:
+            params = _match(pattern, segments)
+            if params is None:
+                continue
+            handler = handlers.get(method)
+            if handler is None:
+                self._count("unmatched")
+                allowed = ", ".join(sorted(handlers))
+                raise HTTPError(
+                    405,
+                    f"Method {method} is not allowed on /{'/'.join(segments)}; use {allowed}",
+                    headers=[("Allow", allowed)],
+                )
+            self._count(f"{method} {'/'.join(pattern)}")
+            request = Request(method, path, params, environ)
+            if needs_auth:
+                self._authenticate(request)
+            return handler(request)
+        self._count("unmatched")
+        raise HTTPError(404, f"Not found: {method} {path}")
+
+    # Authentication -------------------------------------------------------------------------------
+
+    def _authenticate(self, request: Request) -> None:
+        if self.config.token is None and self.oidc is None:
+            return
+        challenge = [("WWW-Authenticate", 'Bearer realm="iqm"')]
+        header = request.header("Authorization")
+        if not header:
+            raise HTTPError(
+                401,
+                "Authentication required: send 'Authorization: Bearer <token>'",
+                headers=challenge,
+            )
+        scheme, _, token = header.strip().partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise HTTPError(
+                401, "The Authorization header must be 'Bearer <token>'", headers=challenge
+            )
+        if self.config.token is not None and hmac.compare_digest(
+            token.encode("utf-8", "replace"), self.config.token.encode("utf-8")
+        ):
+            return
+        if self.oidc is not None and self.oidc.verify_access_token(token) is not None:
+            return
+        raise HTTPError(401, "Invalid, expired or revoked bearer token", headers=challenge)
+
+    # Body reading ---------------------------------------------------------------------------------
+
+    def _read_body(self, request: Request, limit: int) -> bytes:
+        raw_length = request.header("Content-Length")
+        if raw_length in (None, ""):
+            if "chunked" in (request.header("Transfer-Encoding") or "").lower():
+                raise HTTPError(
+                    411, "Chunked request bodies are not supported; send Content-Length"
+                )
+            return b""
+        try:
+            length = int(raw_length)
+            if length < 0:
+                raise ValueError
+        except ValueError:
+            raise HTTPError(400, f"Invalid Content-Length header: {raw_length!r}") from None
+        if length > limit:
+            raise HTTPError(
+                413, f"Request body of {length} bytes is larger than the limit of {limit} bytes"
+            )
+        stream = request.environ["wsgi.input"]
+        chunks = []
+        remaining = length
+        while remaining > 0:
+            chunk = stream.read(min(remaining, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            remaining -= len(chunk)
+        if remaining:
+            raise HTTPError(400, f"Request body ended after {length - remaining} of {length} bytes")
+        return b"".join(chunks)
+
+    def _read_json(self, request: Request) -> Any:
+        body = self._read_body(request, self.config.max_body_bytes)
+        if not body.strip():
+            raise HTTPError(400, "The request body is empty; send a JSON run request")
+        try:
+            return json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
+        except UnicodeDecodeError as error:
+            raise HTTPError(400, f"The request body is not UTF-8: {error}") from None
+        except RecursionError:
+            raise HTTPError(400, "The request body is nested too deeply") from None
+        except ValueError as error:  # JSONDecodeError, NaN/Infinity, too many digits
+            raise HTTPError(400, f"The request body is not valid JSON: {error}") from None
+
+    def _read_form(self, request: Request) -> dict[str, str]:
+        body = self._read_body(request, MAX_FORM_BYTES)
+        try:
+            pairs = urllib.parse.parse_qsl(
+                body.decode("utf-8"), keep_blank_values=True, strict_parsing=False
+            )
+        except (UnicodeDecodeError, ValueError) as error:
+            raise HTTPError(400, f"The form body cannot be parsed: {error}") from None
+        return dict(pairs)
+
+    # Handlers -------------------------------------------------------------------------------------
+
+    def _health(self, request: Request) -> Response:
+        return 200, {"status": "ok"}, []
+
+    def _get_architecture(self, request: Request) -> Response:
+        return 200, self._architecture_body, []
+
+    def _submit(self, request: Request) -> Response:
+        data = self._read_json(request)
+        try:
+            run_request = RunRequest.from_dict(data)
+        except ModelValidationError as error:
+            raise HTTPError(400, str(error)) from None
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as error:
+            # Malformed input the transfer format did not anticipate: still the client's fault.
+            logger.warning("Run request rejected by an unexpected %s", type(error).__name__)
+            raise HTTPError(400, f"Invalid run request: {type(error).__name__}: {error}") from None
+        self._check_limits(run_request)
+        calibration_set_id = run_request.calibration_set_id or self.config.calibration_set_id
+        if calibration_set_id != self.config.calibration_set_id:
+            raise HTTPError(
+                400,
+                f"Unknown calibration set id {calibration_set_id}; this server has only "
+                f"{self.config.calibration_set_id}",
+            )
+        try:
+            validate_run_request(run_request, self.architecture)
+        except CircuitValidationError as error:
+            raise HTTPError(400, str(error)) from None
+        warnings = []
+        if run_request.custom_settings:
+            warnings.append("custom_settings are ignored by this server")
+        try:
+            job, created = self.store.create(
+                run_request,
+                calibration_set_id,
+                idempotency_key=request.header("Idempotency-Key") or None,
+                warnings=warnings,
+            )
+        except IdempotencyConflictError as error:
+            raise HTTPError(409, str(error)) from None
+        if created:
+            self.worker.submit(job.id)
+        return (
+            (201 if created else 200),
+            {"id": str(job.id)},
+            [("Location", f"{self._base}/jobs/{job.id}")],
+        )
+
+    def _check_limits(self, run_request: RunRequest) -> None:
+        config = self.config
+        if run_request.shots > config.max_shots:
+            raise HTTPError(
+                400, f"shots must be at most {config.max_shots}, got {run_request.shots}"
+            )
+        if len(run_request.circuits) > config.max_circuits:
+            raise HTTPError(
+                400,
+                f"A job may have at most {config.max_circuits} circuits, "
+                f"got {len(run_request.circuits)}",
+            )
+
+    def _job_id(self, request: Request) -> UUID:
+        try:
+            return UUID(request.params["id"])
+        except ValueError:
+            raise HTTPError(404, "Job not found") from None
+
+    def _get_status(self, request: Request) -> Response:
+        try:
+            return 200, self.store.status_dict(self._job_id(request)), []
+        except UnknownJobError:
+            raise HTTPError(404, "Job not found") from None
+
+    def _get_result(self, request: Request) -> Response:
+        try:
+            return 200, self.store.result_dict(self._job_id(request)), []
+        except UnknownJobError:
+            raise HTTPError(404, "Job not found") from None
+
+    def _get_counts(self, request: Request) -> Response:
+        try:
+            return 200, self.store.counts_dict(self._job_id(request)), []
+        except UnknownJobError:
+            raise HTTPError(404, "Job not found") from None
+
+    def _abort(self, request: Request) -> Response:
+        try:
+            self.store.abort(self._job_id(request))
+        except UnknownJobError:
+            raise HTTPError(404, "Job not found") from None
+        except JobFinishedError as error:
+            raise HTTPError(409, str(error)) from None
+        return 200, {}, []
+
+    def _oidc_token(self, request: Request) -> Response:
+        assert self.oidc is not None  # the route exists only with an issuer
+        try:
+            return 200, self.oidc.token(self._read_form(request)), [("Cache-Control", "no-store")]
+        except OIDCError as error:
+            raise HTTPError(error.status, error.description, body=error.body()) from None
+
+    def _oidc_logout(self, request: Request) -> Response:
+        assert self.oidc is not None
+        try:
+            self.oidc.logout(self._read_form(request))
+        except OIDCError as error:
+            raise HTTPError(error.status, error.description, body=error.body()) from None
+        return 204, None, []
+
+
+def _match(pattern: tuple[str, ...], segments: tuple[str, ...]) -> dict[str, str] | None:
+    if len(pattern) != len(segments):
+        return None
+    params: dict[str, str] = {}
+    for expected, actual in zip(pattern, segments, strict=True):
+        if expected.startswith("{"):
+            params[expected.strip("{}")] = actual
+        elif expected != actual:
+            return None
+    return params
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed in JSON")
+
+
+def create_app(config: ServerConfig | None = None, **options: Any) -> IQMServerApp:
+    """Builds the WSGI app and starts its background worker.
+
+    Args:
+        config: The configuration; default ``ServerConfig()`` (Adonis, no auth).
+        **options: Fields of :class:`ServerConfig` that override ``config``.
+
+    Returns:
+        The app; call its ``close()`` when done.
+
+    Raises:
+        ValueError: The architecture cannot be loaded.
+        TypeError: An unknown option.
+    """
+    config = config or ServerConfig()
+    if options:
+        config = ServerConfig(**{**config.__dict__, **options})
+    return IQMServerApp(config)

@@ -1,0 +1,381 @@
+"""A threaded loopback HTTP/1.1 server for the WSGI app, and :class:`EmbeddedServer`.
+
+``wsgiref`` speaks HTTP/1.0 only (a new connection per request), so this module has its own small
+handler on top of :class:`http.server.ThreadingHTTPServer`: HTTP/1.1 keep-alive, Nagle's algorithm
+off (else every keep-alive answer waits ~40 ms for a delayed ACK), a listen backlog of 128 (the
+default 5 drops connections under a burst), one daemon thread per connection, and a shutdown that
+closes idle keep-alive connections and joins every thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import socket
+import socketserver
+import sys
+import threading
+import urllib.parse
+from collections.abc import Iterable, Mapping
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Self
+
+from cirq_iqm_ext.server.app import IQMServerApp, ServerConfig, create_app
+
+logger = logging.getLogger(__name__)
+
+#: Unread request bodies up to this size are drained to keep the connection; larger ones close it.
+_DRAIN_LIMIT = 1 << 16
+
+
+class _BodyReader(io.RawIOBase):
+    """``wsgi.input``: reads at most the request's ``Content-Length`` from the socket stream."""
+
+    def __init__(self, stream: Any, length: int):
+        super().__init__()
+        self._stream = stream
+        self.remaining = length
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self.remaining <= 0:
+            return 0
+        size = min(len(buffer), self.remaining)
+        data = self._stream.read(size)
+        buffer[: len(data)] = data
+        self.remaining -= len(data)
+        if not data:
+            self.remaining = 0
+        return len(data)
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            size = self.remaining
+        size = min(size, self.remaining)
+        if size <= 0:
+            return b""
+        data = self._stream.read(size)
+        self.remaining -= len(data)
+        if not data:
+            self.remaining = 0
+        return bytes(data)
+
+
+class WSGIRequestHandler(BaseHTTPRequestHandler):
+    """Calls the server's WSGI app for every request, keeping HTTP/1.1 connections alive."""
+
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    server_version = "cirq-iqm-ext"
+    #: Idle keep-alive connections are closed after this many seconds.
+    timeout = 120
+    server: LoopbackHTTPServer
+
+    def handle_one_request(self) -> None:
+        """Reads one request and answers it through the app, whatever its method."""
+        try:
+            self.raw_requestline = self.rfile.readline(65537)
+            if len(self.raw_requestline) > 65536:
+                self.requestline = self.request_version = self.command = ""
+                self.send_error(HTTPStatus.REQUEST_URI_TOO_LONG)
+                return
+            if not self.raw_requestline:
+                self.close_connection = True
+                return
+            if not self.parse_request():
+                return
+            self._call_app()
+            self.wfile.flush()
+        except (TimeoutError, ConnectionError, OSError) as error:
+            self.log_message("connection dropped: %r", error)
+            self.close_connection = True
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Answers protocol-level errors (bad request line, huge headers) as JSON ``detail``."""
+        try:
+            short, long = self.responses[code]
+        except KeyError:
+            short, long = "error", ""
+        body = json.dumps({"detail": message or explain or long or short}).encode()
+        self.log_message("error %d: %s", code, message or short)
+        if self.request_version == "HTTP/0.9":  # unparsable request line: still send headers
+            self.request_version = "HTTP/1.0"
+        self.send_response(code, message)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.close_connection = True
+        self.end_headers()
+        if self.command != "HEAD" and code >= 200 and code not in (204, 304):
+            self.wfile.write(body)
+
+    def _environ(self, body: _BodyReader) -> dict[str, Any]:
+        path, _, query = self.path.partition("?")
+        host, port = self.server.server_address[:2]
+        environ: dict[str, Any] = {
+            "REQUEST_METHOD": self.command,
+            "SCRIPT_NAME": "",
+            "PATH_INFO": urllib.parse.unquote(path, "iso-8859-1"),
+            "QUERY_STRING": query,
+            "SERVER_NAME": str(host),
+            "SERVER_PORT": str(port),
+            "SERVER_PROTOCOL": self.request_version,
+            "REMOTE_ADDR": self.client_address[0],
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": "http",
+            "wsgi.input": body,
+            "wsgi.errors": sys.stderr,
+            "wsgi.multithread": True,
+            "wsgi.multiprocess": False,
+            "wsgi.run_once": False,
+        }
+        for name, value in self.headers.items():
+            key = name.upper().replace("-", "_")
+            if key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+                environ[key] = value
+            else:
+                key = f"HTTP_{key}"
+                environ[key] = f"{environ[key]},{value}" if key in environ else value
+        return environ
+
+    def _call_app(self) -> None:
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = 0  # the app reports the bad header; nothing is read, so close afterwards
+            self.close_connection = True
+        body = _BodyReader(self.rfile, max(length, 0))
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            self.close_connection = True  # the app refuses it, and the body cannot be skipped
+        response: dict[str, Any] = {}
+
+        def start_response(
+            status: str, headers: list[tuple[str, str]], exc_info: Any = None
+        ) -> Any:
+            response["status"] = status
+            response["headers"] = headers
+            return lambda data: None  # the legacy write() callable; the app never uses it
+
+        result: Iterable[bytes] = self.server.app(self._environ(body), start_response)
+        try:
+            payload = b"".join(result)
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+        # An unread body would be parsed as the next request: drain a small one, else hang up.
+        if body.remaining > _DRAIN_LIMIT:
+            self.close_connection = True
+        elif body.remaining:
+            body.read()
+        code_text, _, reason = response["status"].partition(" ")
+        self.send_response(int(code_text), reason)
+        names = set()
+        for name, value in response["headers"]:
+            names.add(name.lower())
+            self.send_header(name, value)
+        if "content-length" not in names:
+            self.send_header("Content-Length", str(len(payload)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Sends access logs to :mod:`logging` at debug level instead of stderr."""
+        logger.debug("%s - %s", self.address_string(), format % args)
+
+
+class LoopbackHTTPServer(ThreadingHTTPServer):
+    """A threading HTTP server that tracks its connections so it can close them on shutdown.
+
+    Args:
+        address: ``(host, port)``; an IPv6 host such as ``::1`` selects an IPv6 socket.
+        app: The WSGI app to call.
+    """
+
+    daemon_threads = True
+    request_queue_size = 128
+    allow_reuse_address = True
+    block_on_close = False  # connection threads are tracked and joined by shutdown_all()
+
+    def __init__(self, address: tuple[str, int], app: Any):
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        self.app = app
+        self._connections: dict[threading.Thread, socket.socket] = {}
+        self._connections_lock = threading.Lock()
+        super().__init__(address, WSGIRequestHandler)
+
+    def server_bind(self) -> None:
+        """Binds without ``HTTPServer.server_bind``'s reverse DNS lookup (slow on some hosts)."""
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name = str(host)
+        self.server_port = port
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Serves a connection in a daemon thread and remembers it."""
+        thread = threading.Thread(
+            target=self._serve_connection,
+            args=(request, client_address),
+            name=f"cirq-iqm-ext-http-{client_address[1] if len(client_address) > 1 else ''}",
+            daemon=True,
+        )
+        with self._connections_lock:
+            self._connections[thread] = request
+        thread.start()
+
+    def _serve_connection(self, request: Any, client_address: Any) -> None:
+        try:
+            self.finish_request(request, client_address)
+        except Exception:  # a broken connection must not take the server down
+            logger.debug("error on connection from %s", client_address, exc_info=True)
+        finally:
+            self.shutdown_request(request)
+            with self._connections_lock:
+                self._connections.pop(threading.current_thread(), None)
+
+    def close_connections(self, timeout: float = 5.0) -> None:
+        """Hangs up every open connection and joins the connection threads."""
+        with self._connections_lock:
+            connections = list(self._connections.items())
+        for _thread, sock in connections:
+            with contextlib.suppress(OSError):  # already closed by the client
+                sock.shutdown(socket.SHUT_RDWR)
+        for thread, _sock in connections:
+            thread.join(timeout)
+
+
+class EmbeddedServer:
+    """The IQM-compatible server on a loopback port, in background threads.
+
+    Args:
+        architecture: Built-in name (``adonis``, ``apollo``, ``garnet``, ``aphrodite``, ``deneb``;
+            case-insensitive) or the path of a JSON architecture file.
+        host: Address to listen on (``127.0.0.1``, ``::1``, ...).
+        port: Port; ``0`` picks a free one (see :attr:`url`).
+        token: Static bearer token the job endpoints require.
+        auth_users: User name -> password for the built-in OpenID Connect token endpoint.
+        seed: Seed of the simulator.
+        job_delay: Seconds each job spends in the pending states.
+        token_lifetime: Seconds an access token from the token endpoint is valid.
+        **options: Further :class:`~cirq_iqm_ext.server.app.ServerConfig` fields
+            (``max_body_bytes``, ``base_path``, ...).
+
+    Example::
+
+        with EmbeddedServer("adonis", seed=1) as server:
+            client = IQMClient(server.url)
+    """
+
+    def __init__(
+        self,
+        architecture: Any = "adonis",
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        token: str | None = None,
+        auth_users: Mapping[str, str] | None = None,
+        seed: int | None = None,
+        job_delay: float = 0.0,
+        token_lifetime: float = 300.0,
+        **options: Any,
+    ):
+        self.config = ServerConfig(
+            architecture=architecture,
+            token=token,
+            auth_users=dict(auth_users) if auth_users else None,
+            seed=seed,
+            job_delay=job_delay,
+            token_lifetime=token_lifetime,
+            **options,
+        )
+        self._host = host
+        self._port = port
+        self._app: IQMServerApp | None = None
+        self._server: LoopbackHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def __repr__(self) -> str:
+        where = self.url if self._server is not None else f"{self._host}:{self._port}, stopped"
+        return f"<EmbeddedServer {where}>"
+
+    @property
+    def app(self) -> IQMServerApp:
+        """The WSGI app (available after :meth:`start`)."""
+        if self._app is None:
+            raise RuntimeError("The server is not running; call start() first")
+        return self._app
+
+    @property
+    def url(self) -> str:
+        """Base URL with the real port, e.g. ``http://127.0.0.1:54321`` (plus any base path)."""
+        if self._server is None:
+            raise RuntimeError("The server is not running; call start() first")
+        host, port = self._server.server_address[:2]
+        host = host.decode() if isinstance(host, bytes) else str(host)
+        host_text = f"[{host}]" if ":" in host else host
+        base = self.config.base_path.strip("/")
+        return f"http://{host_text}:{port}" + (f"/{base}" if base else "")
+
+    @property
+    def port(self) -> int:
+        """The port the server listens on."""
+        if self._server is None:
+            raise RuntimeError("The server is not running; call start() first")
+        return int(self._server.server_address[1])
+
+    def start(self) -> Self:
+        """Binds the port and starts serving in a background thread.
+
+        Returns:
+            ``self``, so ``server = EmbeddedServer().start()`` works.
+
+        Raises:
+            ValueError: The architecture cannot be loaded.
+            OSError: The address cannot be bound.
+        """
+        if self._server is not None:
+            return self
+        app = create_app(self.config)
+        try:
+            server = LoopbackHTTPServer((self._host, self._port), app)
+        except BaseException:
+            app.close()
+            raise
+        self._app, self._server = app, server
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="cirq-iqm-ext-server",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stops serving, closes connections and joins the server and worker threads."""
+        server, thread, app = self._server, self._thread, self._app
+        if server is None:
+            return
+        server.shutdown()
+        if thread is not None:
+            thread.join()
+        server.close_connections()
+        server.server_close()
+        if app is not None:
+            app.close()
+        self._server = self._thread = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()

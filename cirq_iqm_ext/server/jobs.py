@@ -1,0 +1,392 @@
+"""The server's job store and the background worker that runs the jobs.
+
+A job moves ``pending compilation`` → ``pending execution`` → ``ready`` | ``failed`` | ``aborted``.
+The :class:`JobStore` holds every job behind one lock and hands out JSON-ready snapshots, so HTTP
+threads never see a half-updated job. The :class:`Worker` is one thread that takes jobs in
+submission order (like a quantum computer's queue), runs them on a simulator and records timestamps
+on the way.
+
+Nothing here knows about HTTP; the WSGI app turns the store's answers and errors into responses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+from uuid import UUID, uuid4
+
+from cirq_iqm_ext.models import RunRequest, Status
+
+logger = logging.getLogger(__name__)
+
+#: One circuit's measurements: key -> [shot][qubit] of 0/1.
+MeasurementDict = dict[str, list[list[int]]]
+
+_FINAL = frozenset({Status.READY, Status.FAILED, Status.ABORTED})
+
+
+def utc_timestamp(moment: datetime | None = None) -> str:
+    """ISO 8601 UTC with milliseconds and a ``Z``, e.g. ``2024-06-11T10:00:00.000Z``."""
+    moment = moment or datetime.now(UTC)
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def request_fingerprint(request_dict: dict[str, Any]) -> str:
+    """A digest of a normalised request: tells "same body" from "different body" (idempotency)."""
+    canonical = json.dumps(request_dict, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class Executor(Protocol):
+    """What the worker needs from a simulator: run a request, return measurements per circuit."""
+
+    def run(self, request: RunRequest) -> list[MeasurementDict]:
+        """Runs every circuit of ``request``."""
+        ...
+
+
+class UnknownJobError(LookupError):
+    """No job has this id."""
+
+
+class JobFinishedError(RuntimeError):
+    """The job is already ``ready``, ``failed`` or ``aborted`` and cannot be aborted."""
+
+
+class IdempotencyConflictError(ValueError):
+    """An ``Idempotency-Key`` was reused with a different request body."""
+
+
+@dataclass
+class Job:
+    """One job's full state. Mutated only by :class:`JobStore` under its lock."""
+
+    id: UUID
+    request: RunRequest
+    request_dict: dict[str, Any]
+    calibration_set_id: UUID
+    status: Status = Status.PENDING_COMPILATION
+    timestamps: dict[str, str] = field(default_factory=dict)
+    measurements: list[MeasurementDict] | None = None
+    message: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    # Set on abort (or worker shutdown): a worker waiting through the job delay wakes up at once.
+    wake: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def is_final(self) -> bool:
+        """Whether the job can no longer change."""
+        return self.status in _FINAL
+
+
+class JobStore:
+    """Thread-safe in-memory job store.
+
+    Args:
+        cocos_version: Reported in every job's metadata.
+    """
+
+    def __init__(self, cocos_version: str):
+        self._lock = threading.Lock()
+        self._jobs: dict[UUID, Job] = {}
+        self._idempotency: dict[str, tuple[str, UUID]] = {}
+        self._cocos_version = cocos_version
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._jobs)
+
+    def create(
+        self,
+        request: RunRequest,
+        calibration_set_id: UUID,
+        *,
+        idempotency_key: str | None = None,
+        warnings: list[str] | None = None,
+    ) -> tuple[Job, bool]:
+        """Stores a new job, or returns the job an earlier request with the same key created.
+
+        Args:
+            request: The parsed and validated request.
+            calibration_set_id: The calibration set the job runs with.
+            idempotency_key: The client's ``Idempotency-Key`` header, if any.
+            warnings: Warnings to report with the job.
+
+        Returns:
+            The job and whether it was created now (``False`` for an idempotent repeat).
+
+        Raises:
+            IdempotencyConflictError: The key was used before with a different request body.
+        """
+        request_dict = request.to_dict()
+        fingerprint = request_fingerprint(request_dict)
+        with self._lock:
+            if idempotency_key is not None and idempotency_key in self._idempotency:
+                previous_fingerprint, job_id = self._idempotency[idempotency_key]
+                if previous_fingerprint != fingerprint:
+                    raise IdempotencyConflictError(
+                        f"Idempotency-Key {idempotency_key!r} was already used for job {job_id} "
+                        "with a different request body; use a new key for a new job"
+                    )
+                return self._jobs[job_id], False
+            job = Job(
+                id=uuid4(),
+                request=request,
+                request_dict=request_dict,
+                calibration_set_id=calibration_set_id,
+                warnings=list(warnings or ()),
+            )
+            job.timestamps["job_start"] = utc_timestamp()
+            self._jobs[job.id] = job
+            if idempotency_key is not None:
+                self._idempotency[idempotency_key] = (fingerprint, job.id)
+            return job, True
+
+    def _get(self, job_id: UUID) -> Job:
+        job = self._jobs.get(job_id)
+        if job is None:
+            raise UnknownJobError(str(job_id))
+        return job
+
+    def status_dict(self, job_id: UUID) -> dict[str, Any]:
+        """The body of ``GET jobs/{id}/status``.
+
+        Raises:
+            UnknownJobError: Unknown id.
+        """
+        with self._lock:
+            job = self._get(job_id)
+            out: dict[str, Any] = {"status": job.status.value}
+            if job.message is not None:
+                out["message"] = job.message
+            if job.warnings:
+                out["warnings"] = list(job.warnings)
+            return out
+
+    def result_dict(self, job_id: UUID) -> dict[str, Any]:
+        """The body of ``GET jobs/{id}`` (PROTOCOL.md §3.4).
+
+        Raises:
+            UnknownJobError: Unknown id.
+        """
+        with self._lock:
+            job = self._get(job_id)
+            out: dict[str, Any] = {"status": job.status.value}
+            if job.status == Status.READY:
+                # The lists are never mutated after the job is ready, so sharing them is safe.
+                out["measurements"] = job.measurements
+            out["message"] = job.message
+            out["warnings"] = list(job.warnings)
+            out["metadata"] = {
+                "request": job.request_dict,
+                "calibration_set_id": str(job.calibration_set_id),
+                "cocos_version": self._cocos_version,
+                "timestamps": dict(job.timestamps),
+            }
+            return out
+
+    def counts_dict(self, job_id: UUID) -> dict[str, Any]:
+        """The body of ``GET jobs/{id}/counts``: per circuit, bitstring counts over all keys.
+
+        Raises:
+            UnknownJobError: Unknown id.
+        """
+        with self._lock:
+            job = self._get(job_id)
+            status = job.status
+            measurements = job.measurements if status == Status.READY else None
+            out: dict[str, Any] = {"status": status.value}
+            if job.warnings:
+                out["warnings"] = list(job.warnings)
+        if measurements is None:
+            out["counts_batch"] = None
+            return out
+        out["counts_batch"] = [_counts(circuit) for circuit in measurements]
+        return out
+
+    def abort(self, job_id: UUID) -> None:
+        """Aborts a job that has not finished.
+
+        Raises:
+            UnknownJobError: Unknown id.
+            JobFinishedError: The job is ready, failed or aborted already.
+        """
+        with self._lock:
+            job = self._get(job_id)
+            if job.is_final:
+                raise JobFinishedError(
+                    f"Job {job_id} cannot be aborted: it is already {job.status.value}"
+                )
+            job.status = Status.ABORTED
+            job.message = "Job was aborted by the user"
+            job.timestamps["job_end"] = utc_timestamp()
+            job.wake.set()
+
+    # The worker's side --------------------------------------------------------------------------
+
+    def get_job(self, job_id: UUID) -> Job:
+        """The job object itself, for the worker (read its immutable request only).
+
+        Raises:
+            UnknownJobError: Unknown id.
+        """
+        with self._lock:
+            return self._get(job_id)
+
+    def advance(self, job_id: UUID, status: Status | None = None, *stamps: str) -> bool:
+        """Records timestamps and optionally a new pending status, unless the job has finished.
+
+        Returns:
+            ``False`` when the job was aborted meanwhile, so the worker stops working on it.
+        """
+        with self._lock:
+            job = self._get(job_id)
+            if job.is_final:
+                return False
+            now = utc_timestamp()
+            for stamp in stamps:
+                job.timestamps[stamp] = now
+            if status is not None:
+                job.status = status
+            return True
+
+    def finish(
+        self,
+        job_id: UUID,
+        *,
+        measurements: list[MeasurementDict] | None = None,
+        error: str | None = None,
+    ) -> bool:
+        """Marks a job ``ready`` (with measurements) or ``failed`` (with an error message).
+
+        Returns:
+            ``False`` when the job had been aborted meanwhile; its result is then discarded.
+        """
+        with self._lock:
+            job = self._get(job_id)
+            if job.is_final:
+                return False
+            now = utc_timestamp()
+            if "execution_start" in job.timestamps:
+                job.timestamps["execution_end"] = now
+            job.timestamps["job_end"] = now
+            if error is None:
+                job.status = Status.READY
+                job.measurements = measurements
+            else:
+                job.status = Status.FAILED
+                job.message = error
+            return True
+
+
+def _counts(circuit: MeasurementDict) -> dict[str, Any]:
+    keys = list(circuit)
+    counts: dict[str, int] = {}
+    if keys:
+        shots = len(circuit[keys[0]])
+        for shot in range(shots):
+            bitstring = "".join(str(bit) for key in keys for bit in circuit[key][shot])
+            counts[bitstring] = counts.get(bitstring, 0) + 1
+    return {"measurement_keys": keys, "counts": counts}
+
+
+class Worker:
+    """One background thread that runs jobs from a queue, in submission order.
+
+    Args:
+        store: Where the jobs live.
+        executor: Runs a request (the simulator).
+        job_delay: Seconds each job waits in each pending state, so tests can watch and abort.
+        sleep: Waits up to the given seconds or until the event is set (injectable for tests).
+    """
+
+    def __init__(
+        self,
+        store: JobStore,
+        executor: Executor,
+        *,
+        job_delay: float = 0.0,
+        sleep: Callable[[threading.Event, float], None] | None = None,
+    ):
+        self._store = store
+        self._executor = executor
+        self._job_delay = max(0.0, float(job_delay))
+        self._sleep = sleep or (lambda event, seconds: event.wait(seconds) and None)
+        self._queue: queue.Queue[UUID | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._current: Job | None = None
+
+    def start(self) -> None:
+        """Starts the worker thread (idempotent)."""
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._loop, name="cirq-iqm-ext-worker", daemon=True
+            )
+            self._thread.start()
+
+    def stop(self, timeout: float | None = 10.0) -> None:
+        """Stops the worker after the job it is running and joins its thread."""
+        self._stopping.set()
+        current = self._current
+        if current is not None:
+            current.wake.set()  # cut a job delay short; the job stays pending
+        self._queue.put(None)
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def submit(self, job_id: UUID) -> None:
+        """Queues a job for execution."""
+        self._queue.put(job_id)
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            job_id = self._queue.get()
+            if job_id is None:
+                break
+            try:
+                self.process(job_id)
+            except Exception:  # the worker must survive anything one job does
+                logger.exception("Unexpected error while processing job %s", job_id)
+
+    def process(self, job_id: UUID) -> None:
+        """Runs one job through its states; called by the worker thread."""
+        store = self._store
+        job = store.get_job(job_id)
+        self._current = job
+        try:
+            self._process(job)
+        finally:
+            self._current = None
+
+    def _process(self, job: Job) -> None:
+        store, job_id = self._store, job.id
+        if not store.advance(job_id, None, "compile_start") or not self._pause(job):
+            return
+        if not store.advance(job_id, Status.PENDING_EXECUTION, "compile_end", "submit_start"):
+            return
+        if not self._pause(job):
+            return
+        if not store.advance(job_id, None, "submit_end", "execution_start"):
+            return
+        try:
+            measurements = self._executor.run(job.request)
+        except Exception as error:  # a failing simulation fails the job, not the server
+            logger.exception("Job %s failed in the simulator", job_id)
+            store.finish(job_id, error=f"Execution failed: {error}")
+            return
+        store.finish(job_id, measurements=measurements)
+
+    def _pause(self, job: Job) -> bool:
+        """Waits half the job delay; ``False`` when the worker is stopping."""
+        if self._job_delay:
+            self._sleep(job.wake, self._job_delay / 2)
+        return not self._stopping.is_set()

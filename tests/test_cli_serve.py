@@ -1,0 +1,110 @@
+"""``python -m cirq_iqm_ext serve`` as a user runs it: one line, serve, stop cleanly on a signal."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from cirq_iqm_ext.cli import build_parser, main
+
+ROOT = Path(__file__).resolve().parents[1]
+LINE = re.compile(r"^Serving IQM API on (http://127\.0\.0\.1:(\d+))$")
+SECRET = "cli-secret-token-42"
+
+
+def start(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    environment = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    return subprocess.Popen(
+        [sys.executable, "-m", "cirq_iqm_ext", "serve", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environment,
+        cwd=ROOT,
+    )
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_serve_prints_one_line_serves_and_exits_0_on_signal(signum):
+    env = {"IQM_SERVER_TOKEN": SECRET}
+    process = start("--seed", "3", "--architecture", "Garnet", env=env)
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline().rstrip("\n")
+        match = LINE.match(line)
+        assert match, line
+        url = match.group(1)
+        assert int(match.group(2)) > 0
+        assert httpx.get(f"{url}/health", timeout=5).json() == {"status": "ok"}
+        assert httpx.get(f"{url}/quantum-architecture", timeout=5).status_code == 401
+        arch = httpx.get(
+            f"{url}/quantum-architecture", headers={"Authorization": f"Bearer {SECRET}"}, timeout=5
+        ).json()
+        assert arch["quantum_architecture"]["name"] == "Garnet"
+        process.send_signal(signum)
+        stdout, stderr = process.communicate(timeout=15)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, stderr
+    assert stdout == ""  # nothing after the one line
+    assert "Traceback" not in stderr
+    assert SECRET not in line + stdout + stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["serve", "--architecture", "nonesuch"], "adonis, aphrodite, apollo, deneb, garnet"),
+        (["serve", "--port", "70000"], "invalid port"),
+        (["serve", "--port", "http"], "invalid port"),
+        (["serve", "--seed", "x"], "--seed"),
+        (["serve", "--job-delay", "-1"], "--job-delay"),
+        (["serve", "--auth-user", "alice"], "NAME:PASSWORD"),
+        (["serve", "--bogus"], "unrecognized arguments"),
+        (["nonesuch"], "invalid choice"),
+        ([], "required"),
+    ],
+)
+def test_bad_options_exit_2_with_a_clear_message(capsys, argv, fragment):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert fragment in capsys.readouterr().err
+
+
+def test_auth_user_password_is_never_echoed(capsys):
+    with pytest.raises(SystemExit):
+        main(["serve", "--auth-user", ":hunter2-secret"])
+    assert "hunter2-secret" not in capsys.readouterr().err
+
+
+def test_parser_options_and_repeatable_auth_users():
+    args = build_parser().parse_args(
+        ["serve", "--auth-user", "a:pw1", "--auth-user", "b:p:w2", "--job-delay", "0.5"]
+    )
+    assert args.auth_user == [("a", "pw1"), ("b", "p:w2")]
+    assert args.job_delay == 0.5
+    assert args.host == "127.0.0.1"
+    assert args.port == 0
+    assert args.architecture == "adonis"
+    assert args.token is None
+
+
+def test_a_port_in_use_is_exit_1_with_a_message(capsys):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["serve", "--port", str(port)]) == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
