@@ -52,10 +52,16 @@ $(BENCH_VENV)/bin/python: $(SOURCES)
 	$(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/python -m pip install --quiet -e . "qiskit>=1.2"
 
-bench: bench-compile
+bench: bench-compile bench-sampler bench-server
 
 bench-compile: $(BENCH_VENV)/bin/python
 	$(BENCH_VENV)/bin/python tests/benchmarks/bench_compile.py
+
+bench-sampler: $(STAMP)
+	$(VENV_PY) tests/benchmarks/bench_sampler.py
+
+bench-server: $(STAMP)
+	$(VENV_PY) tests/benchmarks/bench_server.py
 
 clean:
 	rm -rf $(VENV) $(COMPAT_VENV) $(BENCH_VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -3,6 +3,12 @@
 Two loops, two policies: a *retry* repeats one HTTP request that failed in a transient way (connection
 error, 429, 502, 503, 504); *polling* repeats status requests while a job is not finished. Both take
 their randomness and time from arguments, so tests pin them without a network or a real clock.
+
+Whether a failed request may be repeated at all is :func:`may_retry`: reads (``GET``) and ``abort``
+always may; ``POST jobs`` creates a job, so it is repeated only when the failure proves that the
+server did not act on it (the connection was never opened, or the server refused with 429/503), or
+when the server deduplicates on the ``Idempotency-Key`` the request carries. Any other failure of a
+submission is *ambiguous* (:func:`is_ambiguous`): the job may or may not exist.
 """
 
 from __future__ import annotations
@@ -105,15 +111,56 @@ def retry_delay(
     """
     if attempt >= policy.max_attempts:
         return None
+    delay = jitter(backoff_ceiling(attempt, policy))
     if retry_after is not None:
         if retry_after > policy.retry_after_cap:
             return None
-        delay = retry_after
-    else:
-        delay = jitter(backoff_ceiling(attempt, policy))
+        # Never earlier than the server asked; a jittered backoff on top of a tiny Retry-After keeps
+        # many clients told "0" from coming back all at the same instant.
+        delay = max(retry_after, delay)
     if elapsed + delay > policy.max_total_seconds:
         return None
     return delay
+
+
+def may_retry(
+    *,
+    status: int | None,
+    request_sent: bool,
+    idempotent: bool,
+    policy: RetryPolicy,
+) -> bool:
+    """Whether a failed attempt may be repeated at all (:func:`retry_delay` decides when).
+
+    Args:
+        status: The HTTP status of the answer, or ``None`` when the attempt failed in transport.
+        request_sent: Whether any of the request may have reached the server: ``False`` only when
+            the connection could not be opened (connect error, connect or pool timeout).
+        idempotent: Whether repeating the request is harmless: reads and ``abort``, and a job
+            submission whose ``Idempotency-Key`` the server is known to deduplicate on.
+        policy: The statuses worth retrying.
+
+    Returns:
+        True when a repeat is both useful (a transient failure) and safe (no duplicate effect).
+    """
+    if status is not None and status not in policy.statuses:
+        return False
+    if idempotent or not request_sent:
+        return True
+    return status in REFUSAL_STATUSES
+
+
+def is_ambiguous(*, status: int | None, request_sent: bool, idempotent: bool) -> bool:
+    """Whether a failed non-idempotent request may or may not have taken effect on the server.
+
+    True for a transport failure after (part of) the request was sent, and for a 5xx other than
+    503: a gateway answers 502/504 whether or not the server behind it acted, and a 500 may come
+    after the job was stored. A definite answer (2xx, 4xx including 429, and 503, the documented
+    "not accepted, come back later") is never ambiguous, nor is anything idempotent.
+    """
+    if idempotent or not request_sent:
+        return False
+    return status is None or (status >= 500 and status not in REFUSAL_STATUSES)
 
 
 def poll_intervals(

@@ -10,6 +10,7 @@ without parsing messages. No message ever contains a token or a password.
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
 
@@ -76,7 +77,22 @@ class JobError(IQMError):
 
 
 class JobSubmissionUncertainError(JobError, IQMConnectionError):
-    """A job submission failed in a way that leaves open whether the server created the job."""
+    """A job submission failed in a way that leaves open whether the server created the job.
+
+    ``job_id`` is ``None`` (the server's answer, if any, never arrived). ``idempotency_key`` is the
+    key the submission carried: submitting the same request again with that key (e.g.
+    ``client.submit_payload(payload, idempotency_key=error.idempotency_key)``) returns the job the
+    first attempt created, on a server that deduplicates on the key, instead of creating a second.
+
+    Args:
+        message: Human-readable explanation.
+        idempotency_key: The ``Idempotency-Key`` header of the uncertain submission.
+        **kwargs: Context attributes of :class:`IQMError`.
+    """
+
+    def __init__(self, message: str, *, idempotency_key: str | None = None, **kwargs: Any):
+        super().__init__(message, **kwargs)
+        self.idempotency_key = idempotency_key
 
 
 class JobNotFoundError(JobError, LookupError):

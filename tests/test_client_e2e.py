@@ -28,13 +28,16 @@ TOKEN = "static-secret-token-123"
 
 def bell(control: str = "QB1", target: str = "QB3", key: str = "m") -> Circuit:
     ry = {"angle_t": 0.25, "phase_t": 0.25}
-    return Circuit("bell", (
-        Instruction("prx", [control], ry),
-        Instruction("prx", [target], ry),
-        Instruction("cz", [control, target]),
-        Instruction("prx", [target], {"angle_t": 0.25, "phase_t": 0.75}),
-        Instruction("measure", [control, target], {"key": key}),
-    ))
+    return Circuit(
+        "bell",
+        (
+            Instruction("prx", [control], ry),
+            Instruction("prx", [target], ry),
+            Instruction("cz", [control, target]),
+            Instruction("prx", [target], {"angle_t": 0.25, "phase_t": 0.75}),
+            Instruction("measure", [control, target], {"key": key}),
+        ),
+    )
 
 
 def counts_of(shots: list[list[int]]) -> Counter[str]:
@@ -69,17 +72,34 @@ def test_bell_circuit_counts_only_00_and_11(client):
     assert min(counts.values()) > 150  # both outcomes, roughly balanced
     assert result.metadata.request.shots == 500
     assert list(result.metadata.timestamps) == [
-        "job_start", "compile_start", "compile_end", "submit_start", "submit_end",
-        "execution_start", "execution_end", "job_end"]
+        "job_start",
+        "compile_start",
+        "compile_end",
+        "submit_start",
+        "submit_end",
+        "execution_start",
+        "execution_end",
+        "job_end",
+    ]
 
 
 def test_status_and_result_of_a_batch_with_a_qubit_mapping(client):
-    circuits = [bell("a", "b", key="first"), Circuit("x", (
-        Instruction("prx", ["a"], {"angle_t": 0.5, "phase_t": 0.0}),
-        Instruction("measure", ["a"], {"key": "x"})))]
+    circuits = [
+        bell("a", "b", key="first"),
+        Circuit(
+            "x",
+            (
+                Instruction("prx", ["a"], {"angle_t": 0.5, "phase_t": 0.0}),
+                Instruction("measure", ["a"], {"key": "x"}),
+            ),
+        ),
+    ]
     job_id = client.submit_circuits(circuits, shots=50, qubit_mapping={"a": "QB3", "b": "QB5"})
     assert client.get_run_status(job_id).status.value in {
-        "pending compilation", "pending execution", "ready"}
+        "pending compilation",
+        "pending execution",
+        "ready",
+    }
     result = client.wait_for_results(job_id)
     assert set(counts_of(result.measurements[0]["first"])) <= {"00", "11"}
     assert counts_of(result.measurements[1]["x"]) == Counter({"1": 50})
@@ -118,9 +138,20 @@ def test_unknown_job_is_not_found(client):
         (lambda c: c.submit_circuits([bell("QB1", "QB2")]), CircuitValidationError),
         (lambda c: c.submit_circuits([bell("QB1", "QB9")]), CircuitValidationError),
         (lambda c: c.submit_circuits([bell()], shots=0), ModelValidationError),
-        (lambda c: c.submit_circuits([Circuit("c", (
-            Instruction("measure", ["QB1"], {"key": "k"}),
-            Instruction("measure", ["QB3"], {"key": "k"})))]), CircuitValidationError),
+        (
+            lambda c: c.submit_circuits(
+                [
+                    Circuit(
+                        "c",
+                        (
+                            Instruction("measure", ["QB1"], {"key": "k"}),
+                            Instruction("measure", ["QB3"], {"key": "k"}),
+                        ),
+                    )
+                ]
+            ),
+            CircuitValidationError,
+        ),
     ],
 )
 def test_bad_input_never_reaches_the_server_as_a_job(server, client, submit, error):
@@ -170,9 +201,18 @@ def test_missing_or_wrong_token_is_refused(token_server):
 
 def test_tokens_file(token_server, tmp_path):
     path = tmp_path / "tokens.json"
-    path.write_text(json.dumps({"pid": None, "timestamp": "2024-01-01T00:00:00",
-                                "refresh_status": "SUCCESS", "access_token": TOKEN,
-                                "refresh_token": "unused", "auth_server_url": token_server.url}))
+    path.write_text(
+        json.dumps(
+            {
+                "pid": None,
+                "timestamp": "2024-01-01T00:00:00",
+                "refresh_status": "SUCCESS",
+                "access_token": TOKEN,
+                "refresh_token": "unused",
+                "auth_server_url": token_server.url,
+            }
+        )
+    )
     path.chmod(0o600)
     with IQMClient(token_server.url, tokens_file=str(path), environ={}) as client:
         job_id = client.submit_circuits([bell()], shots=5)
@@ -183,20 +223,29 @@ def test_tokens_file(token_server, tmp_path):
 
 @pytest.fixture(scope="module")
 def oidc_server():
-    with EmbeddedServer("adonis", seed=1, auth_users={"alice": PASSWORD},
-                        token_lifetime=61.0) as running:
+    with EmbeddedServer(
+        "adonis", seed=1, auth_users={"alice": PASSWORD}, token_lifetime=61.0
+    ) as running:
         yield running
 
 
 def test_password_login_runs_a_job_and_logs_out(oidc_server):
-    with IQMClient(oidc_server.url, auth_server_url=oidc_server.url, username="alice",
-                   password=PASSWORD, environ={}) as client:
+    with IQMClient(
+        oidc_server.url,
+        auth_server_url=oidc_server.url,
+        username="alice",
+        password=PASSWORD,
+        environ={},
+    ) as client:
         job_id = client.submit_circuits([bell()], shots=5)
         assert client.wait_for_results(job_id).status is Status.READY
         assert client.close_auth_session() is True
         assert PASSWORD not in repr(client)
-    env = {"IQM_AUTH_SERVER": oidc_server.url, "IQM_AUTH_USERNAME": "alice",
-           "IQM_AUTH_PASSWORD": PASSWORD}
+    env = {
+        "IQM_AUTH_SERVER": oidc_server.url,
+        "IQM_AUTH_USERNAME": "alice",
+        "IQM_AUTH_PASSWORD": PASSWORD,
+    }
     with IQMClient(oidc_server.url, environ=env) as client:
         assert client.get_quantum_architecture().name == "Adonis"
 
@@ -204,8 +253,13 @@ def test_password_login_runs_a_job_and_logs_out(oidc_server):
 def test_expired_token_is_refreshed(oidc_server):
     # Tokens live 61 s (expiry rounded up to whole seconds), so with the 60 s margin a token is
     # renewed at most 2 s after it was issued.
-    with IQMClient(oidc_server.url, auth_server_url=oidc_server.url, username="alice",
-                   password=PASSWORD, environ={}) as client:
+    with IQMClient(
+        oidc_server.url,
+        auth_server_url=oidc_server.url,
+        username="alice",
+        password=PASSWORD,
+        environ={},
+    ) as client:
         client.get_quantum_architecture()
         before = oidc_server.app.stats["POST realms/cortex/protocol/openid-connect/token"]
         time.sleep(2.1)
@@ -216,18 +270,23 @@ def test_expired_token_is_refreshed(oidc_server):
 
 
 def test_wrong_password_is_refused_without_leaking(oidc_server):
-    with IQMClient(oidc_server.url, auth_server_url=oidc_server.url, username="alice",
-                   password="not-" + PASSWORD, environ={}) as client:
-        with pytest.raises(ClientAuthenticationError) as info:
-            client.get_quantum_architecture()
+    with IQMClient(
+        oidc_server.url,
+        auth_server_url=oidc_server.url,
+        username="alice",
+        password="not-" + PASSWORD,
+        environ={},
+    ) as client, pytest.raises(ClientAuthenticationError) as info:
+        client.get_quantum_architecture()
     assert "alice" in str(info.value)
     assert PASSWORD not in str(info.value)
 
 
 def test_ipv6_loopback():
-    with EmbeddedServer("adonis", host="::1", seed=3) as server, IQMClient(
-        server.url, environ={}
-    ) as client:
+    with (
+        EmbeddedServer("adonis", host="::1", seed=3) as server,
+        IQMClient(server.url, environ={}) as client,
+    ):
         assert server.url.startswith("http://[::1]:")
         job_id = client.submit_circuits([bell()], shots=20)
         assert set(counts_of(client.wait_for_results(job_id).measurements[0]["m"])) <= {"00", "11"}

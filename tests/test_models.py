@@ -88,9 +88,7 @@ def test_run_result_fields():
 def test_run_status_round_trip():
     data = load("run_status.json")
     status = RunStatus.from_dict(data)
-    assert status == RunStatus(
-        Status.PENDING_EXECUTION, "queued", ("calibration is 3 days old",)
-    )
+    assert status == RunStatus(Status.PENDING_EXECUTION, "queued", ("calibration is 3 days old",))
     assert status.to_dict() == data
 
 
@@ -131,7 +129,9 @@ def test_deprecated_instruction_names_are_rewritten():
     assert inst.name == "prx"
     assert inst.args == {"angle_t": 1.0, "phase_t": 0.0}
     assert isinstance(inst.args["angle_t"], float)
-    measure = Instruction.from_dict({"name": "measurement", "qubits": ["QB1"], "args": {"key": "k"}})
+    measure = Instruction.from_dict(
+        {"name": "measurement", "qubits": ["QB1"], "args": {"key": "k"}}
+    )
     assert measure.name == "measure"
 
 
@@ -225,7 +225,9 @@ def test_bad_values_are_refused_with_clear_messages(build, message):
 
 
 def _circuit() -> Circuit:
-    return Circuit("c", (Instruction("cz", ["a", "b"]), Instruction("measure", ["a"], {"key": "m"})))
+    return Circuit(
+        "c", (Instruction("cz", ["a", "b"]), Instruction("measure", ["a"], {"key": "m"}))
+    )
 
 
 @pytest.mark.parametrize(
@@ -239,8 +241,14 @@ def _circuit() -> Circuit:
         ({"circuits": [{"name": "c", "instructions": "x"}]}, "must be a list"),
         ({"circuits": [1]}, "A circuit must be a JSON object"),
         (
-            {"circuits": [{"name": "c", "instructions": [{"name": "cz", "qubits": ["a", "b"],
-                                                        "args": []}]}]},
+            {
+                "circuits": [
+                    {
+                        "name": "c",
+                        "instructions": [{"name": "cz", "qubits": ["a", "b"], "args": []}],
+                    }
+                ]
+            },
             'The "args" of an instruction must be an object',
         ),
         ({"circuits": [], "qubit_mapping": "x"}, "qubit_mapping must be a list"),
@@ -297,12 +305,18 @@ def test_malformed_result_is_refused(data, message):
         ({"name": "x"}, 'missing the field "qubits"'),
         ({"name": "x", "qubits": ["QB1"], "qubit_connectivity": [], "operations": 3}, "operations"),
         (
-            {"name": "x", "qubits": ["QB1"], "qubit_connectivity": [["QB1", "QB9"]],
-             "operations": {}},
+            {
+                "name": "x",
+                "qubits": ["QB1"],
+                "qubit_connectivity": [["QB1", "QB9"]],
+                "operations": {},
+            },
             "unknown qubit(s) ['QB9']",
         ),
-        ({"name": "x", "qubits": ["QB1", "QB1"], "qubit_connectivity": [], "operations": {}},
-         "twice"),
+        (
+            {"name": "x", "qubits": ["QB1", "QB1"], "qubit_connectivity": [], "operations": {}},
+            "twice",
+        ),
         ({"qubits": ["QB1"], "gates": {"prx": {}}}, 'has no "implementations"'),
     ],
 )

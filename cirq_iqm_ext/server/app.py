@@ -187,6 +187,9 @@ class Request:
 Response = tuple[int, Any, list[tuple[str, str]]]
 Handler = Callable[[Request], Response]
 
+#: Longest a status request is held with ``?wait=`` (long polling).
+MAX_LONG_POLL_SECONDS = 20.0
+
 _REASONS = {
     200: "OK",
     201: "Created",
@@ -251,7 +254,8 @@ class IQMServerApp:
         self.worker.start()
 
     def close(self) -> None:
-        """Stops the background worker (jobs still pending stay pending)."""
+        """Stops the background worker (jobs still pending stay pending) and ends long polls."""
+        self.store.release_waiters()
         self.worker.stop()
 
     # WSGI -----------------------------------------------------------------------------------------
@@ -461,16 +465,28 @@ class IQMServerApp:
             raise HTTPError(404, "Job not found") from None
 
     def _get_status(self, request: Request) -> Response:
+        # An extension: "?wait=S" holds the answer until the status changes (long polling), so a
+        # client learns of a finished job at once instead of at its next poll.
+        wait = _query_float(request, "wait", 0.0, MAX_LONG_POLL_SECONDS)
         try:
-            return 200, self.store.status_dict(self._job_id(request)), []
+            body = self.store.status_dict(self._job_id(request), wait=wait)
         except UnknownJobError:
             raise HTTPError(404, "Job not found") from None
+        return 200, body, [("IQM-Long-Poll", f"{MAX_LONG_POLL_SECONDS:g}")]
 
     def _get_result(self, request: Request) -> Response:
+        job_id = self._job_id(request)
         try:
-            return 200, self.store.result_dict(self._job_id(request)), []
+            body = self.store.result_dict(job_id)
         except UnknownJobError:
             raise HTTPError(404, "Job not found") from None
+        # An extension: "?measurements=packed" sends bits packed eight to a byte instead of
+        # nested lists, which are slow to encode and to parse for large sweeps.
+        if _query(request, "measurements") == "packed" and body.get("measurements") is not None:
+            body = dict(body)
+            body["measurements"] = self.store.packed_measurements(job_id)
+            body["measurements_format"] = "packed"
+        return 200, body, []
 
     def _get_counts(self, request: Request) -> Response:
         try:
@@ -501,6 +517,24 @@ class IQMServerApp:
         except OIDCError as error:
             raise HTTPError(error.status, error.description, body=error.body()) from None
         return 204, None, []
+
+
+def _query(request: Request, name: str) -> str | None:
+    values = urllib.parse.parse_qs(str(request.environ.get("QUERY_STRING", ""))).get(name)
+    return values[-1] if values else None
+
+
+def _query_float(request: Request, name: str, default: float, maximum: float) -> float:
+    raw = _query(request, name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise HTTPError(400, f"Query parameter {name!r} must be a number, got {raw!r}") from None
+    if not 0 <= value < float("inf"):
+        raise HTTPError(400, f"Query parameter {name!r} must be a non-negative number")
+    return min(value, maximum)
 
 
 def _match(pattern: tuple[str, ...], segments: tuple[str, ...]) -> dict[str, str] | None:

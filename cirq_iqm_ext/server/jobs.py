@@ -11,6 +11,7 @@ Nothing here knows about HTTP; the WSGI app turns the store's answers and errors
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import logging
@@ -21,6 +22,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 from uuid import UUID, uuid4
+
+import numpy as np
 
 from cirq_iqm_ext.models import RunRequest, Status
 
@@ -95,7 +98,11 @@ class JobStore:
 
     def __init__(self, cocos_version: str):
         self._lock = threading.Lock()
+        # Notified on every status change, for long-polling status requests.
+        self._changed = threading.Condition(self._lock)
         self._jobs: dict[UUID, Job] = {}
+        self._packed: dict[UUID, list[dict[str, Any]]] = {}
+        self._released = False
         self._idempotency: dict[str, tuple[str, UUID]] = {}
         self._cocos_version = cocos_version
 
@@ -155,14 +162,24 @@ class JobStore:
             raise UnknownJobError(str(job_id))
         return job
 
-    def status_dict(self, job_id: UUID) -> dict[str, Any]:
+    def status_dict(self, job_id: UUID, wait: float = 0.0) -> dict[str, Any]:
         """The body of ``GET jobs/{id}/status``.
+
+        Args:
+            job_id: The job.
+            wait: Long polling: hold the answer up to this many seconds while the job is pending
+                and its status has not changed since the request arrived.
 
         Raises:
             UnknownJobError: Unknown id.
         """
         with self._lock:
             job = self._get(job_id)
+            if wait > 0 and not job.is_final:
+                seen = job.status
+                self._changed.wait_for(
+                    lambda: job.status != seen or self._released, timeout=wait
+                )
             out: dict[str, Any] = {"status": job.status.value}
             if job.message is not None:
                 out["message"] = job.message
@@ -191,6 +208,37 @@ class JobStore:
                 "timestamps": dict(job.timestamps),
             }
             return out
+
+    def release_waiters(self) -> None:
+        """Answers every held status request now (the server is shutting down)."""
+        with self._lock:
+            self._released = True
+            self._changed.notify_all()
+
+    def packed_measurements(self, job_id: UUID) -> list[dict[str, Any]] | None:
+        """The measurements of a ready job in the packed format (computed once, then cached).
+
+        Each circuit maps a key to ``{"shape": [shots, qubits], "bits": base64}``, where ``bits`` are
+        the row-major 0/1 values packed eight to a byte, most significant bit first
+        (``numpy.packbits``). ``None`` while the job is not ready.
+
+        Raises:
+            UnknownJobError: Unknown id.
+        """
+        with self._lock:
+            job = self._get(job_id)
+            if job.status != Status.READY or job.measurements is None:
+                return None
+            cached = self._packed.get(job_id)
+            measurements = job.measurements
+        if cached is None:
+            cached = [
+                {key: pack_bits(shots) for key, shots in circuit.items()}
+                for circuit in measurements
+            ]
+            with self._lock:
+                self._packed[job_id] = cached
+        return cached
 
     def counts_dict(self, job_id: UUID) -> dict[str, Any]:
         """The body of ``GET jobs/{id}/counts``: per circuit, bitstring counts over all keys.
@@ -228,6 +276,7 @@ class JobStore:
             job.message = "Job was aborted by the user"
             job.timestamps["job_end"] = utc_timestamp()
             job.wake.set()
+            self._changed.notify_all()
 
     # The worker's side --------------------------------------------------------------------------
 
@@ -253,8 +302,9 @@ class JobStore:
             now = utc_timestamp()
             for stamp in stamps:
                 job.timestamps[stamp] = now
-            if status is not None:
+            if status is not None and status != job.status:
                 job.status = status
+                self._changed.notify_all()
             return True
 
     def finish(
@@ -283,7 +333,19 @@ class JobStore:
             else:
                 job.status = Status.FAILED
                 job.message = error
+            self._changed.notify_all()
             return True
+
+
+def pack_bits(shots: Any) -> dict[str, Any]:
+    """One key's ``[shot][qubit]`` bits in the packed format of :meth:`JobStore.packed_measurements`."""
+    array = np.asarray(shots, dtype=np.uint8)
+    if array.ndim != 2:
+        array = array.reshape(len(array), -1)
+    return {
+        "shape": list(array.shape),
+        "bits": base64.b64encode(np.packbits(array, axis=None).tobytes()).decode("ascii"),
+    }
 
 
 def _counts(circuit: MeasurementDict) -> dict[str, Any]:

@@ -1,0 +1,447 @@
+"""The IQM device model: which qubits exist, which are coupled, and what may run where.
+
+:class:`IQMDevice` is built from a :class:`~cirq_iqm_ext.models.QuantumArchitectureSpecification`
+(static or dynamic form) and does one job, validation; everything descriptive (qubits, graph, gateset,
+loci per operation) sits on its :class:`IQMDeviceMetadata`. The native operations are
+
+* ``prx``: ``cirq.PhasedXPowGate``, ``cirq.XPowGate``, ``cirq.YPowGate``;
+* ``cz``: ``cirq.CZ`` (a ``CZPowGate`` with exponent exactly 1), on a coupled pair in either order;
+* ``measure``: ``cirq.MeasurementGate`` on any set of measurable qubits.
+
+Global phase operations are accepted and ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+from uuid import UUID
+
+import cirq
+import networkx as nx
+
+from cirq_iqm_ext.errors import CircuitValidationError
+from cirq_iqm_ext.models import QuantumArchitectureSpecification
+
+#: At most this many violations are spelled out in one error; the rest are counted.
+MAX_REPORTED_VIOLATIONS = 20
+
+_PRX_GATES = (cirq.PhasedXPowGate, cirq.XPowGate, cirq.YPowGate)
+
+
+class DeviceValidationError(CircuitValidationError):
+    """A circuit or operation cannot run on an :class:`IQMDevice`.
+
+    Args:
+        message: Human-readable explanation listing the violations.
+        violations: One line per violation, e.g. ``"moment 2: cirq.CZ(...): ... not coupled"``.
+    """
+
+    def __init__(self, message: str, violations: Sequence[str] = ()):
+        super().__init__(message)
+        self.violations = tuple(violations)
+
+
+def _natural_key(name: str) -> tuple[Any, ...]:
+    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name))
+
+
+def _parse_calibration_set_id(value: UUID | str | None) -> UUID | None:
+    if value is None or isinstance(value, UUID):
+        return value
+    try:
+        return UUID(str(value))
+    except ValueError:
+        raise ValueError(f"calibration_set_id must be a UUID, got {value!r}") from None
+
+
+class IQMDeviceMetadata(cirq.DeviceMetadata):
+    """What an IQM device offers: qubits, the undirected coupling graph, gateset and loci.
+
+    Args:
+        qubits: The device qubits (``cirq.NamedQubit("QB1")``...), natural order.
+        nx_graph: Undirected coupling graph over ``qubits``.
+        architecture_name: Name of the architecture, e.g. ``"Apollo"``.
+        loci: Operation name (``prx``, ``cz``, ``measure``, ...) -> allowed loci as qubit tuples.
+        calibration_set_id: The calibration set the architecture belongs to, when known.
+        resonators: Computational resonators among ``qubits`` (star architectures).
+    """
+
+    def __init__(
+        self,
+        qubits: Iterable[cirq.NamedQubit],
+        nx_graph: nx.Graph,
+        *,
+        architecture_name: str,
+        loci: Mapping[str, tuple[tuple[cirq.NamedQubit, ...], ...]],
+        calibration_set_id: UUID | None = None,
+        resonators: Iterable[cirq.NamedQubit] = (),
+    ):
+        super().__init__(qubits, nx_graph)
+        self.architecture_name = architecture_name
+        self.loci: dict[str, tuple[tuple[cirq.NamedQubit, ...], ...]] = dict(loci)
+        self.calibration_set_id = calibration_set_id
+        self.resonators: tuple[cirq.NamedQubit, ...] = tuple(resonators)
+        self.gateset = cirq.Gateset(
+            *_PRX_GATES,
+            cirq.GateFamily(cirq.CZ),
+            cirq.MeasurementGate,
+            cirq.GlobalPhaseGate,
+            name=f"{architecture_name}Gateset",
+            unroll_circuit_op=False,
+        )
+        self.operation_names: tuple[str, ...] = tuple(self.loci)
+
+
+class IQMDevice(cirq.Device):
+    """An IQM quantum computer as Cirq sees it: validation against its architecture.
+
+    Build one with :meth:`from_architecture`, or use a built-in offline device from
+    :mod:`cirq_iqm_ext.devices` (``Adonis()``, ``Apollo()``, ``Garnet()``, ``Aphrodite()``,
+    ``Deneb()``).
+
+    Args:
+        architecture: The architecture (qubits, couplings, loci per operation).
+        calibration_set_id: The calibration set the architecture belongs to, when known; defaults
+            to the architecture's own.
+        mid_circuit_measurement: Whether operations may follow a measurement on the same qubit (later
+            IQM servers allow it; the protocol version this package speaks by default does not).
+    """
+
+    def __init__(
+        self,
+        architecture: QuantumArchitectureSpecification,
+        calibration_set_id: UUID | str | None = None,
+        *,
+        mid_circuit_measurement: bool = False,
+    ):
+        if not isinstance(architecture, QuantumArchitectureSpecification):
+            raise TypeError(
+                "IQMDevice needs a QuantumArchitectureSpecification, got "
+                f"{type(architecture).__name__}; use IQMDevice.from_architecture for dicts"
+            )
+        self._architecture = architecture
+        cal_id = _parse_calibration_set_id(calibration_set_id)
+        if cal_id is None:
+            cal_id = architecture.calibration_set_id
+        self._mid_circuit_measurement = bool(mid_circuit_measurement)
+
+        names = sorted(architecture.qubits, key=_natural_key)
+        self._qubit_names: tuple[str, ...] = tuple(names)
+        self._by_name = {n: cirq.NamedQubit(n) for n in names}
+        qubits = [self._by_name[n] for n in names]
+        resonators = [self._by_name[n] for n in names if n in architecture.computational_resonators]
+
+        graph = nx.Graph()
+        graph.add_nodes_from(qubits)
+        for a, b in architecture.qubit_connectivity:
+            graph.add_edge(self._by_name[a], self._by_name[b])
+        loci = {
+            op: tuple(tuple(self._by_name[q] for q in locus) for locus in op_loci)
+            for op, op_loci in architecture.operations.items()
+        }
+        self._metadata = IQMDeviceMetadata(
+            qubits,
+            graph,
+            architecture_name=architecture.name,
+            loci=loci,
+            calibration_set_id=cal_id,
+            resonators=resonators,
+        )
+        # Sets for fast checks; cz is symmetric, so both orders of each locus are allowed.
+        self._prx_qubits = frozenset(q for locus in loci.get("prx", ()) for q in locus)
+        self._measurable = frozenset(q for locus in loci.get("measure", ()) for q in locus)
+        self._cz_pairs = frozenset(frozenset(locus) for locus in loci.get("cz", ()))
+
+    # ----------------------------------------------------------------------------------- building
+
+    @classmethod
+    def from_architecture(
+        cls,
+        spec: QuantumArchitectureSpecification | Mapping[str, Any],
+        calibration_set_id: UUID | str | None = None,
+        *,
+        mid_circuit_measurement: bool = False,
+    ) -> IQMDevice:
+        """Builds a device from an architecture.
+
+        Args:
+            spec: A parsed architecture, or its JSON form (static wrapped/inner, or dynamic).
+            calibration_set_id: The calibration set the architecture belongs to, when known.
+            mid_circuit_measurement: Whether operations may follow a measurement on a qubit.
+
+        Returns:
+            The device.
+
+        Raises:
+            cirq_iqm_ext.errors.ModelValidationError: ``spec`` is a malformed dict.
+        """
+        if not isinstance(spec, QuantumArchitectureSpecification):
+            spec = QuantumArchitectureSpecification.from_dict(spec)
+        return cls(spec, calibration_set_id, mid_circuit_measurement=mid_circuit_measurement)
+
+    # ------------------------------------------------------------------------------- description
+
+    @property
+    def metadata(self) -> IQMDeviceMetadata:
+        """Qubits, coupling graph, gateset and loci of the device."""
+        return self._metadata
+
+    @property
+    def architecture(self) -> QuantumArchitectureSpecification:
+        """The architecture the device was built from."""
+        return self._architecture
+
+    @property
+    def name(self) -> str:
+        """The architecture name, e.g. ``"Apollo"``."""
+        return self._architecture.name
+
+    @property
+    def calibration_set_id(self) -> UUID | None:
+        """The calibration set the device describes, when known."""
+        return self._metadata.calibration_set_id
+
+    @property
+    def mid_circuit_measurement(self) -> bool:
+        """Whether operations may follow a measurement on the same qubit."""
+        return self._mid_circuit_measurement
+
+    @property
+    def qubits(self) -> tuple[cirq.NamedQubit, ...]:
+        """All device qubits (and resonators), in natural order (QB2 before QB10)."""
+        return tuple(self._by_name[n] for n in self._qubit_names)
+
+    @property
+    def qubit_names(self) -> tuple[str, ...]:
+        """Names of all device qubits, in natural order."""
+        return self._qubit_names
+
+    @property
+    def resonators(self) -> tuple[cirq.NamedQubit, ...]:
+        """Computational resonators (star architectures such as Deneb); empty otherwise."""
+        return self._metadata.resonators
+
+    @property
+    def measurable_qubits(self) -> frozenset[cirq.NamedQubit]:
+        """Qubits a ``measure`` may act on."""
+        return self._measurable
+
+    @property
+    def cz_pairs(self) -> tuple[tuple[cirq.NamedQubit, cirq.NamedQubit], ...]:
+        """Loci of ``cz`` in architecture order (each allowed in either order)."""
+        return tuple((a, b) for a, b in self._metadata.loci.get("cz", ()))
+
+    def qubit(self, name: str) -> cirq.NamedQubit:
+        """The device qubit called ``name``.
+
+        Raises:
+            ValueError: The device has no such qubit.
+        """
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise ValueError(f"Qubit not on device {self.name!r}: {name!r}") from None
+
+    def loci(self, operation: str) -> tuple[tuple[cirq.NamedQubit, ...], ...]:
+        """Allowed loci of ``operation`` (``prx``, ``cz``, ``measure``, ...); empty if unsupported."""
+        return self._metadata.loci.get(operation, ())
+
+    # -------------------------------------------------------------------------------- validation
+
+    def _operation_violations(self, op: cirq.Operation) -> list[str]:
+        """Reasons why ``op`` on its own cannot run here (empty when it can)."""
+        op = op.untagged
+        gate = op.gate
+        if isinstance(gate, cirq.GlobalPhaseGate):
+            return []
+        unknown = [q for q in op.qubits if q not in self._metadata.qubit_set]
+        if unknown:
+            return [f"qubit not on device: {q!r}" for q in unknown]
+        if gate is None:
+            return [
+                f"unsupported operation type {type(op).__name__} (decompose or transpile first)"
+            ]
+        if isinstance(gate, _PRX_GATES):
+            if gate.global_shift != 0 and cirq.is_parameterized(gate.global_shift):
+                return ["unresolved symbol in the global shift"]
+            bad = [q for q in op.qubits if q not in self._prx_qubits]
+            return [f"prx is not allowed on {q!r}" for q in bad]
+        if isinstance(gate, cirq.CZPowGate):
+            if cirq.is_parameterized(gate.exponent):
+                return [
+                    f"unresolved symbol where a number is needed: CZ exponent {gate.exponent!r}"
+                ]
+            if gate.exponent != 1:
+                return [
+                    (
+                        f"unsupported gate {gate!r}: only cz with exponent exactly 1 is native "
+                        "(transpile first)"
+                    )
+                ]
+            if frozenset(op.qubits) not in self._cz_pairs:
+                return [f"qubit pair {op.qubits!r} is not coupled for cz"]
+            return []
+        if isinstance(gate, cirq.MeasurementGate):
+            bad = [q for q in op.qubits if q not in self._measurable]
+            return [f"measure is not allowed on {q!r}" for q in bad]
+        return [f"unsupported gate {gate!r} (transpile first)"]
+
+    def validate_operation(self, operation: cirq.Operation) -> None:
+        """Checks that ``operation`` is native and acts on an allowed locus.
+
+        Raises:
+            DeviceValidationError: The gate is not native, a qubit is not on the device, the pair is
+                not coupled, or a number (CZ exponent) is an unresolved symbol.
+        """
+        reasons = self._operation_violations(operation)
+        if reasons:
+            lines = [f"{operation!r}: {r}" for r in reasons]
+            raise DeviceValidationError(
+                f"Operation not valid on device {self.name!r}: " + "; ".join(lines), lines
+            )
+
+    def validate_circuit(self, circuit: cirq.AbstractCircuit) -> None:
+        """Checks every operation and the measurement rules; reports all violations at once.
+
+        Besides each operation's own checks: measurement keys must be unique, and (unless the device
+        allows mid-circuit measurement) nothing may act on a qubit after its measurement.
+
+        Raises:
+            DeviceValidationError: Listing each violation with its moment index and operation.
+        """
+        violations: list[str] = []
+        keys_seen: dict[str, int] = {}
+        measured: dict[cirq.Qid, int] = {}
+        for index, moment in enumerate(circuit):
+            for op in moment:
+                reasons = self._operation_violations(op)
+                gate = op.untagged.gate
+                if isinstance(gate, cirq.GlobalPhaseGate):
+                    continue
+                if not self._mid_circuit_measurement:
+                    for q in op.qubits:
+                        if q in measured:
+                            reasons.append(
+                                f"operation on {q!r} after its measurement in moment {measured[q]}"
+                            )
+                if isinstance(gate, cirq.MeasurementGate):
+                    key = gate.key
+                    if key in keys_seen:
+                        reasons.append(
+                            f"measurement key {key!r} repeated (first in moment {keys_seen[key]})"
+                        )
+                    else:
+                        keys_seen[key] = index
+                    for q in op.qubits:
+                        measured.setdefault(q, index)
+                # The operation's repr is only built for a violation (it is slow on big circuits).
+                violations.extend(f"moment {index}: {op!r}: {reason}" for reason in reasons)
+        if violations:
+            shown = violations[:MAX_REPORTED_VIOLATIONS]
+            more = len(violations) - len(shown)
+            message = (
+                f"Circuit not valid on device {self.name!r} ({len(violations)} violation"
+                f"{'s' if len(violations) != 1 else ''}):\n  " + "\n  ".join(shown)
+            )
+            if more:
+                message += f"\n  ... and {more} more"
+            raise DeviceValidationError(message, violations)
+
+    # ------------------------------------------------------------------------ protocols and dunder
+
+    def _key(self) -> tuple[Any, ...]:
+        ops = tuple(
+            sorted(
+                (name, tuple(sorted(loci))) for name, loci in self._architecture.operations.items()
+            )
+        )
+        return (
+            self._architecture.name,
+            self._qubit_names,
+            tuple(sorted(tuple(sorted(p)) for p in self._architecture.qubit_connectivity)),
+            ops,
+            self.calibration_set_id,
+            self._mid_circuit_measurement,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, IQMDevice):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def _builtin_name(self) -> str | None:
+        from cirq_iqm_ext import devices  # local import: devices imports this module
+
+        factory = devices.BUILTIN_DEVICES.get(self.name)
+        if factory is None:
+            return None
+        if factory().architecture.to_dict() != self._architecture.to_dict():
+            return None
+        return factory.__name__
+
+    def __repr__(self) -> str:
+        extra = ""
+        if self.calibration_set_id is not None:
+            extra += f", calibration_set_id={str(self.calibration_set_id)!r}"
+        if self._mid_circuit_measurement:
+            extra += ", mid_circuit_measurement=True"
+        builtin = self._builtin_name()
+        if builtin is not None:
+            return f"cirq_iqm_ext.devices.{builtin}({extra.removeprefix(', ')})"
+        return (
+            "cirq_iqm_ext.device.IQMDevice.from_architecture("
+            f"{self._architecture.to_dict()!r}{extra})"
+        )
+
+    def __str__(self) -> str:
+        graph = self._metadata.nx_graph
+        header = (
+            f"IQMDevice {self.name!r}: {len(self._qubit_names)} qubits, "
+            f"{graph.number_of_edges()} couplings"
+        )
+        lines = [header]
+        width = max((len(n) for n in self._qubit_names), default=0)
+        for name in self._qubit_names:
+            q = self._by_name[name]
+            neighbours = sorted(graph.neighbors(q))
+            if not neighbours:
+                lines.append(f"  {name:>{width}}")
+                continue
+            # One line per qubit: the qubit, a bond, and its neighbours ("QB3 ── QB1 QB2 QB4 QB5").
+            lines.append(f"  {name:>{width}} ── " + " ".join(n.name for n in neighbours))
+        return "\n".join(lines)
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(repr(self) if cycle else str(self))
+
+    @classmethod
+    def _json_namespace_(cls) -> str:
+        return "cirq_iqm_ext"
+
+    def _json_dict_(self) -> dict[str, Any]:
+        return {
+            "architecture": self._architecture.to_dict()["quantum_architecture"],
+            "calibration_set_id": (
+                None if self.calibration_set_id is None else str(self.calibration_set_id)
+            ),
+            "mid_circuit_measurement": self._mid_circuit_measurement,
+        }
+
+    @classmethod
+    def _from_json_dict_(
+        cls,
+        architecture: Mapping[str, Any],
+        calibration_set_id: str | None = None,
+        mid_circuit_measurement: bool = False,
+        **kwargs: Any,
+    ) -> IQMDevice:
+        return cls.from_architecture(
+            dict(architecture),
+            calibration_set_id,
+            mid_circuit_measurement=mid_circuit_measurement,
+        )

@@ -1,0 +1,364 @@
+"""SWAP routing: a look-ahead SABRE-family router on plain integer data.
+
+The router sees a circuit as a *skeleton*: a list of gates, each a tuple of logical qubit indices, some
+of which (the two-qubit gates) must act on coupled physical qubits. It walks the dependency DAG, runs
+every gate whose qubits are adjacent, and otherwise inserts the SWAP that most reduces the distance of
+the blocked front layer plus, with a smaller weight, of an extended look-ahead set (Li, Ding, Xie,
+"Tackling the qubit mapping problem for NISQ-era quantum devices", 2019, with the later "LightSABRE"
+refinements: decay to spread SWAPs over qubits, and a release valve that walks a stuck gate along a
+shortest path).
+
+Everything here is deterministic for a given ``random.Random``: no iteration over sets or dicts
+whose order depends on hashing.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+#: Number of two-qubit gates beyond the front layer that the heuristic looks at.
+EXTENDED_SET_SIZE = 20
+#: Weight of the extended set relative to the front layer.
+EXTENDED_SET_WEIGHT = 0.5
+#: Decay added to a physical qubit each time it takes part in a SWAP.
+DECAY_STEP = 0.001
+#: The decay is reset after this many SWAPs without executing a gate.
+DECAY_RESET = 5
+#: Score bonus (in front-layer distance units) of a SWAP that merges into the gate just run on
+#: the same pair: such a SWAP costs about one CZ instead of three.
+SWAP_MERGE_BONUS = 1.0
+
+
+class Coupling:
+    """A connected coupling graph over physical qubits ``0..n-1`` with all-pairs distances.
+
+    Args:
+        n: Number of physical qubits.
+        edges: Coupled pairs.
+
+    Raises:
+        ValueError: The graph is not connected.
+    """
+
+    def __init__(self, n: int, edges: Sequence[tuple[int, int]]):
+        self.n = n
+        adj: list[list[int]] = [[] for _ in range(n)]
+        for a, b in edges:
+            if a != b and b not in adj[a]:
+                adj[a].append(b)
+                adj[b].append(a)
+        self.adj = [sorted(x) for x in adj]
+        self.edges = tuple(sorted({(min(a, b), max(a, b)) for a, b in edges if a != b}))
+        inf = n + 1
+        dist = [[inf] * n for _ in range(n)]
+        for s in range(n):
+            row = dist[s]
+            row[s] = 0
+            queue = deque([s])
+            while queue:
+                u = queue.popleft()
+                for v in self.adj[u]:
+                    if row[v] > row[u] + 1:
+                        row[v] = row[u] + 1
+                        queue.append(v)
+        if n and any(d > n for d in dist[0]):
+            raise ValueError("The coupling graph of the usable qubits is not connected")
+        self.dist = dist
+
+    def next_hop(self, src: int, dst: int) -> int:
+        """The neighbour of ``src`` on a shortest path to ``dst`` (lowest index on ties)."""
+        d = self.dist[dst]
+        return min(self.adj[src], key=lambda v: (d[v], v))
+
+
+@dataclass(frozen=True)
+class Skeleton:
+    """A circuit as the router sees it.
+
+    Attributes:
+        n_logical: Number of logical qubits.
+        gates: Logical qubits of each gate, in a valid time order.
+        two_qubit: Whether each gate needs its two qubits coupled.
+        successors: Gates that directly depend on each gate.
+        n_predecessors: Number of direct predecessors of each gate.
+    """
+
+    n_logical: int
+    gates: tuple[tuple[int, ...], ...]
+    two_qubit: tuple[bool, ...]
+    successors: tuple[tuple[int, ...], ...]
+    n_predecessors: tuple[int, ...]
+    mergeable: tuple[bool, ...] = ()
+
+    @classmethod
+    def build(
+        cls,
+        n_logical: int,
+        gates: Sequence[tuple[int, ...]],
+        two_qubit: Sequence[bool],
+        mergeable: Sequence[bool] | None = None,
+    ) -> Skeleton:
+        """Builds the dependency DAG of ``gates`` (each depends on the last gate on each qubit).
+
+        ``mergeable`` marks single-qubit gates that a two-qubit block absorbs (numeric ones); by
+        default every single-qubit gate is.
+        """
+        if mergeable is None:
+            mergeable = [len(qs) == 1 for qs in gates]
+        last: list[int] = [-1] * n_logical
+        succ: list[list[int]] = [[] for _ in gates]
+        npred = [0] * len(gates)
+        for g, qs in enumerate(gates):
+            preds: list[int] = []
+            for q in qs:
+                p = last[q]
+                if p >= 0 and p not in preds:
+                    preds.append(p)
+                last[q] = g
+            for p in preds:
+                succ[p].append(g)
+            npred[g] = len(preds)
+        return cls(
+            n_logical,
+            tuple(gates),
+            tuple(two_qubit),
+            tuple(map(tuple, succ)),
+            tuple(npred),
+            tuple(mergeable),
+        )
+
+    def reversed(self) -> Skeleton:
+        """The same gates in reverse time order (for the backward pass of layout search)."""
+        return Skeleton.build(
+            self.n_logical, self.gates[::-1], self.two_qubit[::-1], self.mergeable[::-1]
+        )
+
+
+@dataclass
+class Routed:
+    """Result of one routing pass.
+
+    Attributes:
+        steps: In time order, ``(gate_index, physical_qubits)`` for a gate or ``(-1, (p, q))`` for a
+            SWAP of physical qubits ``p`` and ``q``. Empty when not recorded.
+        swaps: Number of SWAPs inserted.
+        final_layout: Logical -> physical after the last gate.
+    """
+
+    steps: list[tuple[int, tuple[int, ...]]]
+    swaps: int
+    final_layout: list[int]
+    merged_swaps: int = 0
+
+    @property
+    def estimated_cz(self) -> int:
+        """CZ added by routing: 3 per SWAP, about 1 per SWAP that merges into a gate before it."""
+        return 3 * self.swaps - 2 * self.merged_swaps
+
+
+def route(
+    skeleton: Skeleton,
+    coupling: Coupling,
+    layout: Sequence[int],
+    rng: random.Random,
+    *,
+    record: bool = True,
+) -> Routed:
+    """Routes ``skeleton`` on ``coupling`` starting from ``layout`` (logical -> physical).
+
+    Args:
+        skeleton: The gates to route.
+        coupling: The coupling graph.
+        layout: Initial physical qubit of each logical qubit (distinct).
+        rng: Breaks ties between equally good SWAPs.
+        record: Whether to record the steps (layout search only needs the final layout).
+
+    Returns:
+        The routed steps, the SWAP count and the final layout.
+    """
+    gates = skeleton.gates
+    two_q = skeleton.two_qubit
+    one_q = skeleton.mergeable
+    succ = skeleton.successors
+    indeg = list(skeleton.n_predecessors)
+    dist = coupling.dist
+    adj = coupling.adj
+    n_phys = coupling.n
+    l2p = list(layout)
+    p2l = [-1] * n_phys
+    for lq, p in enumerate(l2p):
+        p2l[p] = lq
+    steps: list[tuple[int, tuple[int, ...]]] = []
+    front: list[int] = []
+    decay = [1.0] * n_phys
+    swaps = 0
+    merged = 0
+    # Partner of each physical qubit's latest two-qubit gate (-1: none, or something else since):
+    # a SWAP right after a gate on the same pair merges into that gate's block almost for free.
+    partner = [-1] * n_phys
+
+    def run(ready: list[int]) -> bool:
+        """Executes every gate reachable from ``ready`` that can run; blocked ones join the front."""
+        ran = False
+        i = 0
+        while i < len(ready):
+            g = ready[i]
+            i += 1
+            qs = gates[g]
+            if two_q[g] and dist[l2p[qs[0]]][l2p[qs[1]]] != 1:
+                front.append(g)
+                continue
+            ran = True
+            if record:
+                steps.append((g, tuple(l2p[q] for q in qs)))
+            if two_q[g]:
+                pa, pb = l2p[qs[0]], l2p[qs[1]]
+                partner[pa] = pb
+                partner[pb] = pa
+            elif len(qs) > 1 or not one_q[g]:
+                for q in qs:
+                    partner[l2p[q]] = -1
+            for s in succ[g]:
+                indeg[s] -= 1
+                if indeg[s] == 0:
+                    ready.append(s)
+        return ran
+
+    run([g for g in range(len(gates)) if indeg[g] == 0])
+    since_progress = 0
+    ext: list[int] | None = None  # look-ahead set; unchanged until a gate runs
+    valve_limit = max(10, 3 * n_phys)
+    while front:
+        if since_progress >= valve_limit:
+            # Release valve: walk the closest blocked gate's first qubit towards its partner.
+            g = min(front, key=lambda x: (dist[l2p[gates[x][0]]][l2p[gates[x][1]]], x))
+            a, b = l2p[gates[g][0]], l2p[gates[g][1]]
+            path: list[tuple[int, int]] = []
+            while dist[a][b] > 1:
+                nxt = coupling.next_hop(a, b)
+                path.append((a, nxt))
+                a = nxt
+            chosen = path
+        else:
+            if ext is None:
+                ext = _extended_set(front, skeleton)
+            chosen = [_choose_swap(front, ext, skeleton, l2p, partner, dist, adj, decay, rng)]
+        for p, q in chosen:
+            if partner[p] == q:
+                merged += 1
+            lp, lq = p2l[p], p2l[q]
+            p2l[p], p2l[q] = lq, lp
+            if lp >= 0:
+                l2p[lp] = q
+            if lq >= 0:
+                l2p[lq] = p
+            swaps += 1
+            if record:
+                steps.append((-1, (p, q)))
+            decay[p] += DECAY_STEP
+            decay[q] += DECAY_STEP
+            partner[p] = partner[q] = -1
+        blocked = front
+        front = []
+        ready: list[int] = []
+        for g in blocked:
+            qs = gates[g]
+            if dist[l2p[qs[0]]][l2p[qs[1]]] == 1:
+                ready.append(g)
+            else:
+                front.append(g)
+        if ready and run(ready):
+            since_progress = 0
+            decay = [1.0] * n_phys
+            ext = None
+        else:
+            since_progress += 1
+            if since_progress % DECAY_RESET == 0:
+                decay = [1.0] * n_phys
+    return Routed(steps, swaps, l2p, merged)
+
+
+def _extended_set(front: list[int], skeleton: Skeleton) -> list[int]:
+    """Up to ``EXTENDED_SET_SIZE`` two-qubit gates that follow the front layer, nearest first."""
+    succ = skeleton.successors
+    two_q = skeleton.two_qubit
+    out: list[int] = []
+    seen: set[int] = set(front)
+    queue = deque(front)
+    while queue and len(out) < EXTENDED_SET_SIZE:
+        g = queue.popleft()
+        for s in succ[g]:
+            if s in seen:
+                continue
+            seen.add(s)
+            if two_q[s]:
+                out.append(s)
+                if len(out) >= EXTENDED_SET_SIZE:
+                    break
+            queue.append(s)
+    return out
+
+
+def _choose_swap(
+    front: list[int],
+    ext: list[int],
+    skeleton: Skeleton,
+    l2p: list[int],
+    partner: list[int],
+    dist: list[list[int]],
+    adj: list[list[int]],
+    decay: list[float],
+    rng: random.Random,
+) -> tuple[int, int]:
+    """The SWAP (pair of coupled physical qubits) with the lowest look-ahead cost.
+
+    Only gates with a qubit on the swapped pair change distance, so each candidate is scored by
+    the change over those gates alone.
+    """
+    gates = skeleton.gates
+    wf = 1.0 / len(front)
+    we = EXTENDED_SET_WEIGHT / len(ext) if ext else 0.0
+    # For each physical qubit: (other endpoint, weight) of every scored gate touching it.
+    touch: dict[int, list[tuple[int, float]]] = {}
+    base = 0.0
+    for group, w in ((front, wf), (ext, we)):
+        for g in group:
+            qs = gates[g]
+            a, b = l2p[qs[0]], l2p[qs[1]]
+            base += w * dist[a][b]
+            touch.setdefault(a, []).append((b, w))
+            touch.setdefault(b, []).append((a, w))
+
+    best: list[tuple[int, int]] = []
+    best_score = float("inf")
+    seen: set[tuple[int, int]] = set()
+    for g in front:
+        for lq in gates[g][:2]:
+            p = l2p[lq]
+            dp = dist[p]
+            tp = touch.get(p, ())
+            for q in adj[p]:
+                key = (p, q) if p < q else (q, p)
+                if key in seen:
+                    continue
+                seen.add(key)
+                dq = dist[q]
+                delta = 0.0
+                for o, w in tp:
+                    if o != q:
+                        delta += w * (dq[o] - dp[o])
+                for o, w in touch.get(q, ()):
+                    if o != p:
+                        delta += w * (dp[o] - dq[o])
+                score = (base + delta) * max(decay[p], decay[q])
+                if partner[p] == q:
+                    score -= SWAP_MERGE_BONUS * wf
+                if score < best_score - 1e-12:
+                    best_score = score
+                    best = [key]
+                elif score <= best_score + 1e-12:
+                    best.append(key)
+    return best[0] if len(best) == 1 else best[rng.randrange(len(best))]

@@ -1,0 +1,402 @@
+"""Last compiler stage: routed operations -> native IQM operations, optimised.
+
+Two passes over a flat, time-ordered list of *items* on physical qubit indices:
+
+1. **Two-qubit block resynthesis.** Consecutive operations on the same pair (with the single-qubit
+   gates around them, SWAPs included) are multiplied into one 4x4 unitary and resynthesised from its
+   KAK decomposition with the fewest CZ possible (0 to 3). Symbolic gates end a block.
+2. **Single-qubit merging with Z ejection.** Each run of single-qubit gates becomes one
+   ``PhasedXPowGate``; Z rotations commute through CZ and are carried along as a frame change until a
+   measurement absorbs them (or the circuit ends, where they are dropped: they do not change any
+   measurement outcome). Symbolic rotations are carried the same way, so a symbolic circuit compiles
+   once and is right at every parameter value.
+
+Items (plain tuples, cheap to build):
+
+* ``("u1", q, matrix)``: numeric single-qubit unitary;
+* ``("s1", q, gate)``: symbolic single-qubit gate (X/Y/Z/PhasedX/PhasedXZ family);
+* ``("u2", a, b, matrix, key)``: numeric two-qubit unitary on ``(a, b)`` (``key`` names it for the
+  synthesis cache: ``"cz"`` for CZ, else a hashable such as the Cirq gate);
+* ``("m", qubits, gate)``: measurement.
+"""
+
+from __future__ import annotations
+
+import cmath
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import cirq
+import numpy as np
+import sympy
+
+ATOL = 1e-8
+
+_I2 = np.eye(2, dtype=complex)
+_SWAP_BASIS = np.array([0, 2, 1, 3])
+_LQ = cirq.LineQubit.range(2)
+
+Item = tuple[Any, ...]
+
+
+def _swap_order(m: np.ndarray) -> np.ndarray:
+    """The same two-qubit unitary with the qubit order exchanged."""
+    return m[np.ix_(_SWAP_BASIS, _SWAP_BASIS)]
+
+
+class _Block:
+    __slots__ = ("a", "all_cz", "b", "items", "mat", "n2q")
+
+    def __init__(self, a: int, b: int):
+        self.a = a
+        self.b = b
+        self.mat = np.eye(4, dtype=complex)
+        self.items: list[Item] = []
+        self.n2q = 0
+        self.all_cz = True
+
+
+class TwoQubitSynthesizer:
+    """KAK-based synthesis of two-qubit unitaries into CZ and single-qubit unitaries, cached."""
+
+    def __init__(self) -> None:
+        self._cache: dict[Any, list[tuple[int, np.ndarray | None]]] = {}
+        self._one_qubit: dict[cirq.Gate, np.ndarray] = {}
+
+    def synthesize(self, mat: np.ndarray, key: Any = None) -> list[tuple[int, np.ndarray | None]]:
+        """Returns ``[(which, matrix)]`` steps: ``which`` 0/1 with a 2x2 unitary, or -1 for a CZ."""
+        if key is None:
+            # Blocks are keyed by their rounded matrix with the global phase removed.
+            flat = mat.ravel()
+            pivot = flat[int(np.argmax(np.abs(flat)))]
+            norm = mat * (abs(pivot) / pivot)
+            key = np.round(norm, 10).tobytes()
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        ops = cirq.two_qubit_matrix_to_cz_operations(
+            _LQ[0], _LQ[1], mat, allow_partial_czs=False, atol=ATOL, clean_operations=False
+        )
+        steps: list[tuple[int, np.ndarray | None]] = []
+        for op in ops:
+            if len(op.qubits) == 2:
+                steps.append((-1, None))
+                continue
+            gate = op.gate
+            assert gate is not None
+            u = self._one_qubit.get(gate)
+            if u is None:
+                u = cirq.unitary(gate)
+                self._one_qubit[gate] = u
+            steps.append((0 if op.qubits[0] == _LQ[0] else 1, u))
+        if len(self._cache) > 20_000:
+            self._cache.clear()
+        self._cache[key] = steps
+        return steps
+
+
+def resynthesize_blocks(
+    items: Sequence[Item], synth: TwoQubitSynthesizer, *, merge: bool = True
+) -> list[Item]:
+    """Pass 1: merges two-qubit blocks and rewrites every two-qubit unitary with CZ.
+
+    Args:
+        items: Time-ordered items (see the module docstring).
+        synth: The synthesiser (and its cache).
+        merge: Whether to merge consecutive operations on a pair; when off, each two-qubit unitary
+            is synthesised on its own.
+
+    Returns:
+        Items with two-qubit unitaries replaced by ``("cz", a, b)`` and single-qubit ``u1`` items.
+    """
+    out: list[Item] = []
+    open_block: dict[int, _Block] = {}
+
+    def close(block: _Block) -> None:
+        del open_block[block.a]
+        del open_block[block.b]
+        if block.n2q == 1:
+            _emit_items(block.items, synth, out)
+            return
+        steps = synth.synthesize(block.mat)
+        n_cz = sum(1 for w, _ in steps if w < 0)
+        if block.all_cz and n_cz >= block.n2q:
+            _emit_items(block.items, synth, out)  # nothing gained: keep the original
+            return
+        qs = (block.a, block.b)
+        for which, u in steps:
+            if which < 0:
+                out.append(("cz", block.a, block.b))
+            else:
+                out.append(("u1", qs[which], u))
+
+    for item in items:
+        kind = item[0]
+        if kind == "u1":
+            q = item[1]
+            block = open_block.get(q)
+            if block is None or not merge:
+                out.append(item)
+            else:
+                u = item[2]
+                block.mat = (np.kron(u, _I2) if q == block.a else np.kron(_I2, u)) @ block.mat
+                block.items.append(item)
+        elif kind == "u2":
+            a, b, m, key = item[1], item[2], item[3], item[4]
+            if not merge:
+                _emit_items([item], synth, out)
+                continue
+            block = open_block.get(a)
+            if block is None or open_block.get(b) is not block:
+                for q in (a, b):
+                    old = open_block.get(q)
+                    if old is not None:
+                        close(old)
+                block = _Block(a, b)
+                open_block[a] = block
+                open_block[b] = block
+            block.mat = (m if a == block.a else _swap_order(m)) @ block.mat
+            block.items.append(item)
+            block.n2q += 1
+            if key != "cz":
+                block.all_cz = False
+        else:
+            qubits = item[1] if kind == "m" else (item[1],)
+            for q in qubits:
+                old = open_block.get(q)
+                if old is not None:
+                    close(old)
+            out.append(item)
+    for block in list(dict.fromkeys(open_block[q] for q in sorted(open_block))):
+        close(block)
+    return out
+
+
+def _emit_items(items: Sequence[Item], synth: TwoQubitSynthesizer, out: list[Item]) -> None:
+    for item in items:
+        if item[0] != "u2":
+            out.append(item)
+            continue
+        _, a, b, m, key = item
+        if key == "cz":
+            out.append(("cz", a, b))
+            continue
+        qs = (a, b)
+        for which, u in synth.synthesize(m, key=(key, m.shape) if key is not None else None):
+            if which < 0:
+                out.append(("cz", a, b))
+            else:
+                out.append(("u1", qs[which], u))
+
+
+def _phased_x_and_z(u: np.ndarray) -> tuple[float, float, float]:
+    """``(x, a, z)`` with ``u = Z**z · PhasedX(a, x)`` up to global phase, ``x`` in ``[0, 1]``."""
+    c = min(1.0, abs(u[0, 0]))
+    s = min(1.0, abs(u[0, 1]))
+    x = 2.0 * math.atan2(s, c) / math.pi
+    if s < ATOL:
+        # Diagonal: a pure Z rotation.
+        return 0.0, 0.0, cmath.phase(u[1, 1] / u[0, 0]) / math.pi
+    if c < ATOL:
+        # Anti-diagonal: choose a = 0, so g = i·u01/s and e^{iπz} = i·u10/(g·s).
+        g = 1j * u[0, 1] / s
+        return x, 0.0, cmath.phase(1j * u[1, 0] / (g * s)) / math.pi
+    g = u[0, 0] / c
+    z = cmath.phase(u[1, 1] / (g * c)) / math.pi
+    a = -cmath.phase(1j * u[0, 1] / (g * s)) / math.pi
+    return x, a, z
+
+
+def _reduce(phase: Any) -> Any:
+    """A phase exponent reduced to (-1, 1] when numeric."""
+    if isinstance(phase, sympy.Basic):
+        if phase.is_number:
+            phase = float(phase)
+        else:
+            return phase
+    phase = float(phase) % 2.0
+    return phase - 2.0 if phase > 1.0 else phase
+
+
+def _is_zero(value: Any) -> bool:
+    return not isinstance(value, sympy.Basic) and abs(_reduce(value)) < ATOL
+
+
+def to_native(items: Sequence[Item], qubits: Sequence[cirq.Qid]) -> list[cirq.Operation]:
+    """Pass 2: merges single-qubit runs into ``PhasedXPowGate`` and ejects Z rotations.
+
+    Args:
+        items: Output of :func:`resynthesize_blocks` (``u1``, ``s1``, ``cz``, ``m`` items).
+        qubits: Physical qubit of each index.
+
+    Returns:
+        Native operations in time order.
+    """
+    n = len(qubits)
+    pending: list[np.ndarray | None] = [None] * n
+    frame: list[Any] = [0.0] * n  # carried Z exponent per qubit (float or sympy expression)
+    out: list[cirq.Operation] = []
+
+    def emit_phx(q: int, phase: Any, x: Any) -> None:
+        if _is_zero(x):
+            return
+        gate = cirq.PhasedXPowGate(phase_exponent=_reduce(phase), exponent=x)
+        out.append(gate.on(qubits[q]))
+
+    def flush(q: int) -> None:
+        u = pending[q]
+        if u is None:
+            return
+        pending[q] = None
+        x, a, z = _phased_x_and_z(u)
+        if x > ATOL:
+            emit_phx(q, a - frame[q], x)
+        frame[q] = _reduce(frame[q] + z)
+
+    for item in items:
+        kind = item[0]
+        if kind == "u1":
+            q, u = item[1], item[2]
+            prev = pending[q]
+            pending[q] = u if prev is None else u @ prev
+        elif kind == "cz":
+            a, b = item[1], item[2]
+            flush(a)
+            flush(b)
+            out.append(cirq.CZ(qubits[a], qubits[b]))
+        elif kind == "s1":
+            q, gate = item[1], item[2]
+            flush(q)
+            _symbolic_one_qubit(q, gate, frame, emit_phx)
+        elif kind == "m":
+            qs, gate = item[1], item[2]
+            for q in qs:
+                flush(q)
+                # A Z rotation before a measurement changes nothing; after it the qubit is in a
+                # basis state, where the frame is a global phase.
+                frame[q] = 0.0
+            out.append(gate.on(*(qubits[q] for q in qs)))
+        else:  # pragma: no cover - internal invariant
+            raise ValueError(f"Unknown item kind {kind!r}")
+    for q in range(n):
+        flush(q)  # trailing Z frames are dropped: no measurement can see them
+    return out
+
+
+def _symbolic_one_qubit(q: int, gate: cirq.Gate, frame: list[Any], emit_phx: Any) -> None:
+    """Applies a symbolic single-qubit gate: emits its PhasedX part, moves its Z part into the frame.
+
+    With the frame ``Z**c`` applied before: ``PhasedX(p, e) · Z**c = Z**c · PhasedX(p - c, e)``.
+    """
+    c = frame[q]
+    if isinstance(gate, cirq.ZPowGate):
+        frame[q] = _reduce(c + gate.exponent)
+    elif isinstance(gate, cirq.XPowGate):
+        emit_phx(q, -c, gate.exponent)
+    elif isinstance(gate, cirq.YPowGate):
+        emit_phx(q, 0.5 - c, gate.exponent)
+    elif isinstance(gate, cirq.PhasedXPowGate):
+        emit_phx(q, gate.phase_exponent - c, gate.exponent)
+    elif isinstance(gate, cirq.PhasedXZGate):
+        # PhasedXZ(x, z, a) = Z**z · PhasedX(a, x).
+        emit_phx(q, gate.axis_phase_exponent - c, gate.x_exponent)
+        frame[q] = _reduce(c + gate.z_exponent)
+    else:  # pragma: no cover - decompose.flatten only lets the kinds above through
+        raise TypeError(f"Unsupported symbolic single-qubit gate {gate!r}")
+
+
+_SYY = np.kron(np.array([[0, -1j], [1j, 0]]), np.array([[0, -1j], [1j, 0]]))
+_SWAP_MAT = np.array([[1, 0, 0, 0], [0, 0, 1, 0], [0, 1, 0, 0], [0, 0, 0, 1]], dtype=complex)
+
+
+def cz_cost(u: np.ndarray, atol: float = 1e-7) -> int:
+    """The fewest CZ that implement the two-qubit unitary ``u`` (0 to 3).
+
+    Uses the invariant ``γ(u) = u·(Y⊗Y)·uᵀ·(Y⊗Y)`` of ``u`` scaled into SU(4) (Shende, Bullock,
+    Markov, "Recognizing small-circuit structure in two-qubit operators", 2004): none if ``γ = ±1``,
+    one if ``tr γ = 0`` and ``γ² = -1``, two if ``tr γ`` is real, else three.
+    """
+    det = np.linalg.det(u)
+    v = u / det**0.25
+    g = v @ _SYY @ v.T @ _SYY
+    tr = np.trace(g)
+    if abs(abs(tr.real) - 4) < atol * 10 and abs(tr.imag) < atol * 10:
+        return 0
+    if abs(tr) < atol * 10 and np.allclose(g @ g, -np.eye(4), atol=atol * 10):
+        return 1
+    if abs(tr.imag) < 1e-6:
+        return 2
+    return 3
+
+
+def merge_blocks(items: Sequence[Item]) -> list[Item]:
+    """Multiplies consecutive operations on a qubit pair into single ``u2`` block items.
+
+    Single-qubit gates inside a block are absorbed; symbolic gates and measurements end blocks.
+    The output's ``u2`` items carry ``None`` as key unless a block holds a single operation.
+    """
+    out: list[Item | None] = []
+    open_at: dict[int, int] = {}  # qubit -> index in ``out`` of its open block
+    blocks: dict[int, list[Any]] = {}  # index -> [a, b, matrix, n_ops, first_item]
+
+    def close(q: int) -> None:
+        idx = open_at.pop(q, None)
+        if idx is None:
+            return
+        a, b, m, n_ops, first = blocks.pop(idx)
+        open_at.pop(b if q == a else a, None)
+        out[idx] = first if n_ops == 1 and first[3] is m else ("u2", a, b, m, None)
+
+    for item in items:
+        kind = item[0]
+        if kind == "u1" and item[1] in open_at:
+            q = item[1]
+            blk = blocks[open_at[q]]
+            u = item[2]
+            blk[2] = (np.kron(u, _I2) if q == blk[0] else np.kron(_I2, u)) @ blk[2]
+        elif kind == "u2":
+            a, b, m = item[1], item[2], item[3]
+            ia, ib = open_at.get(a), open_at.get(b)
+            if ia is not None and ia == ib:
+                blk = blocks[ia]
+                blk[2] = (m if a == blk[0] else _swap_order(m)) @ blk[2]
+                blk[3] += 1
+            else:
+                close(a)
+                close(b)
+                out.append(None)
+                idx = len(out) - 1
+                blocks[idx] = [a, b, m, 1, item]
+                open_at[a] = open_at[b] = idx
+        else:
+            for q in item[1] if kind == "m" else (item[1],):
+                close(q)
+            out.append(item)
+    for q in sorted(open_at):
+        close(q)
+    return [it for it in out if it is not None]
+
+
+def absorb_swaps(items: Sequence[Item], wire: list[int]) -> list[Item]:
+    """Replaces each block ``U`` by ``SWAP·U`` when that needs fewer CZ, relabelling later items.
+
+    A SWAP at the logical level is free: it only changes where a qubit ends up, which the final
+    mapping reports. ``wire`` (logical qubit -> wire) is updated in place.
+    """
+    out: list[Item] = []
+    for item in items:
+        kind = item[0]
+        if kind == "u2":
+            a, b, m, key = wire[item[1]], wire[item[2]], item[3], item[4]
+            if key != "cz":
+                swapped = _SWAP_MAT @ m
+                if cz_cost(swapped) < cz_cost(m):
+                    m, key = swapped, None
+                    wire[item[1]], wire[item[2]] = b, a
+            out.append(("u2", a, b, m, key))
+        elif kind == "m":
+            out.append(("m", tuple(wire[q] for q in item[1]), item[2]))
+        else:
+            out.append((kind, wire[item[1]], item[2]))
+    return out

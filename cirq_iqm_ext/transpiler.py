@@ -1,0 +1,359 @@
+"""The compiler: any Cirq circuit -> a native circuit on an IQM device, plus the qubit maps.
+
+Pipeline (each stage in its own module):
+
+1. :mod:`~cirq_iqm_ext.decompose`: flatten to 1- and 2-qubit gates and measurements (symbolic
+   two-qubit gates become CZ and symbolic rotations);
+2. :mod:`~cirq_iqm_ext.placement`: an exact embedding of the interaction graph when there is one,
+   else the best of several seeded SABRE layout trials;
+3. :mod:`~cirq_iqm_ext.routing`: look-ahead SWAP insertion;
+4. :mod:`~cirq_iqm_ext.synthesis`: two-qubit blocks (SWAPs included) resynthesised with at most 3 CZ,
+   single-qubit runs merged into one ``PhasedXPowGate``, Z rotations ejected into measurements.
+
+The result is checked with :meth:`IQMDevice.validate_circuit` before it is returned. The same input and
+seed give the same output in any process: nothing depends on hash order or on the clock.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import cirq
+import numpy as np
+
+from cirq_iqm_ext.decompose import flatten
+from cirq_iqm_ext.device import DeviceValidationError, IQMDevice
+from cirq_iqm_ext.placement import best_routing
+from cirq_iqm_ext.routing import Coupling, Skeleton
+from cirq_iqm_ext.synthesis import (
+    Item,
+    TwoQubitSynthesizer,
+    absorb_swaps,
+    merge_blocks,
+    resynthesize_blocks,
+    to_native,
+)
+
+#: Layout trials are sized so that (trials x two-qubit gates x device qubits) stays near this.
+TRIAL_WORK = 1_500_000
+MAX_TRIALS = 12
+MIN_TRIALS = 2
+
+_SWAP = np.array([[1, 0, 0, 0], [0, 0, 1, 0], [0, 1, 0, 0], [0, 0, 0, 1]], dtype=complex)
+_CZ_MAT = np.diag([1, 1, 1, -1]).astype(complex)
+
+
+@dataclass(frozen=True)
+class TranspileResult:
+    """A compiled circuit and where the logical qubits are at its start and end.
+
+    Unpacks as a tuple: ``circuit, initial_mapping, final_mapping = transpile(...)``.
+
+    Attributes:
+        circuit: The native circuit on device qubits.
+        initial_mapping: Logical qubit -> device qubit at the start of the circuit.
+        final_mapping: Logical qubit -> device qubit at the end (after routing SWAPs).
+    """
+
+    circuit: cirq.Circuit
+    initial_mapping: dict[cirq.Qid, cirq.Qid]
+    final_mapping: dict[cirq.Qid, cirq.Qid]
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.circuit, self.initial_mapping, self.final_mapping))
+
+
+def _hashable(gate: cirq.Gate) -> bool:
+    try:
+        hash(gate)
+    except TypeError:
+        return False
+    return True
+
+
+class _Itemizer:
+    """Turns operations into synthesis items on logical indices, caching gate matrices."""
+
+    def __init__(self, index: Mapping[cirq.Qid, int]):
+        self.index = index
+        self.matrices: dict[cirq.Gate, np.ndarray] = {}
+
+    def matrix(self, gate: cirq.Gate) -> np.ndarray:
+        if not _hashable(gate):
+            return np.asarray(cirq.unitary(gate), dtype=complex)
+        m = self.matrices.get(gate)
+        if m is None:
+            m = np.asarray(cirq.unitary(gate), dtype=complex)
+            self.matrices[gate] = m
+        return m
+
+    def item(self, op: cirq.Operation) -> Item:
+        gate = op.gate
+        assert gate is not None  # flatten() only yields gate operations
+        idx = tuple(self.index[q] for q in op.qubits)
+        if isinstance(gate, cirq.MeasurementGate):
+            return ("m", idx, gate)
+        if len(idx) == 1:
+            if cirq.is_parameterized(gate):
+                return ("s1", idx[0], gate)
+            return ("u1", idx[0], self.matrix(gate))
+        if gate == cirq.CZ:
+            return ("u2", idx[0], idx[1], _CZ_MAT, "cz")
+        key = gate if _hashable(gate) else None
+        return ("u2", idx[0], idx[1], self.matrix(gate), key)
+
+
+def _is_swap(matrix: np.ndarray) -> bool:
+    phase = matrix[0, 0]
+    return abs(abs(phase) - 1) < 1e-9 and np.allclose(matrix, phase * _SWAP, atol=1e-9)
+
+
+def _elide_swaps(items: list[Item], wire: list[int]) -> list[Item]:
+    """Drops SWAP gates by relabelling the qubits of every later item; updates ``wire``."""
+    out: list[Item] = []
+    swap_cache: dict[int, bool] = {}
+    for it in items:
+        kind = it[0]
+        if kind == "u2":
+            m = it[3]
+            is_swap = swap_cache.get(id(m))
+            if is_swap is None:
+                is_swap = swap_cache[id(m)] = _is_swap(m)
+            a, b = wire[it[1]], wire[it[2]]
+            if is_swap:
+                wire[it[1]], wire[it[2]] = b, a
+                continue
+            out.append(("u2", a, b, m, it[4]))
+        elif kind == "m":
+            out.append(("m", tuple(wire[q] for q in it[1]), it[2]))
+        else:
+            out.append((kind, wire[it[1]], it[2]))
+    return out
+
+
+def _check_measurements(items: list[Item], device: IQMDevice) -> None:
+    """Rejects operations after a measurement of the same qubit, unless the device allows them."""
+    if device.mid_circuit_measurement:
+        return
+    measured: set[int] = set()
+    for it in items:
+        qs = it[1] if it[0] == "m" else it[1:3] if it[0] == "u2" else (it[1],)
+        if measured.intersection(qs):
+            raise DeviceValidationError(
+                f"The circuit acts on a qubit after measuring it, which device {device.name!r} "
+                "does not allow (mid-circuit measurement is off)"
+            )
+        if it[0] == "m":
+            measured.update(qs)
+
+
+def _physical_region(
+    device: IQMDevice, qubit_subset: Iterable[cirq.Qid | str] | None, n_logical: int
+) -> list[cirq.Qid]:
+    """Device qubits the circuit may use: a connected set, in natural order."""
+    if device.resonators:
+        raise NotImplementedError(
+            f"Compiling for devices with a computational resonator ({device.name!r}) is not "
+            "supported yet: it needs MOVE-aware routing"
+        )
+    prx = set(device.loci("prx"))
+    allowed: list[cirq.Qid] = [q for q in device.qubits if (q,) in prx]
+    if qubit_subset is not None:
+        wanted: list[cirq.Qid] = []
+        for q in qubit_subset:
+            dq = device.qubit(q) if isinstance(q, str) else q
+            if dq not in device.metadata.qubit_set:
+                raise ValueError(f"Qubit not on device {device.name!r}: {q!r}")
+            if dq not in wanted:
+                wanted.append(dq)
+        allowed = [q for q in allowed if q in wanted]
+    graph = device.metadata.nx_graph.subgraph(allowed)
+    cz = {frozenset(p) for p in device.cz_pairs}
+    # Largest connected component (earliest qubit first on ties).
+    seen: set[cirq.Qid] = set()
+    best: list[cirq.Qid] = []
+    for start in allowed:
+        if start in seen:
+            continue
+        comp = [start]
+        seen.add(start)
+        queue = deque([start])
+        while queue:
+            u = queue.popleft()
+            for v in sorted(graph.neighbors(u)):
+                if v not in seen and frozenset((u, v)) in cz:
+                    seen.add(v)
+                    comp.append(v)
+                    queue.append(v)
+        if len(comp) > len(best):
+            best = comp
+    if n_logical > len(best):
+        raise ValueError(
+            f"The circuit needs {n_logical} qubits but device {device.name!r} offers at most "
+            f"{len(best)} connected usable qubits"
+            + (" in qubit_subset" if qubit_subset is not None else "")
+        )
+    order: dict[cirq.Qid, int] = {q: i for i, q in enumerate(device.qubits)}
+    return sorted(best, key=order.__getitem__)
+
+
+def _layout_from_mapping(
+    mapping: Mapping[cirq.Qid, cirq.Qid | str],
+    logical: list[cirq.Qid],
+    phys_index: Mapping[cirq.Qid, int],
+    device: IQMDevice,
+) -> list[int]:
+    layout: list[int] = []
+    used: set[int] = set()
+    for q in logical:
+        if q not in mapping:
+            raise ValueError(f"initial_mapping does not place qubit {q!r}")
+        target = mapping[q]
+        dq = device.qubit(target) if isinstance(target, str) else target
+        if dq not in phys_index:
+            raise ValueError(
+                f"initial_mapping puts {q!r} on {target!r}, which is not a usable qubit of device "
+                f"{device.name!r}"
+            )
+        p = phys_index[dq]
+        if p in used:
+            raise ValueError(f"initial_mapping puts two qubits on {target!r}")
+        used.add(p)
+        layout.append(p)
+    return layout
+
+
+def transpile(
+    circuit: cirq.AbstractCircuit,
+    device: IQMDevice,
+    *,
+    initial_mapping: Mapping[cirq.Qid, cirq.Qid | str] | None = None,
+    qubit_subset: Iterable[cirq.Qid | str] | None = None,
+    optimize: bool = True,
+    seed: int | None = None,
+) -> TranspileResult:
+    """Compiles ``circuit`` into native operations on ``device``'s coupled qubits.
+
+    Args:
+        circuit: Any circuit of unitary gates (symbolic ones included) and measurements.
+        device: The target device.
+        initial_mapping: Logical qubit -> device qubit (or its name) to start from; placement
+            search is skipped when given.
+        qubit_subset: Restrict the compiled circuit to these device qubits (or names).
+        optimize: Merge two-qubit blocks and try several layouts (on by default); when off, each
+            gate is translated on its own and a single layout is routed.
+        seed: Seeds layout trials and tie-breaking; ``None`` means ``0``. The output depends only on
+            the input and the seed.
+
+    Returns:
+        The native circuit with the initial and final logical -> physical maps.
+
+    Raises:
+        ValueError: The circuit holds a non-unitary operation other than a measurement, needs more
+            qubits than the device (or ``qubit_subset``) offers, or ``initial_mapping`` is invalid.
+        NotImplementedError: The device needs MOVE operations through a computational resonator.
+    """
+    seed = 0 if seed is None else int(seed)
+    logical = sorted(circuit.all_qubits())
+    phys = _physical_region(device, qubit_subset, len(logical))
+    phys_index = {q: i for i, q in enumerate(phys)}
+    edges = [
+        (phys_index[a], phys_index[b])
+        for a, b in device.cz_pairs
+        if a in phys_index and b in phys_index
+    ]
+    coupling = Coupling(len(phys), edges)
+
+    ops = flatten(circuit)
+    itemizer = _Itemizer({q: i for i, q in enumerate(logical)})
+    all_items = [itemizer.item(op) for op in ops]
+    # wire[q]: the routed wire that logical qubit q is on; a SWAP gate in the input only relabels
+    # wires (the final mapping reports where each qubit ends up), so it costs nothing.
+    wire = list(range(len(logical)))
+    # relabel[w]: wire after the SWAPs absorbed into two-qubit blocks (see absorb_swaps).
+    relabel = list(range(len(logical)))
+    if optimize:
+        all_items = _elide_swaps(all_items, wire)
+        all_items = absorb_swaps(merge_blocks(all_items), relabel)
+    _check_measurements(all_items, device)
+    # Terminal measurements wait until routing is done, so no SWAP ever touches a measured qubit.
+    items: list[Item] = []
+    terminal: list[Item] = []
+    later: set[int] = set()
+    for it in reversed(all_items):
+        qs = it[1] if it[0] == "m" else it[1:3] if it[0] == "u2" else (it[1],)
+        if it[0] == "m" and not later.intersection(qs):
+            terminal.append(it)
+        else:
+            items.append(it)
+        later.update(qs)
+    items.reverse()
+    terminal.reverse()
+    gate_qubits: list[tuple[int, ...]] = []
+    two_qubit: list[bool] = []
+    for it in items:
+        kind = it[0]
+        if kind == "u2":
+            gate_qubits.append((it[1], it[2]))
+            two_qubit.append(True)
+        elif kind == "m":
+            gate_qubits.append(it[1])
+            two_qubit.append(False)
+        else:
+            gate_qubits.append((it[1],))
+            two_qubit.append(False)
+    mergeable = [it[0] == "u1" for it in items]
+    skeleton = Skeleton.build(len(logical), gate_qubits, two_qubit, mergeable)
+
+    fixed = None
+    if initial_mapping is not None:
+        fixed = _layout_from_mapping(initial_mapping, logical, phys_index, device)
+    n2q = sum(two_qubit)
+    if optimize:
+        trials = int(TRIAL_WORK / max(1, n2q * len(phys)))
+        trials = max(MIN_TRIALS, min(MAX_TRIALS, trials))
+    else:
+        trials = 1
+    layout, routed = best_routing(
+        skeleton,
+        coupling,
+        seed=seed,
+        trials=trials,
+        refinements=2 if optimize else 0,
+        fixed_layout=fixed,
+    )
+
+    physical_items: list[Item] = []
+    for g, pq in routed.steps:
+        if g < 0:
+            physical_items.append(("u2", pq[0], pq[1], _SWAP, "swap"))
+            continue
+        it = items[g]
+        kind = it[0]
+        if kind == "u2":
+            physical_items.append(("u2", pq[0], pq[1], it[3], it[4]))
+        elif kind == "m":
+            physical_items.append(("m", pq, it[2]))
+        else:
+            physical_items.append((kind, pq[0], it[2]))
+
+    final_layout = routed.final_layout
+    for it in terminal:
+        physical_items.append(("m", tuple(final_layout[q] for q in it[1]), it[2]))
+
+    synth = _SYNTHESIZER
+    native_items = resynthesize_blocks(physical_items, synth, merge=optimize)
+    native_ops = to_native(native_items, phys)
+    out = cirq.Circuit(native_ops)
+
+    initial = {q: phys[layout[i]] for i, q in enumerate(logical)}
+    final = {q: phys[final_layout[relabel[wire[i]]]] for i, q in enumerate(logical)}
+    device.validate_circuit(out)
+    return TranspileResult(out, initial, final)
+
+
+# One synthesiser per process: its cache of resynthesised blocks is pure (matrix -> circuit).
+_SYNTHESIZER = TwoQubitSynthesizer()

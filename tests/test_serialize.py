@@ -1,0 +1,144 @@
+"""Native Cirq circuits ⇄ IQM instructions, and templates that fill in sweep points."""
+
+from __future__ import annotations
+
+import cirq
+import numpy as np
+import pytest
+import sympy
+
+from cirq_iqm_ext.models import Circuit, Instruction
+from cirq_iqm_ext.serialize import (
+    CircuitTemplate,
+    SerializationError,
+    deserialize_circuit,
+    serialize_circuit,
+)
+
+QB1, QB2, QB3 = (cirq.NamedQubit(f"QB{i}") for i in (1, 2, 3))
+T = sympy.Symbol("t")
+S = sympy.Symbol("s")
+
+
+def test_gate_mapping_of_the_protocol():
+    circuit = cirq.Circuit(
+        cirq.PhasedXPowGate(exponent=0.5, phase_exponent=0.25).on(QB1),
+        cirq.X(QB2) ** 0.5,
+        cirq.Y(QB3),
+        cirq.CZ(QB1, QB2),
+        cirq.GlobalPhaseGate(1j).on(),
+        cirq.measure(QB1, QB2, key="m"),
+    )
+    assert serialize_circuit(circuit, "c") == Circuit(
+        "c",
+        (
+            Instruction("prx", ["QB1"], {"angle_t": 0.25, "phase_t": 0.125}),
+            Instruction("prx", ["QB2"], {"angle_t": 0.25, "phase_t": 0.0}),
+            Instruction("prx", ["QB3"], {"angle_t": 0.5, "phase_t": 0.25}),
+            Instruction("cz", ["QB1", "QB2"]),
+            Instruction("measure", ["QB1", "QB2"], {"key": "m"}),
+        ),
+    )
+
+
+@pytest.mark.parametrize(
+    ("operation", "message"),
+    [
+        (cirq.H(QB1), "has no IQM instruction"),
+        (cirq.CZ(QB1, QB2) ** 0.5, "partial CZ"),
+        (cirq.CZ(QB1, QB2) ** T, "partial CZ"),
+        (cirq.CircuitOperation(cirq.FrozenCircuit(cirq.X(QB1))), "sub-circuit"),
+    ],
+)
+def test_non_native_operations_are_refused(operation, message):
+    with pytest.raises(SerializationError, match=message):
+        serialize_circuit(cirq.Circuit(operation, cirq.measure(QB1, key="m")))
+
+
+def test_repeated_key_and_empty_circuit_are_refused():
+    with pytest.raises(SerializationError, match="used more than once"):
+        CircuitTemplate(cirq.Circuit(cirq.measure(QB1, key="m"), cirq.measure(QB2, key="m")))
+    with pytest.raises(SerializationError, match="no operations"):
+        CircuitTemplate(cirq.Circuit(cirq.GlobalPhaseGate(1j).on()))
+
+
+def test_template_matches_resolving_first_at_every_point():
+    circuit = cirq.Circuit(
+        cirq.PhasedXPowGate(exponent=T, phase_exponent=2 * S + 0.1).on(QB1),
+        cirq.X(QB2) ** (T * S),
+        cirq.Y(QB3) ** sympy.sin(S),
+        cirq.CZ(QB1, QB2),
+        cirq.measure(QB1, QB2, QB3, key="m"),
+    )
+    template = CircuitTemplate(circuit, "c")
+    assert template.is_parameterized
+    assert template.parameter_names == {"s", "t"}
+    resolvers = [cirq.ParamResolver({"t": t, "s": s}) for t, s in [(0.5, 0.25), (-1.5, 3.0)]]
+    for resolver, resolved in zip(resolvers, template.resolve_many(resolvers), strict=True):
+        expected = serialize_circuit(cirq.resolve_parameters(circuit, resolver), "c")
+        got = Circuit.from_dict(resolved)
+        for a, b in zip(got.instructions, expected.instructions, strict=True):
+            assert a.name == b.name and a.qubits == b.qubits
+            for key, value in b.args.items():
+                if key == "phase_t":
+                    assert (a.args[key] - value) % 1.0 == pytest.approx(0.0, abs=1e-12) or (
+                        a.args[key] - value
+                    ) % 1.0 == pytest.approx(1.0, abs=1e-12)
+                else:
+                    assert a.args[key] == pytest.approx(value)
+
+
+def test_missing_and_complex_parameter_values_are_refused():
+    template = CircuitTemplate(cirq.Circuit(cirq.X(QB1) ** T, cirq.measure(QB1, key="m")))
+    with pytest.raises(ValueError, match="'t' has no value"):
+        template.resolve({})
+    log_template = CircuitTemplate(
+        cirq.Circuit(cirq.X(QB1) ** sympy.log(T), cirq.measure(QB1, key="m"))
+    )
+    with pytest.raises(ValueError, match="not a finite real number"):
+        log_template.resolve({"t": -1.0})
+
+
+def test_metadata_and_qubit_names():
+    template = CircuitTemplate(
+        cirq.Circuit(cirq.X(QB1), cirq.measure(QB1, key="m")), "c", qubit_names={QB1: "alice"}
+    )
+    resolved = template.resolve_many([cirq.ParamResolver()], metadata=[{"k": 1}])[0]
+    assert resolved["instructions"][0]["qubits"] == ["alice"]
+    assert resolved["metadata"] == {"k": 1}
+    assert template.measurements["m"].qubits == ("alice",)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_round_trip_preserves_the_unitary(seed):
+    rng = np.random.default_rng(seed)
+    ops = []
+    qubits = [QB1, QB2, QB3]
+    for _ in range(12):
+        if rng.random() < 0.3:
+            a, b = rng.choice(3, 2, replace=False)
+            ops.append(cirq.CZ(qubits[a], qubits[b]))
+        else:
+            ops.append(
+                cirq.PhasedXPowGate(
+                    exponent=rng.uniform(-2, 2), phase_exponent=rng.uniform(-2, 2)
+                ).on(qubits[rng.integers(3)])
+            )
+    circuit = cirq.Circuit(ops)
+    back = deserialize_circuit(serialize_circuit(circuit))
+    cirq.testing.assert_allclose_up_to_global_phase(
+        cirq.unitary(back), circuit.unitary(qubit_order=sorted(back.all_qubits())), atol=1e-9
+    )
+
+
+def test_deserialize_with_mapping_and_barrier():
+    circuit = Circuit(
+        "c",
+        (
+            Instruction("barrier", ["a"]),
+            Instruction("cz", ["a", "b"]),
+            Instruction("measure", ["a"], {"key": "m"}),
+        ),
+    )
+    back = deserialize_circuit(circuit, {"a": "QB1", "b": "QB2"})
+    assert back == cirq.Circuit(cirq.CZ(QB1, QB2), cirq.measure(QB1, key="m"))
