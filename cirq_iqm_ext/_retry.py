@@ -1,8 +1,9 @@
 """Retry and polling schedules as small pure functions.
 
-Two loops, two policies: a *retry* repeats one HTTP request that failed in a transient way (connection
-error, 429, 502, 503, 504); *polling* repeats status requests while a job is not finished. Both take
-their randomness and time from arguments, so tests pin them without a network or a real clock.
+Two loops, two policies: a *retry* repeats one HTTP request that failed in a transient way
+(connection error, 429, 502, 503, 504); *polling* repeats status requests while a job is not
+finished. Both take their randomness and time from arguments, so tests pin them without a network
+or a real clock.
 
 Whether a failed request may be repeated at all is :func:`may_retry`: reads (``GET``) and ``abort``
 always may; ``POST jobs`` creates a job, so it is repeated only when the failure proves that the
@@ -18,7 +19,7 @@ import math
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 #: HTTP statuses that say "try again later" without the request having taken effect.
 TRANSIENT_STATUSES = frozenset({429, 502, 503, 504})
@@ -81,8 +82,8 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
         except (TypeError, ValueError, IndexError):
             return None
         if when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)
-        now = now or datetime.now(timezone.utc)
+            when = when.replace(tzinfo=UTC)
+        now = now or datetime.now(UTC)
         seconds = (when - now).total_seconds()
     if not math.isfinite(seconds):
         return None

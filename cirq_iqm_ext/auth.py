@@ -13,6 +13,7 @@ import base64
 import binascii
 import json
 import logging
+import math
 import os
 import stat
 import threading
@@ -31,6 +32,8 @@ AUTH_CLIENT_ID = "iqm_client"
 AUTH_REALM = "cortex"
 #: A token with this many seconds or fewer left is treated as expired and renewed.
 REFRESH_MARGIN_SECONDS = 60.0
+#: Longer "tokens" are not decoded at all (their expiry counts as unknown).
+MAX_TOKEN_CHARS = 64 * 1024
 
 #: Constructor parameter -> environment variable, in the order they are reported.
 AUTH_ENV_VARS: dict[str, str] = {
@@ -57,23 +60,30 @@ _COMBINATIONS_HELP = (
 def jwt_expiry(token: str) -> float | None:
     """The ``exp`` claim of a JWT as a Unix time, or ``None`` when it cannot be read.
 
-    Any garbage (not three parts, bad base64, bad JSON, no numeric ``exp``) gives ``None``: an
-    unreadable token counts as "expiry unknown", never as a crash.
+    Any garbage (not a string, not three parts, bad base64, bad or too deeply nested JSON, no
+    finite numeric ``exp``, absurdly long) gives ``None``: an unreadable token counts as "expiry
+    unknown", never as a crash.
     """
+    if not isinstance(token, str) or len(token) > MAX_TOKEN_CHARS:
+        return None
     parts = token.split(".")
     if len(parts) != 3:
         return None
     payload = parts[1] + "=" * (-len(parts[1]) % 4)
     try:
         claims = json.loads(base64.urlsafe_b64decode(payload.encode("ascii")))
-    except (ValueError, UnicodeError, binascii.Error):
+    except (ValueError, UnicodeError, binascii.Error, RecursionError):
         return None
     if not isinstance(claims, dict):
         return None
     exp = claims.get("exp")
     if isinstance(exp, bool) or not isinstance(exp, int | float):
         return None
-    return float(exp)
+    try:
+        expiry = float(exp)
+    except OverflowError:  # an integer beyond any float
+        return None
+    return expiry if math.isfinite(expiry) else None
 
 
 def seconds_left(token: str, now: float) -> float | None:
@@ -106,7 +116,9 @@ class StaticTokenProvider:
 
     def close(self) -> bool:
         """Raises: a static token has no session to end."""
-        raise ClientAuthenticationError("There is no auth session to close when a plain token is used")
+        raise ClientAuthenticationError(
+            "There is no auth session to close when a plain token is used"
+        )
 
     def __repr__(self) -> str:
         return "StaticTokenProvider(token=<hidden>)"
@@ -228,7 +240,8 @@ class PasswordTokenProvider:
                     return token
             refresh = self._refresh_token
             refresh_left = None if refresh is None else seconds_left(refresh, now)
-            if refresh is not None and (refresh_left is None or refresh_left > REFRESH_MARGIN_SECONDS):
+            refresh_usable = refresh_left is None or refresh_left > REFRESH_MARGIN_SECONDS
+            if refresh is not None and refresh_usable:
                 try:
                     return self._request_tokens(
                         {"grant_type": "refresh_token", "refresh_token": refresh}
@@ -296,7 +309,8 @@ class PasswordTokenProvider:
                 ) from None
             if response.status_code not in (200, 204):
                 raise ClientAuthenticationError(
-                    f"Logout failed (HTTP {response.status_code}): {_describe_auth_error(response)}",
+                    f"Logout failed (HTTP {response.status_code}): "
+                    f"{_describe_auth_error(response)}",
                     status_code=response.status_code,
                 )
             self._access_token = self._refresh_token = None
@@ -353,7 +367,8 @@ def gather_auth_parameters(
             ", ".join(found) if given else ", ".join(AUTH_ENV_VARS[k] for k in found)
         )
         raise ClientConfigurationError(
-            f"Invalid combination of authentication parameters: found {names}. " + _COMBINATIONS_HELP
+            f"Invalid combination of authentication parameters: found {names}. "
+            + _COMBINATIONS_HELP
         )
     return found
 

@@ -2,9 +2,18 @@
 
 The public methods are the ones users know from IQM's own client (``submit_circuits``,
 ``get_run_status``, ``get_run``, ``wait_for_results``, ``wait_for_compilation``, ``abort_job``,
-``get_quantum_architecture``, ``close_auth_session``). Underneath there is one ``httpx.Client`` (so
-connections are reused), one retry loop for transient failures, one polling loop for waiting, and one
-function that maps an HTTP answer to the package's exception tree.
+``get_quantum_architecture``, ``close_auth_session``). Underneath there is one ``httpx.Client``
+(so connections are reused), one retry loop for transient failures, one polling loop for waiting,
+and one function that maps an HTTP answer to the package's exception tree.
+
+Retries and duplicates (PROTOCOL.md §5): reads and ``abort`` are retried on connection errors, 429,
+502, 503 and 504 within a bounded, jittered schedule that honours ``Retry-After``. ``POST jobs``
+carries an ``Idempotency-Key`` (the same on every attempt of one call) and is repeated only when
+it provably did not reach the server (connect error, 429, 503), or when the server deduplicates on
+the key: it said so with an ``IQM-Idempotency-Keys`` response header, or the user passed
+``idempotent_submissions=True``. Otherwise an ambiguous failure raises
+:class:`~cirq_iqm_ext.errors.JobSubmissionUncertainError`, which carries the key to repeat the
+submission with safely.
 """
 
 from __future__ import annotations
@@ -136,7 +145,8 @@ class IQMClient:
         client_signature: Extra text appended to the ``User-Agent`` header.
         transport: An ``httpx`` transport to send requests through, e.g. ``httpx.MockTransport`` in
             tests. Default: a real network connection pool.
-        timeout: Per-request network timeout in seconds. Default: ``IQM_CLIENT_REQUESTS_TIMEOUT`` or 60.
+        timeout: Per-request network timeout in seconds. Default: ``IQM_CLIENT_REQUESTS_TIMEOUT``
+            or 60.
         seconds_between_calls: Longest interval between status polls. Default:
             ``IQM_CLIENT_SECONDS_BETWEEN_CALLS`` or 1.
         retry_policy: How transient failures are retried.
@@ -365,14 +375,12 @@ class IQMClient:
                 failure = f"HTTP {status}"
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
             # Whether this attempt may have created something (only a submission can).
-            maybe_created = maybe_created or (
-                key is not None and _is_ambiguous(status=status, request_sent=sent, idempotent=False)
-            )
+            ambiguous = _is_ambiguous(status=status, request_sent=sent, idempotent=False)
+            maybe_created = maybe_created or (key is not None and ambiguous)
             if not _may_retry(
                 status=status, request_sent=sent, idempotent=safe, policy=self._retry_policy
             ):
                 # Only this attempt counts: a later definite answer (201, 400) settles it.
-                ambiguous = _is_ambiguous(status=status, request_sent=sent, idempotent=False)
                 if response is None or (key is not None and ambiguous):
                     raise self._uncertain_submission(display, failure, key, attempt)
                 return response
@@ -386,7 +394,8 @@ class IQMClient:
                     method, display, failure, attempt, job_id, retry_after, submission=key
                 )
             logger.info(
-                "%s %s: %s (attempt %d); retrying in %.2f s", method, display, failure, attempt, delay
+                "%s %s: %s (attempt %d); retrying in %.2f s",
+                method, display, failure, attempt, delay,
             )
             self._sleep(delay)
 
@@ -559,7 +568,7 @@ class IQMClient:
         heralding_mode: HeraldingMode | str = HeraldingMode.NONE,
         custom_settings: Mapping[str, Any] | None = None,
     ) -> RunRequest:
-        """Builds (and validates) the run request :meth:`submit_circuits` would send, without sending.
+        """Builds (and validates) the request :meth:`submit_circuits` would send, without sending.
 
         Raises:
             ModelValidationError: A field is malformed (e.g. shots < 1, a bad mapping).
@@ -820,6 +829,7 @@ class IQMClient:
                 )
             if not long_poll:
                 self._sleep(min(interval, remaining))
+        raise AssertionError("poll_intervals() never ends")  # pragma: no cover
 
     def wait_for_compilation(
         self, job_id: UUID | str, timeout_secs: float = DEFAULT_TIMEOUT_SECONDS

@@ -1,8 +1,9 @@
 """The one exception tree of cirq_iqm_ext.
 
-Every error the package raises on purpose derives from :class:`IQMError`. Errors about bad user input
-also derive from :class:`ValueError`, errors about waiting from :class:`TimeoutError`, and network
-failures from :class:`ConnectionError`, so callers can catch them the way they catch the standard ones.
+Every error the package raises on purpose derives from :class:`IQMError`. Errors about bad user
+input also derive from :class:`ValueError`, errors about waiting from :class:`TimeoutError`, and
+network failures from :class:`ConnectionError`, so callers can catch them the way they catch the
+standard ones.
 
 Context sits in attributes (``job_id``, ``status_code``, ``detail``, ``url``) so code can act on it
 without parsing messages. No message ever contains a token or a password.
@@ -57,7 +58,7 @@ class ClientAuthenticationError(IQMError):
 
 
 class ModelValidationError(IQMError, ValueError):
-    """A transfer-format object (instruction, circuit, run request, ...) was built with bad values."""
+    """A transfer-format object (instruction, circuit, run request, ...) got bad values."""
 
 
 class CircuitValidationError(IQMError, ValueError):
