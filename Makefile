@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 VENV_PY := $(VENV)/bin/python
 COMPAT_VENV := .venv-compat
+COMPAT_CIRQ_VENV := .venv-compat-cirq
 BENCH_VENV := .venv-bench
 STAMP := $(VENV)/.installed-test
 SOURCES := setup.cfg setup.py
@@ -26,7 +27,12 @@ $(COMPAT_VENV)/bin/python:
 	$(PYTHON) -m venv $(COMPAT_VENV)
 	$(COMPAT_VENV)/bin/python -m pip install --quiet "iqm-client==17.8"
 
-compat-env: $(COMPAT_VENV)/bin/python
+# The archived cirq-iqm 14.x adapter imports only with cirq-core 1.5, so it gets its own environment.
+$(COMPAT_CIRQ_VENV)/bin/python:
+	$(PYTHON) -m venv $(COMPAT_CIRQ_VENV)
+	$(COMPAT_CIRQ_VENV)/bin/python -m pip install --quiet "cirq-iqm==14.*" "cirq-core[contrib]==1.5.0"
+
+compat-env: $(COMPAT_VENV)/bin/python $(COMPAT_CIRQ_VENV)/bin/python
 
 demo: $(STAMP)
 	$(VENV_PY) examples/demo.py
@@ -64,4 +70,4 @@ bench-server: $(STAMP)
 	$(VENV_PY) tests/benchmarks/bench_server.py
 
 clean:
-	rm -rf $(VENV) $(COMPAT_VENV) $(BENCH_VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(COMPAT_VENV) $(COMPAT_CIRQ_VENV) $(BENCH_VENV) .bench-results build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from cirq_iqm_ext.devices import Adonis, Aphrodite, Apollo, Deneb, Garnet
     from cirq_iqm_ext.job import IQMJob, JobAbortedError
     from cirq_iqm_ext.json_resolver import json_resolver
+    from cirq_iqm_ext.noise import IQMNoiseModel, local_sampler
     from cirq_iqm_ext.qasm import circuit_from_qasm
     from cirq_iqm_ext.results import IQMResult
     from cirq_iqm_ext.sampler import IQMSampler
@@ -64,6 +65,8 @@ _LAZY: dict[str, str] = {
     "IQMJob": "cirq_iqm_ext.job",
     "JobAbortedError": "cirq_iqm_ext.job",
     "json_resolver": "cirq_iqm_ext.json_resolver",
+    "IQMNoiseModel": "cirq_iqm_ext.noise",
+    "local_sampler": "cirq_iqm_ext.noise",
     "circuit_from_qasm": "cirq_iqm_ext.qasm",
     "IQMResult": "cirq_iqm_ext.results",
     "IQMSampler": "cirq_iqm_ext.sampler",
@@ -106,6 +109,7 @@ __all__ = [
     "IQMDeviceMetadata",
     "IQMError",
     "IQMJob",
+    "IQMNoiseModel",
     "IQMResult",
     "IQMSampler",
     "IQMServerWarning",
@@ -127,6 +131,7 @@ __all__ = [
     "__version__",
     "circuit_from_qasm",
     "json_resolver",
+    "local_sampler",
     "serialize_circuit",
     "transpile",
 ]

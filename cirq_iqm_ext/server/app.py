@@ -9,37 +9,57 @@ Every answer is JSON. Bad input gets a 4xx with a ``detail``; an unexpected exce
 and answered with a bare 500, never a traceback. Requests are parsed with the same transfer-format
 classes and validated with the same function as the client, so both report the same messages.
 
-The app owns a :class:`~cirq_iqm_ext.server.jobs.JobStore` and a background
-:class:`~cirq_iqm_ext.server.jobs.Worker`; call :meth:`IQMServerApp.close` to stop the worker.
+The app owns a :class:`~cirq_iqm_ext.server.jobs.JobStore` (in memory, or SQLite with a state
+directory) and a :class:`~cirq_iqm_ext.server.jobs.Worker` pool with a bounded queue (a full queue
+answers 503 with ``Retry-After``); call :meth:`IQMServerApp.close` to stop the workers. It serves
+one or more calibration sets (:mod:`cirq_iqm_ext.calibration`) through the optional endpoints of
+PROTOCOL.md §2, simulates with their noise unless ``noise="none"``, and checks circuits like the
+real machine: the duration against ``max_circuit_duration_over_t2`` times the shortest T2, and the
+request limits.
 """
 
 from __future__ import annotations
 
 import collections
+import dataclasses
 import hmac
 import json
 import logging
 import threading
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
+
+import numpy as np
 
 from cirq_iqm_ext._version import __version__
+from cirq_iqm_ext.calibration import (
+    BUILTIN_CALIBRATIONS,
+    CalibrationSet,
+    generate_calibration,
+    load_calibration,
+)
 from cirq_iqm_ext.errors import CircuitValidationError, ModelValidationError
 from cirq_iqm_ext.models import QuantumArchitectureSpecification, RunRequest
 from cirq_iqm_ext.server.jobs import (
     IdempotencyConflictError,
     JobFinishedError,
     JobStore,
+    QueueFullError,
     UnknownJobError,
     Worker,
 )
 from cirq_iqm_ext.server.oidc import REALM, OIDCError, TokenIssuer
-from cirq_iqm_ext.server.simulator import DEFAULT_MAX_BLOCK_QUBITS, NoiselessSimulator
+from cirq_iqm_ext.server.simulator import (
+    DEFAULT_MAX_BLOCK_QUBITS,
+    DEFAULT_MAX_DENSITY_QUBITS,
+    DEFAULT_MAX_TRAJECTORIES,
+    CalibratedSimulator,
+)
 from cirq_iqm_ext.validation import validate_run_request
 
 logger = logging.getLogger(__name__)
@@ -54,6 +74,16 @@ BUILTIN_ARCHITECTURES: dict[str, tuple[str, str | None]] = {
 }
 
 DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024
+#: Server default of ``max_circuit_duration_over_t2`` when a request does not set it.
+DEFAULT_MAX_DURATION_OVER_T2 = 1.0
+#: Noise settings of :class:`ServerConfig`.
+NOISE_MODES = ("calibration", "none")
+#: Client library versions this server is known to work with (``GET info/client-libraries``).
+CLIENT_LIBRARIES = {
+    "iqm-client": {"min": "17.0", "max": "18.0"},
+    "cirq-iqm": {"min": "14.0", "max": "15.0"},
+    "cirq-iqm-ext": {"min": "0.1", "max": "1.0"},
+}
 #: Form bodies of the token endpoints are tiny; anything larger is refused.
 MAX_FORM_BYTES = 64 * 1024
 
@@ -120,8 +150,21 @@ class ServerConfig:
         max_shots: Largest accepted ``shots``.
         max_circuits: Largest accepted number of circuits in one job.
         max_block_qubits: Largest number of entangled qubits the simulator handles.
-        calibration_set_id: The server's one calibration set (random per server run by default).
+        calibration_set_id: Id of the default calibration set (default: the set's own id).
         cocos_version: Reported in job metadata.
+        calibration: The default calibration set: a built-in name, a JSON file path, a dict or a
+            :class:`~cirq_iqm_ext.calibration.CalibrationSet` (default: the built-in set of the
+            architecture, or one generated from seed 0 for a custom architecture).
+        extra_calibrations: Further calibration sets that requests may name by id.
+        noise: ``"calibration"`` simulates with the calibration's noise, ``"none"`` exactly.
+        max_circuit_duration_over_t2: Used when a request does not set it (``0.0`` disables).
+        max_total_shots: Largest circuits × shots of one job.
+        max_density_qubits: Noisy blocks up to this size use an exact density matrix.
+        max_trajectories: Most Monte-Carlo trajectories per circuit for larger noisy blocks.
+        state_dir: Directory of the SQLite job database (``None``: jobs live in memory only).
+        workers: Simulation threads.
+        max_queue: Most jobs waiting for a worker; beyond, ``POST jobs`` answers 503.
+        retry_after: Seconds suggested in ``Retry-After`` with a 503.
     """
 
     architecture: str | Path | Mapping[str, Any] | QuantumArchitectureSpecification = "adonis"
@@ -136,8 +179,19 @@ class ServerConfig:
     max_shots: int = 100_000
     max_circuits: int = 10_000
     max_block_qubits: int = DEFAULT_MAX_BLOCK_QUBITS
-    calibration_set_id: UUID = field(default_factory=uuid4)
+    calibration_set_id: UUID | None = None
     cocos_version: str = f"cirq-iqm-ext-server {__version__}"
+    calibration: str | Path | Mapping[str, Any] | CalibrationSet | None = None
+    extra_calibrations: tuple[str | Path | Mapping[str, Any] | CalibrationSet, ...] = ()
+    noise: str = "none"
+    max_circuit_duration_over_t2: float = DEFAULT_MAX_DURATION_OVER_T2
+    max_total_shots: int = 10_000_000
+    max_density_qubits: int = DEFAULT_MAX_DENSITY_QUBITS
+    max_trajectories: int = DEFAULT_MAX_TRAJECTORIES
+    state_dir: str | Path | None = None
+    workers: int = 1
+    max_queue: int = 1000
+    retry_after: float = 1.0
 
     def __repr__(self) -> str:
         # Never show the token or passwords.
@@ -145,7 +199,8 @@ class ServerConfig:
         users = sorted(self.auth_users) if self.auth_users else None
         return (
             f"ServerConfig(architecture={self.architecture!r}, token={token}, "
-            f"auth_users={users!r}, seed={self.seed!r}, job_delay={self.job_delay!r})"
+            f"auth_users={users!r}, seed={self.seed!r}, job_delay={self.job_delay!r}, "
+            f"noise={self.noise!r}, state_dir={self.state_dir!r})"
         )
 
 
@@ -202,6 +257,7 @@ _REASONS = {
     411: "Length Required",
     413: "Content Too Large",
     500: "Internal Server Error",
+    503: "Service Unavailable",
 }
 
 
@@ -217,12 +273,45 @@ class IQMServerApp:
     """
 
     def __init__(self, config: ServerConfig):
-        self.config = config
+        if config.noise not in NOISE_MODES:
+            raise ValueError(f"noise must be one of {NOISE_MODES}, got {config.noise!r}")
         self.architecture = load_architecture(config.architecture)
         self._architecture_body = self.architecture.to_dict()
-        self.store = JobStore(config.cocos_version)
-        self.simulator = NoiselessSimulator(config.seed, max_block_qubits=config.max_block_qubits)
-        self.worker = Worker(self.store, self.simulator, job_delay=config.job_delay)
+        default = _default_calibration(config, self.architecture)
+        if config.calibration_set_id is not None:
+            default = default.with_id(config.calibration_set_id)
+        self.config = config = dataclasses.replace(
+            config, calibration_set_id=default.calibration_set_id
+        )
+        #: Calibration sets by id; the first is the default ("latest").
+        self.calibrations: dict[UUID, CalibrationSet] = {default.calibration_set_id: default}
+        for extra in config.extra_calibrations:
+            calibration = load_calibration(extra)
+            self.calibrations.setdefault(calibration.calibration_set_id, calibration)
+        self.default_calibration = default
+        state_path = Path(config.state_dir) / "jobs.sqlite3" if config.state_dir else None
+        self.store = JobStore(config.cocos_version, state_path)
+        noisy = config.noise == "calibration"
+        seeds = np.random.SeedSequence(config.seed).spawn(max(1, config.workers))
+        simulators = [
+            CalibratedSimulator(
+                default if noisy else None,
+                # One generator per thread; a single worker keeps the plain seed (reproducible).
+                np.random.default_rng(seed) if config.workers > 1 else config.seed,
+                max_block_qubits=config.max_block_qubits,
+                max_density_qubits=config.max_density_qubits,
+                max_trajectories=config.max_trajectories,
+                calibrations=self.calibrations if noisy else None,
+            )
+            for seed in seeds
+        ]
+        self.simulator = simulators[0]
+        self.worker = Worker(
+            self.store,
+            simulators,
+            job_delay=config.job_delay,
+            max_queue=config.max_queue,
+        )
         self.oidc = (
             TokenIssuer(
                 config.auth_users,
@@ -239,7 +328,14 @@ class IQMServerApp:
         # (path pattern, method -> handler, needs auth); "{id}" matches one path segment.
         self._routes: list[tuple[tuple[str, ...], dict[str, Handler], bool]] = [
             (("health",), {"GET": self._health}, False),
+            (("info", "client-libraries"), {"GET": self._client_libraries}, False),
             (("quantum-architecture",), {"GET": self._get_architecture}, True),
+            (("calibration", "metrics", "{cal}"), {"GET": self._get_metrics}, True),
+            (
+                ("api", "v1", "calibration", "{cal}", "gates"),
+                {"GET": self._get_dynamic_architecture},
+                True,
+            ),
             (("jobs",), {"POST": self._submit}, True),
             (("jobs", "{id}"), {"GET": self._get_result}, True),
             (("jobs", "{id}", "status"), {"GET": self._get_status}, True),
@@ -252,11 +348,25 @@ class IQMServerApp:
                 (tuple(f"{oidc_prefix}/logout".split("/")), {"POST": self._oidc_logout}, False),
             ]
         self.worker.start()
+        self._requeue_unfinished()
+
+    def _requeue_unfinished(self) -> None:
+        """Runs again the jobs a previous server run accepted but did not finish."""
+        for job_id in self.store.unfinished():
+            try:
+                self.worker.submit(job_id)
+            except QueueFullError:
+                self.store.fail_unfinished(
+                    job_id,
+                    "The server restarted before this job ran and could not queue it again; "
+                    "submit it again",
+                )
 
     def close(self) -> None:
-        """Stops the background worker (jobs still pending stay pending) and ends long polls."""
+        """Stops the background workers (jobs still pending stay pending) and ends long polls."""
         self.store.release_waiters()
         self.worker.stop()
+        self.store.close()
 
     # WSGI -----------------------------------------------------------------------------------------
 
@@ -403,6 +513,28 @@ class IQMServerApp:
     def _get_architecture(self, request: Request) -> Response:
         return 200, self._architecture_body, []
 
+    def _client_libraries(self, request: Request) -> Response:
+        return 200, CLIENT_LIBRARIES, []
+
+    def _calibration(self, request: Request, alias: str) -> CalibrationSet:
+        raw = request.params["cal"]
+        if raw == alias:
+            return self.default_calibration
+        try:
+            calibration = self.calibrations.get(UUID(raw))
+        except ValueError:
+            calibration = None
+        if calibration is None:
+            raise HTTPError(404, f"Calibration set {raw} not found; use {alias!r} or a known id")
+        return calibration
+
+    def _get_metrics(self, request: Request) -> Response:
+        return 200, self._calibration(request, "latest").metrics(), []
+
+    def _get_dynamic_architecture(self, request: Request) -> Response:
+        calibration = self._calibration(request, "default")
+        return 200, calibration.dynamic_architecture(self.architecture), []
+
     def _submit(self, request: Request) -> Response:
         data = self._read_json(request)
         try:
@@ -414,17 +546,20 @@ class IQMServerApp:
             logger.warning("Run request rejected by an unexpected %s", type(error).__name__)
             raise HTTPError(400, f"Invalid run request: {type(error).__name__}: {error}") from None
         self._check_limits(run_request)
-        calibration_set_id = run_request.calibration_set_id or self.config.calibration_set_id
-        if calibration_set_id != self.config.calibration_set_id:
+        calibration_set_id = (
+            run_request.calibration_set_id or self.default_calibration.calibration_set_id
+        )
+        calibration = self.calibrations.get(calibration_set_id)
+        if calibration is None:
+            known = ", ".join(str(c) for c in self.calibrations)
             raise HTTPError(
-                400,
-                f"Unknown calibration set id {calibration_set_id}; this server has only "
-                f"{self.config.calibration_set_id}",
+                400, f"Unknown calibration set id {calibration_set_id}; this server has {known}"
             )
         try:
             validate_run_request(run_request, self.architecture)
         except CircuitValidationError as error:
             raise HTTPError(400, str(error)) from None
+        self._check_durations(run_request, calibration)
         warnings = []
         if run_request.custom_settings:
             warnings.append("custom_settings are ignored by this server")
@@ -438,7 +573,13 @@ class IQMServerApp:
         except IdempotencyConflictError as error:
             raise HTTPError(409, str(error)) from None
         if created:
-            self.worker.submit(job.id)
+            try:
+                self.worker.submit(job.id)
+            except QueueFullError as error:
+                self.store.discard(job.id)
+                raise HTTPError(
+                    503, str(error), headers=[("Retry-After", f"{self.config.retry_after:g}")]
+                ) from None
         return (
             (201 if created else 200),
             {"id": str(job.id)},
@@ -457,6 +598,41 @@ class IQMServerApp:
                 f"A job may have at most {config.max_circuits} circuits, "
                 f"got {len(run_request.circuits)}",
             )
+        total = len(run_request.circuits) * run_request.shots
+        if total > config.max_total_shots:
+            raise HTTPError(
+                400,
+                f"circuits × shots must be at most {config.max_total_shots}, got "
+                f"{len(run_request.circuits)} × {run_request.shots} = {total}",
+            )
+
+    def _check_durations(self, run_request: RunRequest, calibration: CalibrationSet) -> None:
+        """Rejects circuits longer than the ratio times the shortest T2 of their qubits."""
+        ratio = run_request.max_circuit_duration_over_t2
+        if ratio is None:
+            ratio = self.config.max_circuit_duration_over_t2
+        mapping = run_request.qubit_mapping_dict
+        for index, circuit in enumerate(run_request.circuits):
+            duration, qubits, missing = circuit_duration(circuit, calibration, mapping)
+            if missing is not None:
+                raise HTTPError(
+                    400,
+                    f'circuit {index} ("{circuit.name}"): {missing} is not calibrated in '
+                    f"calibration set {calibration.calibration_set_id}",
+                )
+            if ratio <= 0:
+                continue
+            shortest = calibration.min_t2(qubits)
+            if shortest is None:
+                continue
+            t2, qubit = shortest
+            if duration > ratio * t2:
+                raise HTTPError(
+                    400,
+                    f'circuit {index} ("{circuit.name}") lasts {duration * 1e6:.3f} µs, longer '
+                    f"than max_circuit_duration_over_t2 = {ratio:g} times the shortest T2 of its "
+                    f"qubits ({t2 * 1e6:.3f} µs on {qubit}), i.e. {ratio * t2 * 1e6:.3f} µs",
+                )
 
     def _job_id(self, request: Request) -> UUID:
         try:
@@ -535,6 +711,40 @@ def _query_float(request: Request, name: str, default: float, maximum: float) ->
     if not 0 <= value < float("inf"):
         raise HTTPError(400, f"Query parameter {name!r} must be a non-negative number")
     return min(value, maximum)
+
+
+def circuit_duration(
+    circuit: Any, calibration: CalibrationSet, mapping: Mapping[str, str] | None = None
+) -> tuple[float, list[str], str | None]:
+    """The duration of a circuit's critical path from the calibrated gate durations.
+
+    Gates start as soon as all their qubits are free (ASAP); a barrier lines its qubits up.
+
+    Returns:
+        ``(seconds, physical qubits used, None)``, or ``(…, …, "QB1,QB2 cz")`` naming the first
+        gate the calibration set does not cover.
+    """
+    free: dict[str, float] = {}
+    for instruction in circuit.instructions:
+        names = tuple(mapping.get(q, q) if mapping else q for q in instruction.qubits)
+        start = max((free.get(q, 0.0) for q in names), default=0.0)
+        figures = calibration.gate(instruction.name, names)
+        if figures is None:
+            return 0.0, [], f"{','.join(names)} {instruction.name}"
+        for q in names:
+            free[q] = start + figures[1]
+    return max(free.values(), default=0.0), list(free), None
+
+
+def _default_calibration(
+    config: ServerConfig, architecture: QuantumArchitectureSpecification
+) -> CalibrationSet:
+    if config.calibration is not None:
+        return load_calibration(config.calibration)
+    name = architecture.name.lower()
+    if name in BUILTIN_CALIBRATIONS:
+        return load_calibration(name)
+    return generate_calibration(architecture, seed=0)
 
 
 def _match(pattern: tuple[str, ...], segments: tuple[str, ...]) -> dict[str, str] | None:

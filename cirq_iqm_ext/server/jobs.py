@@ -2,9 +2,11 @@
 
 A job moves ``pending compilation`` → ``pending execution`` → ``ready`` | ``failed`` | ``aborted``.
 The :class:`JobStore` holds every job behind one lock and hands out JSON-ready snapshots, so HTTP
-threads never see a half-updated job. The :class:`Worker` is one thread that takes jobs in
-submission order (like a quantum computer's queue), runs them on a simulator and records timestamps
-on the way.
+threads never see a half-updated job. Measurements are kept as numpy arrays; JSON lists and the
+packed format are produced (once, then cached) only when a client asks. With a ``state_path`` the
+store also writes every job and ``Idempotency-Key`` to SQLite, so a restarted server still answers
+for the jobs it accepted. The :class:`Worker` runs jobs on a pool of threads fed by a bounded
+queue in submission order (like a quantum computer's queue), and records timestamps on the way.
 
 Nothing here knows about HTTP; the WSGI app turns the store's answers and errors into responses.
 """
@@ -13,13 +15,16 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
 import logging
 import queue
+import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Protocol
 from uuid import UUID, uuid4
 
@@ -29,8 +34,8 @@ from cirq_iqm_ext.models import RunRequest, Status
 
 logger = logging.getLogger(__name__)
 
-#: One circuit's measurements: key -> [shot][qubit] of 0/1.
-MeasurementDict = dict[str, list[list[int]]]
+#: One circuit's measurements: key -> [shot][qubit] of 0/1 (a list or a 2-D numpy array).
+MeasurementDict = dict[str, Any]
 
 _FINAL = frozenset({Status.READY, Status.FAILED, Status.ABORTED})
 
@@ -53,6 +58,10 @@ class Executor(Protocol):
     def run(self, request: RunRequest) -> list[MeasurementDict]:
         """Runs every circuit of ``request``."""
         ...
+
+
+class QueueFullError(RuntimeError):
+    """The worker's queue is full; the client should retry later."""
 
 
 class UnknownJobError(LookupError):
@@ -90,21 +99,129 @@ class Job:
 
 
 class JobStore:
-    """Thread-safe in-memory job store.
+    """Thread-safe job store, in memory and optionally mirrored to SQLite.
 
     Args:
         cocos_version: Reported in every job's metadata.
+        state_path: SQLite file to persist jobs and idempotency keys in (``None``: memory only).
+            Jobs found there are loaded at once; :meth:`unfinished` lists those to run again.
     """
 
-    def __init__(self, cocos_version: str):
+    def __init__(self, cocos_version: str, state_path: str | Path | None = None):
         self._lock = threading.Lock()
         # Notified on every status change, for long-polling status requests.
         self._changed = threading.Condition(self._lock)
         self._jobs: dict[UUID, Job] = {}
         self._packed: dict[UUID, list[dict[str, Any]]] = {}
+        self._lists: dict[UUID, list[dict[str, list[list[int]]]]] = {}
         self._released = False
         self._idempotency: dict[str, tuple[str, UUID]] = {}
         self._cocos_version = cocos_version
+        self._db: sqlite3.Connection | None = None
+        if state_path is not None:
+            self._open(Path(state_path))
+
+    # Persistence --------------------------------------------------------------------------------
+
+    def _open(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, seq INTEGER, request TEXT, "
+            "calibration_set_id TEXT, status TEXT, timestamps TEXT, message TEXT, warnings TEXT, "
+            "measurements BLOB)"
+        )
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS idempotency (key TEXT PRIMARY KEY, fingerprint TEXT, "
+            "job_id TEXT)"
+        )
+        self._db = db
+        for row in db.execute(
+            "SELECT id, request, calibration_set_id, status, timestamps, message, warnings, "
+            "measurements FROM jobs ORDER BY seq"
+        ):
+            job_id, request, cal_id, status, stamps, message, warnings, blob = row
+            request_dict = json.loads(request)
+            job = Job(
+                id=UUID(job_id),
+                request=RunRequest.from_dict(request_dict),
+                request_dict=request_dict,
+                calibration_set_id=UUID(cal_id),
+                status=Status(status),
+                timestamps=json.loads(stamps),
+                message=message,
+                warnings=json.loads(warnings),
+                measurements=_load_measurements(blob) if blob is not None else None,
+            )
+            self._jobs[job.id] = job
+        for key, fingerprint, job_id in db.execute(
+            "SELECT key, fingerprint, job_id FROM idempotency"
+        ):
+            if UUID(job_id) in self._jobs:
+                self._idempotency[key] = (fingerprint, UUID(job_id))
+
+    def _save(self, job: Job, *, measurements: bool = False) -> None:
+        """Writes a job's row (call with the lock held)."""
+        if self._db is None:
+            return
+        blob = _dump_measurements(job.measurements) if measurements and job.measurements else None
+        self._db.execute(
+            "INSERT INTO jobs (id, seq, request, calibration_set_id, status, timestamps, message, "
+            "warnings, measurements) VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs), "
+            "?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET status=excluded.status, "
+            "timestamps=excluded.timestamps, message=excluded.message, "
+            "warnings=excluded.warnings, measurements=COALESCE(excluded.measurements, "
+            "jobs.measurements)",
+            (
+                str(job.id),
+                json.dumps(job.request_dict, separators=(",", ":")),
+                str(job.calibration_set_id),
+                job.status.value,
+                json.dumps(job.timestamps),
+                job.message,
+                json.dumps(job.warnings),
+                blob,
+            ),
+        )
+
+    def unfinished(self) -> list[UUID]:
+        """Ids of loaded jobs that had not finished, oldest first; they restart from the queue."""
+        with self._lock:
+            out = []
+            for job in self._jobs.values():
+                if not job.is_final:
+                    job.status = Status.PENDING_COMPILATION
+                    job.warnings.append(
+                        "The server restarted while this job was pending; it was run again"
+                    )
+                    self._save(job)
+                    out.append(job.id)
+            return out
+
+    def fail_unfinished(self, job_id: UUID, message: str) -> None:
+        """Marks a job that cannot be queued again as failed with ``message``."""
+        self.finish(job_id, error=message)
+
+    def discard(self, job_id: UUID) -> None:
+        """Forgets a job that was never queued (the queue was full), with its idempotency key."""
+        with self._lock:
+            self._jobs.pop(job_id, None)
+            for key, (_, known) in list(self._idempotency.items()):
+                if known == job_id:
+                    del self._idempotency[key]
+                    if self._db is not None:
+                        self._db.execute("DELETE FROM idempotency WHERE key = ?", (key,))
+            if self._db is not None:
+                self._db.execute("DELETE FROM jobs WHERE id = ?", (str(job_id),))
+
+    def close(self) -> None:
+        """Closes the SQLite connection, if any."""
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
 
     def __len__(self) -> int:
         with self._lock:
@@ -152,8 +269,14 @@ class JobStore:
             )
             job.timestamps["job_start"] = utc_timestamp()
             self._jobs[job.id] = job
+            self._save(job)
             if idempotency_key is not None:
                 self._idempotency[idempotency_key] = (fingerprint, job.id)
+                if self._db is not None:
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO idempotency VALUES (?, ?, ?)",
+                        (idempotency_key, fingerprint, str(job.id)),
+                    )
             return job, True
 
     def _get(self, job_id: UUID) -> Job:
@@ -177,9 +300,7 @@ class JobStore:
             job = self._get(job_id)
             if wait > 0 and not job.is_final:
                 seen = job.status
-                self._changed.wait_for(
-                    lambda: job.status != seen or self._released, timeout=wait
-                )
+                self._changed.wait_for(lambda: job.status != seen or self._released, timeout=wait)
             out: dict[str, Any] = {"status": job.status.value}
             if job.message is not None:
                 out["message"] = job.message
@@ -197,8 +318,7 @@ class JobStore:
             job = self._get(job_id)
             out: dict[str, Any] = {"status": job.status.value}
             if job.status == Status.READY:
-                # The lists are never mutated after the job is ready, so sharing them is safe.
-                out["measurements"] = job.measurements
+                out["measurements"] = self._as_lists(job)
             out["message"] = job.message
             out["warnings"] = list(job.warnings)
             out["metadata"] = {
@@ -208,6 +328,17 @@ class JobStore:
                 "timestamps": dict(job.timestamps),
             }
             return out
+
+    def _as_lists(self, job: Job) -> list[dict[str, list[list[int]]]]:
+        """JSON lists of a ready job's measurements (cached; never mutated afterwards)."""
+        cached = self._lists.get(job.id)
+        if cached is None:
+            cached = [
+                {key: _tolist(shots) for key, shots in circuit.items()}
+                for circuit in job.measurements or []
+            ]
+            self._lists[job.id] = cached
+        return cached
 
     def release_waiters(self) -> None:
         """Answers every held status request now (the server is shutting down)."""
@@ -276,6 +407,7 @@ class JobStore:
             job.message = "Job was aborted by the user"
             job.timestamps["job_end"] = utc_timestamp()
             job.wake.set()
+            self._save(job)
             self._changed.notify_all()
 
     # The worker's side --------------------------------------------------------------------------
@@ -305,6 +437,7 @@ class JobStore:
             if status is not None and status != job.status:
                 job.status = status
                 self._changed.notify_all()
+            self._save(job)
             return True
 
     def finish(
@@ -333,6 +466,7 @@ class JobStore:
             else:
                 job.status = Status.FAILED
                 job.message = error
+            self._save(job, measurements=True)
             self._changed.notify_all()
             return True
 
@@ -348,88 +482,155 @@ def pack_bits(shots: Any) -> dict[str, Any]:
     }
 
 
+def _tolist(shots: Any) -> list[list[int]]:
+    return shots.tolist() if isinstance(shots, np.ndarray) else shots
+
+
 def _counts(circuit: MeasurementDict) -> dict[str, Any]:
     keys = list(circuit)
     counts: dict[str, int] = {}
     if keys:
-        shots = len(circuit[keys[0]])
-        for shot in range(shots):
-            bitstring = "".join(str(bit) for key in keys for bit in circuit[key][shot])
-            counts[bitstring] = counts.get(bitstring, 0) + 1
+        columns = [
+            np.asarray(circuit[key], dtype=np.uint8).reshape(len(circuit[key]), -1) for key in keys
+        ]
+        bits = np.concatenate(columns, axis=1) if columns else np.zeros((0, 0), np.uint8)
+        if len(bits):
+            rows, tally = np.unique(bits, axis=0, return_counts=True)
+            for row, count in zip(rows, tally, strict=True):
+                counts["".join("1" if b else "0" for b in row)] = int(count)
     return {"measurement_keys": keys, "counts": counts}
 
 
+def _dump_measurements(measurements: list[MeasurementDict]) -> bytes:
+    """npz bytes: arrays ``c{circuit}_{n}`` plus a JSON index of the keys per circuit."""
+    arrays: dict[str, np.ndarray] = {}
+    index = []
+    for c, circuit in enumerate(measurements):
+        keys = list(circuit)
+        index.append(keys)
+        for n, key in enumerate(keys):
+            shots = circuit[key]
+            arrays[f"c{c}_{n}"] = np.asarray(shots, dtype=np.uint8).reshape(len(shots), -1)
+    arrays["index"] = np.frombuffer(json.dumps(index).encode(), dtype=np.uint8)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)  # type: ignore[arg-type]
+    return buffer.getvalue()
+
+
+def _load_measurements(blob: bytes) -> list[MeasurementDict]:
+    with np.load(io.BytesIO(blob)) as data:
+        index = json.loads(bytes(data["index"]).decode())
+        return [
+            {key: data[f"c{c}_{n}"] for n, key in enumerate(keys)} for c, keys in enumerate(index)
+        ]
+
+
 class Worker:
-    """One background thread that runs jobs from a queue, in submission order.
+    """A pool of background threads that run jobs from a bounded queue, in submission order.
 
     Args:
         store: Where the jobs live.
-        executor: Runs a request (the simulator).
+        executor: Runs a request (the simulator); or one executor per thread (a list), since a
+            simulator's random generator must not be shared between threads.
         job_delay: Seconds each job waits in each pending state, so tests can watch and abort.
         sleep: Waits up to the given seconds or until the event is set (injectable for tests).
+        max_queue: Most jobs waiting to run; :meth:`submit` raises :class:`QueueFullError` beyond
+            (``0``: unbounded).
     """
 
     def __init__(
         self,
         store: JobStore,
-        executor: Executor,
+        executor: Executor | list[Executor],
         *,
         job_delay: float = 0.0,
         sleep: Callable[[threading.Event, float], None] | None = None,
+        max_queue: int = 0,
     ):
         self._store = store
-        self._executor = executor
+        self._executors = list(executor) if isinstance(executor, list) else [executor]
+        self._executor = self._executors[0]
         self._job_delay = max(0.0, float(job_delay))
         self._sleep = sleep or (lambda event, seconds: event.wait(seconds) and None)
-        self._queue: queue.Queue[UUID | None] = queue.Queue()
-        self._thread: threading.Thread | None = None
+        self._queue: queue.Queue[UUID | None] = queue.Queue(max(0, max_queue))
+        self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
-        self._current: Job | None = None
+        self._current: dict[int, Job] = {}
+
+    @property
+    def queued(self) -> int:
+        """Jobs waiting in the queue (approximate)."""
+        return self._queue.qsize()
 
     def start(self) -> None:
-        """Starts the worker thread (idempotent)."""
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._loop, name="cirq-iqm-ext-worker", daemon=True
+        """Starts the worker threads (idempotent)."""
+        if self._threads:
+            return
+        for number, executor in enumerate(self._executors):
+            thread = threading.Thread(
+                target=self._loop,
+                args=(executor,),
+                name=f"cirq-iqm-ext-worker-{number}",
+                daemon=True,
             )
-            self._thread.start()
+            self._threads.append(thread)
+            thread.start()
 
     def stop(self, timeout: float | None = 10.0) -> None:
-        """Stops the worker after the job it is running and joins its thread."""
+        """Stops the workers after the jobs they are running and joins their threads."""
         self._stopping.set()
-        current = self._current
-        if current is not None:
-            current.wake.set()  # cut a job delay short; the job stays pending
-        self._queue.put(None)
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        for job in list(self._current.values()):
+            job.wake.set()  # cut a job delay short; the job stays pending
+        # Wake every thread even when the queue is full: drop what is waiting (it stays pending).
+        while True:
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
+        for _ in self._threads:
+            try:
+                self._queue.put_nowait(None)
+            except queue.Full:
+                break
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads = []
 
     def submit(self, job_id: UUID) -> None:
-        """Queues a job for execution."""
-        self._queue.put(job_id)
+        """Queues a job for execution.
 
-    def _loop(self) -> None:
+        Raises:
+            QueueFullError: The queue holds ``max_queue`` jobs already.
+        """
+        try:
+            self._queue.put_nowait(job_id)
+        except queue.Full:
+            raise QueueFullError(
+                f"The job queue is full ({self._queue.maxsize} jobs waiting); retry later"
+            ) from None
+
+    def _loop(self, executor: Executor) -> None:
         while not self._stopping.is_set():
             job_id = self._queue.get()
-            if job_id is None:
+            if job_id is None or self._stopping.is_set():
                 break
             try:
-                self.process(job_id)
+                self.process(job_id, executor)
             except Exception:  # the worker must survive anything one job does
                 logger.exception("Unexpected error while processing job %s", job_id)
 
-    def process(self, job_id: UUID) -> None:
-        """Runs one job through its states; called by the worker thread."""
+    def process(self, job_id: UUID, executor: Executor | None = None) -> None:
+        """Runs one job through its states; called by a worker thread."""
         store = self._store
         job = store.get_job(job_id)
-        self._current = job
+        ident = threading.get_ident()
+        self._current[ident] = job
         try:
-            self._process(job)
+            self._process(job, executor or self._executor)
         finally:
-            self._current = None
+            self._current.pop(ident, None)
 
-    def _process(self, job: Job) -> None:
+    def _process(self, job: Job, executor: Executor) -> None:
         store, job_id = self._store, job.id
         if not store.advance(job_id, None, "compile_start") or not self._pause(job):
             return
@@ -440,7 +641,7 @@ class Worker:
         if not store.advance(job_id, None, "submit_end", "execution_start"):
             return
         try:
-            measurements = self._executor.run(job.request)
+            measurements = executor.run(job.request)
         except Exception as error:  # a failing simulation fails the job, not the server
             logger.exception("Job %s failed in the simulator", job_id)
             store.finish(job_id, error=f"Execution failed: {error}")

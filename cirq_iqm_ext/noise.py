@@ -1,0 +1,311 @@
+"""A noise model built from a calibration set, and a local noisy sampler that needs no server.
+
+The physics, per operation of duration ``t`` on qubits with relaxation time T1 and dephasing time T2:
+
+* **thermal relaxation** on every qubit of the circuit for the duration of each moment (so idling
+  qubits decay too): amplitude damping with ``γ = 1 - exp(-t/T1)`` and pure dephasing with
+  ``1/Tφ = 1/T2 - 1/(2·T1)``, so populations relax as ``exp(-t/T1)`` and coherences as ``exp(-t/T2)``;
+* a **depolarising remainder** after each gate, its probability chosen so that relaxation plus
+  depolarisation give exactly the calibrated average gate fidelity (computed from the Pauli transfer
+  matrix of the relaxation; zero when relaxation alone already explains the infidelity);
+* **asymmetric readout errors**: a measured 0 reads 1 with ``readout_error_0_to_1`` and a measured 1
+  reads 0 with ``readout_error_1_to_0``.
+
+:class:`IQMNoiseModel` is a :class:`cirq.NoiseModel` for Cirq's own simulators;
+:func:`local_sampler` returns a :class:`cirq.Sampler` that validates against an
+:class:`~cirq_iqm_ext.device.IQMDevice` and runs the server's fast simulator with the same physics.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import cirq
+import numpy as np
+
+from cirq_iqm_ext.calibration import CalibrationSet, builtin_calibration
+
+if TYPE_CHECKING:
+    from cirq_iqm_ext.device import IQMDevice
+
+
+def thermal_parameters(t1: float, t2: float, duration: float) -> tuple[float, float]:
+    """Amplitude-damping ``γ`` and phase-flip probability for an idle of ``duration`` seconds.
+
+    Returns:
+        ``(gamma, p_z)``: apply amplitude damping with ``gamma`` and a Z with probability ``p_z``
+        (equivalently ``cirq.phase_damp(1 - (1 - 2·p_z)**2)``).
+    """
+    if duration <= 0:
+        return 0.0, 0.0
+    gamma = -math.expm1(-duration / t1)
+    rate_phi = max(0.0, 1.0 / t2 - 0.5 / t1)  # pure dephasing rate; T2 <= 2 T1 keeps it >= 0
+    p_z = -0.5 * math.expm1(-duration * rate_phi)
+    return gamma, p_z
+
+
+def depolarizing_remainder(
+    fidelity: float, duration: float, coherence: Sequence[tuple[float, float]]
+) -> float:
+    """The depolarising probability that, after relaxation, yields the average gate ``fidelity``.
+
+    Relaxation of each qubit for ``duration`` has a diagonal Pauli transfer matrix
+    ``(1, e^{-t/T2}, e^{-t/T2}, e^{-t/T1})``; with ``S`` the sum of the diagonal of their tensor
+    product and ``d = 2**n``, the process fidelity after ``cirq.depolarize(p, n)`` is
+    ``(1 + (1 - p·d²/(d²-1))·(S - 1)) / d²``. Solved for ``p`` at the process fidelity
+    ``((d+1)·F - 1)/d`` of the average fidelity ``F``.
+
+    Args:
+        fidelity: Average gate fidelity.
+        duration: Gate duration in seconds.
+        coherence: ``(T1, T2)`` of each qubit the gate acts on.
+
+    Returns:
+        ``p`` for ``cirq.depolarize(p, n_qubits=len(coherence))``, clipped to ``[0, 1 - 1/d²]``.
+    """
+    n = len(coherence)
+    d2 = 4**n
+    s = 1.0
+    for t1, t2 in coherence:
+        s *= 1 + 2 * math.exp(-duration / t2) + math.exp(-duration / t1)
+    process_fidelity = ((2**n + 1) * fidelity - 1) / 2**n
+    if s <= 1:
+        return 0.0
+    p = (1 - (d2 * process_fidelity - 1) / (s - 1)) * (d2 - 1) / d2
+    return min(max(p, 0.0), 1 - 1 / d2)
+
+
+def readout_kraus(p01: float, p10: float) -> tuple[np.ndarray, ...]:
+    """Kraus operators that, right before a Z measurement, flip outcomes like readout errors do."""
+    return (
+        np.diag([math.sqrt(1 - p01), math.sqrt(1 - p10)]).astype(complex),
+        np.array([[0, 0], [math.sqrt(p01), 0]], dtype=complex),
+        np.array([[0, math.sqrt(p10)], [0, 0]], dtype=complex),
+    )
+
+
+def _gate_kind(op: cirq.Operation) -> str | None:
+    """The calibrated gate an operation stands for (``None``: free, e.g. a virtual Z)."""
+    gate = op.gate
+    if isinstance(gate, cirq.MeasurementGate):
+        return "measure"
+    if isinstance(gate, cirq.WaitGate):
+        return "wait"
+    if isinstance(gate, cirq.ZPowGate | cirq.GlobalPhaseGate | cirq.IdentityGate):
+        return None  # Z rotations are virtual (frame changes) on IQM hardware
+    if isinstance(gate, cirq.SwapPowGate) and len(op.qubits) == 2:
+        return "move"
+    if len(op.qubits) == 1:
+        return "prx"
+    if len(op.qubits) == 2:
+        return "cz"
+    return None
+
+
+class IQMNoiseModel(cirq.NoiseModel):
+    """A :class:`cirq.NoiseModel` from a calibration set (see the module docstring).
+
+    Qubits are ``cirq.NamedQubit`` s named as in the calibration set; qubits without figures get no
+    noise. Each moment is followed by the gates' depolarising remainders and by thermal relaxation of
+    every qubit for the moment's duration (its longest operation; ``cirq.WaitGate`` s count with their
+    own duration). Measurements are preceded by the readout-error channel.
+
+    Args:
+        calibration: The figures.
+        readout_errors: Whether to model readout errors.
+    """
+
+    def __init__(self, calibration: CalibrationSet, *, readout_errors: bool = True):
+        self.calibration = calibration
+        self.readout_errors = readout_errors
+
+    def __repr__(self) -> str:
+        return (
+            f"IQMNoiseModel(calibration=<{self.calibration.name} "
+            f"{self.calibration.calibration_set_id}>, readout_errors={self.readout_errors!r})"
+        )
+
+    def _figures(self, kind: str, names: tuple[str, ...]) -> tuple[float, float] | None:
+        if kind == "move" and self.calibration.gate("move", names) is None:
+            kind = "cz"
+        return self.calibration.gate(kind, names)
+
+    def _op_duration(self, op: cirq.Operation) -> float:
+        kind = _gate_kind(op)
+        if kind is None:
+            return 0.0
+        if kind == "wait":
+            return float(op.gate.duration.total_nanos()) * 1e-9  # type: ignore[union-attr]
+        figures = self._figures(kind, tuple(str(q) for q in op.qubits))
+        return 0.0 if figures is None else figures[1]
+
+    def noisy_moment(self, moment: cirq.Moment, system_qubits: Sequence[cirq.Qid]) -> Any:
+        """The moment with its noise (see the class docstring)."""
+        before: list[cirq.Operation] = []
+        depolarizing: list[cirq.Operation] = []
+        duration = 0.0
+        for op in moment.operations:
+            kind = _gate_kind(op)
+            names = tuple(str(q) for q in op.qubits)
+            if kind == "measure":
+                duration = max(duration, self.calibration.measure_duration)
+                if self.readout_errors:
+                    for qubit, name in zip(op.qubits, names, strict=True):
+                        figures = self.calibration.qubits.get(name)
+                        if figures is not None and figures.measurable:
+                            channel = cirq.KrausChannel(
+                                readout_kraus(
+                                    figures.readout_error_0_to_1 or 0.0,
+                                    figures.readout_error_1_to_0 or 0.0,
+                                )
+                            )
+                            before.append(channel.on(qubit))
+                continue
+            duration = max(duration, self._op_duration(op))
+            if kind in ("prx", "cz", "move"):
+                figures = self._figures(kind, names)
+                if figures is None or not all(n in self.calibration.qubits for n in names):
+                    continue
+                coherence = [
+                    (self.calibration.qubits[n].t1, self.calibration.qubits[n].t2) for n in names
+                ]
+                p = depolarizing_remainder(figures[0], figures[1], coherence)
+                if p > 0:
+                    depolarizing.append(cirq.depolarize(p, n_qubits=len(names)).on(*op.qubits))
+        thermal: list[cirq.Operation] = []
+        for qubit in system_qubits:
+            figures = self.calibration.qubits.get(str(qubit))
+            if figures is None:
+                continue
+            gamma, p_z = thermal_parameters(figures.t1, figures.t2, duration)
+            if gamma > 0:
+                thermal.append(cirq.amplitude_damp(gamma).on(qubit))
+            if p_z > 0:
+                thermal.append(cirq.phase_flip(p_z).on(qubit))
+        out = []
+        if before:
+            out.append(cirq.Moment(before))
+        out.append(moment)
+        if depolarizing:
+            out.append(cirq.Moment(depolarizing))
+        # Amplitude and phase damping on one qubit cannot share a moment.
+        amp = [op for op in thermal if isinstance(op.gate, cirq.AmplitudeDampingChannel)]
+        phase = [op for op in thermal if not isinstance(op.gate, cirq.AmplitudeDampingChannel)]
+        if amp:
+            out.append(cirq.Moment(amp))
+        if phase:
+            out.append(cirq.Moment(phase))
+        return out
+
+
+class LocalSampler(cirq.Sampler):
+    """Runs circuits locally, validated against a device, with a calibration's noise.
+
+    Build it with :func:`local_sampler`. Circuits must already be native to the device (use
+    :func:`cirq_iqm_ext.transpile` first); parameters are resolved per sweep point.
+    """
+
+    def __init__(
+        self,
+        device: IQMDevice,
+        calibration: CalibrationSet | None,
+        seed: int | np.random.Generator | None = None,
+    ):
+        from cirq_iqm_ext.server.simulator import CalibratedSimulator
+
+        self.device = device
+        self.calibration = calibration
+        self._simulator = CalibratedSimulator(calibration, seed)
+
+    def __repr__(self) -> str:
+        noise = (
+            "noiseless" if self.calibration is None else str(self.calibration.calibration_set_id)
+        )
+        return f"<LocalSampler {self.device.name} {noise}>"
+
+    def run_sweep(
+        self,
+        program: cirq.AbstractCircuit,
+        params: cirq.Sweepable,
+        repetitions: int = 1,
+    ) -> Sequence[cirq.Result]:
+        """Validates and simulates ``program`` at every point of ``params``.
+
+        Raises:
+            CircuitValidationError: The circuit is not native to the device.
+            ValueError: ``repetitions`` is not positive.
+        """
+        from cirq_iqm_ext.serialize import serialize_circuit
+
+        if repetitions < 1:
+            raise ValueError(f"repetitions must be positive, got {repetitions}")
+        results: list[cirq.Result] = []
+        for resolver in cirq.to_resolvers(params):
+            circuit = cirq.resolve_parameters(program, resolver)
+            self.device.validate_circuit(circuit)
+            native = serialize_circuit(circuit, name="local")
+            arrays = self._simulator.run_circuit_arrays(native, repetitions)
+            results.append(
+                cirq.ResultDict(
+                    params=resolver,
+                    measurements={k: v.astype(np.int8) for k, v in arrays.items()},
+                )
+            )
+        return results
+
+
+def local_sampler(
+    device: IQMDevice,
+    calibration: CalibrationSet | str | None = None,
+    seed: int | np.random.Generator | None = None,
+    *,
+    noise: bool = True,
+) -> LocalSampler:
+    """A :class:`cirq.Sampler` that simulates ``device`` with a calibration's noise, no server.
+
+    Args:
+        device: The device circuits are validated against.
+        calibration: The figures; default the built-in set of the device's architecture (by name).
+        seed: Seed of the simulation.
+        noise: ``False`` for exact (noiseless) simulation.
+
+    Returns:
+        The sampler.
+
+    Raises:
+        ValueError: No calibration given and none is built in for the device's name.
+    """
+    if not noise:
+        return LocalSampler(device, None, seed)
+    if calibration is None:
+        calibration = builtin_calibration(device.name)
+    elif isinstance(calibration, str):
+        from cirq_iqm_ext.calibration import load_calibration
+
+        calibration = load_calibration(calibration)
+    return LocalSampler(device, calibration, seed)
+
+
+def predicted_fidelity(
+    calibration: CalibrationSet, gates: Iterable[tuple[str, tuple[str, ...]]]
+) -> float:
+    """A rough product of average gate fidelities, for quick expectations (not used by the model)."""
+    out = 1.0
+    for name, locus in gates:
+        figures = calibration.gate(name, locus)
+        if figures is not None:
+            out *= figures[0]
+    return out
+
+
+__all__ = [
+    "IQMNoiseModel",
+    "LocalSampler",
+    "depolarizing_remainder",
+    "local_sampler",
+    "predicted_fidelity",
+    "readout_kraus",
+    "thermal_parameters",
+]

@@ -1,0 +1,220 @@
+"""The calibration noise model: physics checks against closed forms and against Cirq's simulators.
+
+Statistical tolerances: a frequency estimated from N shots has standard deviation
+sqrt(p(1-p)/N) <= 0.5/sqrt(N); the tests allow 4.5 standard deviations (a false failure about once
+in 150,000 runs), with seeds fixed so they are deterministic anyway.
+"""
+
+from __future__ import annotations
+
+import math
+
+import cirq
+import numpy as np
+import pytest
+
+from cirq_iqm_ext.calibration import builtin_calibration
+from cirq_iqm_ext.devices import Adonis
+from cirq_iqm_ext.errors import CircuitValidationError
+from cirq_iqm_ext.models import Circuit, Instruction, RunRequest
+from cirq_iqm_ext.noise import (
+    IQMNoiseModel,
+    depolarizing_remainder,
+    local_sampler,
+    readout_kraus,
+    thermal_parameters,
+)
+from cirq_iqm_ext.server.simulator import CalibratedSimulator
+
+ADONIS = builtin_calibration("adonis")
+Q1, Q2, Q3 = cirq.NamedQubit("QB1"), cirq.NamedQubit("QB2"), cirq.NamedQubit("QB3")
+
+
+def tolerance(shots: int) -> float:
+    return 4.5 * 0.5 / math.sqrt(shots)
+
+
+@pytest.mark.parametrize("duration", [1e-6, 10e-6, 40e-6])
+def test_idle_qubit_relaxes_and_dephases_as_t1_and_t2_predict(duration):
+    t1, t2 = ADONIS.qubit("QB1").t1, ADONIS.qubit("QB1").t2
+    idle = cirq.Circuit(cirq.wait(Q1, nanos=duration * 1e9))
+    simulator = cirq.DensityMatrixSimulator(noise=IQMNoiseModel(ADONIS), dtype=np.complex128)
+    excited = simulator.simulate(idle, initial_state=1).final_density_matrix
+    assert excited[1, 1].real == pytest.approx(math.exp(-duration / t1), rel=1e-6)
+    plus = simulator.simulate(idle, initial_state=np.array([1, 1]) / math.sqrt(2))
+    coherence = abs(plus.final_density_matrix[0, 1])
+    assert coherence == pytest.approx(0.5 * math.exp(-duration / t2), rel=1e-6)
+
+
+def test_thermal_parameters_edge_cases():
+    assert thermal_parameters(30e-6, 20e-6, 0.0) == (0.0, 0.0)
+    gamma, p_z = thermal_parameters(30e-6, 60e-6, 1e-6)  # T2 = 2 T1: no pure dephasing
+    assert gamma > 0 and p_z == 0
+
+
+def _average_fidelity(noisy: list[np.ndarray], ideal: np.ndarray) -> float:
+    d = ideal.shape[0]
+    process = sum(abs(np.trace(ideal.conj().T @ k)) ** 2 for k in noisy) / d**2
+    return (d * process + 1) / (d + 1)
+
+
+def _compose(first: list[np.ndarray], second: list[np.ndarray]) -> list[np.ndarray]:
+    return [b @ a for a in first for b in second]
+
+
+@pytest.mark.parametrize(("n", "fidelity", "duration"), [(1, 0.999, 40e-9), (2, 0.992, 70e-9)])
+def test_depolarizing_remainder_makes_the_gate_fidelity_exact(n, fidelity, duration):
+    t1, t2 = 30e-6, 20e-6
+    gamma, p_z = thermal_parameters(t1, t2, duration)
+    p = depolarizing_remainder(fidelity, duration, [(t1, t2)] * n)
+    assert p > 0
+    one = _compose(list(cirq.kraus(cirq.amplitude_damp(gamma))), list(cirq.kraus(cirq.phase_flip(p_z))))
+    thermal = one if n == 1 else [np.kron(a, b) for a in one for b in one]
+    noisy = _compose(thermal, list(cirq.kraus(cirq.depolarize(p, n))))
+    assert _average_fidelity(noisy, np.eye(2**n)) == pytest.approx(fidelity, abs=1e-9)
+
+
+def test_relaxation_alone_worse_than_the_fidelity_gives_no_depolarizing():
+    assert depolarizing_remainder(0.9999, 1e-6, [(30e-6, 20e-6)]) == 0.0
+
+
+def _predicted_probabilities(circuit: Circuit, calibration) -> np.ndarray:
+    """Cirq's DensityMatrixSimulator with IQMNoiseModel, readout errors applied as channels."""
+    simulator = CalibratedSimulator(None)
+    cirq_circuit, measurements = simulator.build_circuit(circuit)
+    measured = [q for _, qubits in measurements for q in qubits]
+    unitary = cirq.Circuit(op for op in cirq_circuit.all_operations() if not cirq.is_measurement(op))
+    noisy = unitary.with_noise(IQMNoiseModel(calibration))
+    for q in measured:
+        figures = calibration.qubit(str(q))
+        noisy.append(
+            cirq.KrausChannel(
+                readout_kraus(figures.readout_error_0_to_1, figures.readout_error_1_to_0)
+            ).on(q)
+        )
+    result = cirq.DensityMatrixSimulator(dtype=np.complex128).simulate(noisy, qubit_order=measured)
+    return np.diag(result.final_density_matrix).real
+
+
+def prx(q: str, angle: float, phase: float) -> Instruction:
+    return Instruction("prx", (q,), {"angle_t": angle, "phase_t": phase})
+
+
+def ghz_circuit(qubits: list[str], *, parity: bool) -> Circuit:
+    """GHZ on a star around QB3; with ``parity`` every qubit is rotated to the X basis."""
+    centre, *leaves = qubits
+    ins = [prx(centre, 0.25, 0.25)]
+    for leaf in leaves:
+        ins += [prx(leaf, 0.25, 0.25), Instruction("cz", (centre, leaf)), prx(leaf, 0.25, 0.75)]
+    if parity:
+        ins += [prx(q, 0.25, 0.75) for q in qubits]  # RY(-pi/2): X basis onto Z
+    ins.append(Instruction("measure", tuple(qubits), {"key": "m"}))
+    return Circuit("ghz", tuple(ins))
+
+
+@pytest.mark.parametrize("max_density_qubits", [8, 0], ids=["density-matrix", "trajectories"])
+def test_bell_fidelity_on_the_noisy_simulator_matches_the_prediction(max_density_qubits):
+    circuit = ghz_circuit(["QB3", "QB1"], parity=False)
+    predicted = _predicted_probabilities(circuit, ADONIS)
+    correlated = predicted[0] + predicted[3]
+    # The calibration figures alone: two prx + cz + prx, then both readouts must be right.
+    rough = ADONIS.gate("cz", ("QB1", "QB3"))[0] * ADONIS.qubit("QB1").prx_fidelity ** 3
+    assert correlated == pytest.approx(rough * 0.95, abs=0.03)
+    shots = 20_000 if max_density_qubits else 5_000  # a trajectory per shot costs ~1 ms
+    simulator = CalibratedSimulator(
+        ADONIS, seed=7, max_density_qubits=max_density_qubits, max_trajectories=shots
+    )
+    bits = simulator.run_circuit_arrays(circuit, shots)["m"]
+    observed = np.mean(bits[:, 0] == bits[:, 1])
+    assert observed == pytest.approx(correlated, abs=tolerance(shots))
+    assert observed < 0.99  # noise is really there
+
+
+@pytest.mark.parametrize("max_density_qubits", [8, 0], ids=["density-matrix", "trajectories"])
+def test_ghz_parity_contrast_matches_the_prediction(max_density_qubits):
+    circuit = ghz_circuit(["QB3", "QB1", "QB2"], parity=True)
+    predicted = _predicted_probabilities(circuit, ADONIS)
+    signs = np.array([(-1) ** bin(i).count("1") for i in range(8)])
+    expected = float(predicted @ signs)
+    shots = 20_000 if max_density_qubits else 3_000
+    simulator = CalibratedSimulator(
+        ADONIS, seed=11, max_density_qubits=max_density_qubits, max_trajectories=shots
+    )
+    bits = simulator.run_circuit_arrays(circuit, shots)["m"]
+    observed = float(np.mean((-1.0) ** bits.sum(axis=1)))
+    # A +-1 average has standard deviation <= 1/sqrt(N): twice the frequency bound.
+    assert abs(observed) == pytest.approx(abs(expected), abs=2 * tolerance(shots))
+    assert 0.6 < abs(expected) < 0.98
+
+
+def test_readout_error_rates_come_back_as_configured():
+    qubits = ("QB1", "QB2", "QB3", "QB4", "QB5")
+    shots = 40_000
+    simulator = CalibratedSimulator(ADONIS, seed=3)
+    zeros = Circuit("zeros", (Instruction("measure", qubits, {"key": "m"}),))
+    bits = simulator.run_circuit_arrays(zeros, shots)["m"]
+    for column, q in enumerate(qubits):
+        rate = bits[:, column].mean()
+        assert rate == pytest.approx(ADONIS.qubit(q).readout_error_0_to_1, abs=tolerance(shots))
+    ones = Circuit(
+        "ones",
+        tuple(prx(q, 0.5, 0.0) for q in qubits) + (Instruction("measure", qubits, {"key": "m"}),),
+    )
+    predicted = _predicted_probabilities(ones, ADONIS)
+    bits = simulator.run_circuit_arrays(ones, shots)["m"]
+    for column, q in enumerate(qubits):
+        flipped = 1 - bits[:, column].mean()
+        reads_zero = sum(p for i, p in enumerate(predicted) if not (i >> (4 - column)) & 1)
+        assert flipped == pytest.approx(reads_zero, abs=tolerance(shots))
+        # Dominated by the configured 1 -> 0 error (the prx adds ~0.1 %).
+        assert flipped == pytest.approx(ADONIS.qubit(q).readout_error_1_to_0, abs=0.006)
+
+
+def test_noiseless_simulator_is_exact_and_noisy_one_is_not():
+    circuit = ghz_circuit(["QB3", "QB1"], parity=False)
+    exact = CalibratedSimulator(None, seed=1).run_circuit_arrays(circuit, 2000)["m"]
+    assert set(map(tuple, exact.tolist())) <= {(0, 0), (1, 1)}
+    noisy = CalibratedSimulator(ADONIS, seed=1).run_circuit_arrays(circuit, 2000)["m"]
+    assert {(0, 1), (1, 0)} & set(map(tuple, noisy.tolist()))
+
+
+def test_heralding_drops_shots_with_a_nonzero_herald():
+    circuit = ghz_circuit(["QB3", "QB1", "QB2"], parity=False)
+    shots = 10_000
+    request = RunRequest((circuit,), shots=shots, heralding_mode="zeros")
+    (result,) = CalibratedSimulator(ADONIS, seed=5).run(request)
+    kept = len(result["m"])
+    keep = np.prod([1 - ADONIS.qubit(q).readout_error_0_to_1 for q in ("QB1", "QB2", "QB3")])
+    assert kept < shots
+    assert kept / shots == pytest.approx(keep, abs=tolerance(shots))
+    (exact,) = CalibratedSimulator(None, seed=5).run(request)
+    assert len(exact["m"]) == shots
+
+
+def test_local_sampler_validates_and_simulates_with_noise():
+    device = Adonis()
+    sampler = local_sampler(device, seed=3)
+    bell = cirq.Circuit(
+        cirq.PhasedXPowGate(phase_exponent=0.5, exponent=0.5).on_each(Q1, Q3),
+        cirq.CZ(Q1, Q3),
+        cirq.PhasedXPowGate(phase_exponent=1.5, exponent=0.5).on(Q3),
+        cirq.measure(Q1, Q3, key="m"),
+    )
+    result = sampler.run(bell, repetitions=4000)
+    bits = result.measurements["m"]
+    agree = np.mean(bits[:, 0] == bits[:, 1])
+    assert 0.85 < agree < 0.99
+    exact = local_sampler(device, seed=3, noise=False).run(bell, repetitions=500)
+    assert np.all(exact.measurements["m"][:, 0] == exact.measurements["m"][:, 1])
+    with pytest.raises(CircuitValidationError):
+        sampler.run(cirq.Circuit(cirq.CZ(Q1, Q2), cirq.measure(Q1, key="m")))
+
+
+def test_local_sampler_sweeps_resolve_parameters():
+    import sympy
+
+    theta = sympy.Symbol("theta")
+    circuit = cirq.Circuit(cirq.X(Q1) ** theta, cirq.measure(Q1, key="m"))
+    sampler = local_sampler(Adonis(), seed=1, noise=False)
+    results = sampler.run_sweep(circuit, cirq.Points("theta", [0.0, 1.0]), repetitions=20)
+    assert [r.measurements["m"].mean() for r in results] == [0.0, 1.0]
