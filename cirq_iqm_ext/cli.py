@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from cirq_iqm_ext._version import __version__
+from cirq_iqm_ext.commands import COMMANDS
 
 #: Environment variable the ``serve`` token may come from (so it stays out of ``ps`` listings).
 TOKEN_ENV = "IQM_SERVER_TOKEN"
@@ -54,7 +55,7 @@ def _user(text: str) -> tuple[str, str]:
 def _add_serve(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "serve",
-        help="run the IQM-compatible server (noiseless simulator) until interrupted",
+        help="run the IQM-compatible server (simulator with calibrated noise) until interrupted",
         description="Run the IQM-compatible server on a loopback port until SIGINT/SIGTERM.",
     )
     parser.add_argument(
@@ -95,6 +96,32 @@ def _add_serve(subparsers: Any) -> None:
         metavar="SECONDS",
         help="lifetime of access tokens from the token endpoint (default 300)",
     )
+    parser.add_argument(
+        "--calibration",
+        default=None,
+        metavar="NAME|PATH.json",
+        help="calibration set (default: the architecture's built-in set); repeat for more sets, "
+        "the first is the default",
+        action="append",
+    )
+    parser.add_argument(
+        "--noise",
+        choices=("calibration", "none"),
+        default="calibration",
+        help="simulate with the calibration's noise (default) or exactly (none)",
+    )
+    parser.add_argument(
+        "--state-dir",
+        default=None,
+        metavar="DIR",
+        help="keep jobs in SQLite in DIR so they survive a restart (default: memory only)",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="simulation threads (default 1)"
+    )
+    parser.add_argument(
+        "--max-queue", type=int, default=1000, help="jobs waiting before 503 (default 1000)"
+    )
     parser.set_defaults(handler=_serve, subparser=parser)
 
 
@@ -119,6 +146,16 @@ def _run_server(
         architecture = load_architecture(args.architecture)
     except ValueError as error:
         parser.error(f"argument --architecture: {error}")
+    from cirq_iqm_ext.calibration import load_calibration
+
+    calibrations = []
+    for spec in args.calibration or ():
+        try:
+            calibrations.append(load_calibration(spec))
+        except ValueError as error:
+            parser.error(f"argument --calibration: {error}")
+    if args.workers < 1 or args.max_queue < 1:
+        parser.error("--workers and --max-queue must be at least 1")
     token = args.token if args.token is not None else os.environ.get(TOKEN_ENV) or None
     server = EmbeddedServer(
         architecture,
@@ -129,6 +166,12 @@ def _run_server(
         seed=args.seed,
         job_delay=args.job_delay,
         token_lifetime=args.token_lifetime,
+        calibration=calibrations[0] if calibrations else None,
+        extra_calibrations=tuple(calibrations[1:]),
+        noise=args.noise,
+        state_dir=args.state_dir,
+        workers=args.workers,
+        max_queue=args.max_queue,
     )
     try:
         server.start()
@@ -164,7 +207,7 @@ def _install_stop_handlers(stop: threading.Event) -> Callable[[], None]:
 
 
 #: Subcommand name -> function adding its parser (with ``handler`` set as a default).
-SUBCOMMANDS: dict[str, Callable[[Any], None]] = {"serve": _add_serve}
+SUBCOMMANDS: dict[str, Callable[[Any], None]] = {"serve": _add_serve, **COMMANDS}
 
 
 def build_parser() -> argparse.ArgumentParser:

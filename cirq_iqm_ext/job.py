@@ -156,6 +156,17 @@ class IQMJob:
         ids = ", ".join(repr(str(j)) for j in self.job_ids)
         return f"IQMJob(job_ids=[{ids}])"
 
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        # Shows the live state (asks the server); display.job_summary never raises for it.
+        from cirq_iqm_ext.display import job_text  # local: display is for humans only
+
+        p.text(repr(self) if cycle else job_text(self))
+
+    def _repr_html_(self) -> str:
+        from cirq_iqm_ext.display import job_html
+
+        return job_html(self)
+
     def status(self) -> Status:
         """The least advanced status of the job's IQM jobs (``ready`` only when all are)."""
         order = [Status.PENDING_COMPILATION, Status.PENDING_EXECUTION, Status.READY]

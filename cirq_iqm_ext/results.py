@@ -63,6 +63,16 @@ class IQMResult(cirq.ResultDict):
             f"shots={self.repetitions}, keys={sorted(self.measurements)!r})"
         )
 
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        from cirq_iqm_ext.display import result_text  # local: display is for humans only
+
+        p.text(repr(self) if cycle else result_text(self))
+
+    def _repr_html_(self) -> str:
+        from cirq_iqm_ext.display import result_html
+
+        return result_html(self)
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, IQMResult):
             return NotImplemented
