@@ -58,7 +58,9 @@ $(BENCH_VENV)/bin/python: $(SOURCES)
 	$(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/python -m pip install --quiet -e . "qiskit>=1.2"
 
+# Every benchmark, then one summary table of the ratios against their baselines.
 bench: bench-compile bench-sampler bench-server
+	$(VENV_PY) tests/benchmarks/_report.py
 
 bench-compile: $(BENCH_VENV)/bin/python
 	$(BENCH_VENV)/bin/python tests/benchmarks/bench_compile.py
