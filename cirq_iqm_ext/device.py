@@ -417,7 +417,30 @@ class IQMDevice(cirq.Device):
         return "\n".join(lines)
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
-        p.text(repr(self) if cycle else str(self))
+        from cirq_iqm_ext.display import device_text  # local: display is for humans only
+
+        p.text(repr(self) if cycle else device_text(self))
+
+    def _repr_html_(self) -> str:
+        from cirq_iqm_ext.display import device_html
+
+        return device_html(self)
+
+    def plot(self, metrics: Any = None, ax: Any = None, figure_metric: str = "fidelity") -> Any:
+        """Draws the coupling map with matplotlib, coloured by calibration figures when given.
+
+        Args:
+            metrics: A ``CalibrationSet``, the body of ``GET calibration/metrics/{id}``, or its
+                ``metrics`` object; ``None`` draws neutral colours.
+            ax: Axes to draw on (default: a new figure).
+            figure_metric: ``"fidelity"`` (prx / cz), ``"readout"``, ``"t1"`` or ``"t2"``.
+
+        Returns:
+            The ``matplotlib`` axes.
+        """
+        from cirq_iqm_ext.display import plot_device
+
+        return plot_device(self, metrics, ax=ax, figure_metric=figure_metric)
 
     @classmethod
     def _json_namespace_(cls) -> str:

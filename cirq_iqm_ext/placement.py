@@ -23,7 +23,9 @@ from networkx.algorithms import isomorphism
 from cirq_iqm_ext.routing import Coupling, Routed, Skeleton, route
 
 #: VF2 gives up after this many feasibility checks.
-VF2_STEP_LIMIT = 3_000
+VF2_STEP_LIMIT = 10_000
+#: The same for near embeddings (one or two interactions left out), used as starting layouts.
+NEAR_STEP_LIMIT = 3_000
 
 
 class _StepLimitReached(Exception):
@@ -55,8 +57,21 @@ def interaction_weights(skeleton: Skeleton) -> dict[tuple[int, int], int]:
     return weights
 
 
-def exact_embedding(skeleton: Skeleton, coupling: Coupling) -> list[int] | None:
+def exact_embedding(
+    skeleton: Skeleton,
+    coupling: Coupling,
+    *,
+    drop: int = 0,
+    step_limit: int | None = None,
+) -> list[int] | None:
     """A layout under which every two-qubit gate acts on a coupled pair, if one is found.
+
+    Args:
+        skeleton: The circuit's gates.
+        coupling: The coupling graph.
+        drop: Ignore this many interactions (the least used, latest first): a *near* embedding,
+            a good starting layout when no exact one exists.
+        step_limit: VF2 feasibility checks allowed (default ``VF2_STEP_LIMIT``).
 
     Returns:
         Logical -> physical, or ``None`` when there is none or the search hit its step limit.
@@ -65,12 +80,34 @@ def exact_embedding(skeleton: Skeleton, coupling: Coupling) -> list[int] | None:
     if n > coupling.n:
         return None
     weights = interaction_weights(skeleton)
+    if drop:
+        # Least used first; among equals the one first needed latest (routing can fix it later).
+        order_of_use = {pair: i for i, pair in enumerate(weights)}
+        doomed = sorted(weights, key=lambda e: (weights[e], -order_of_use[e]))[:drop]
+        weights = {e: w for e, w in weights.items() if e not in doomed}
     if not weights:
-        return list(range(n))
+        return list(range(n)) if not drop else None
     # Only qubits that interact need the search; idle ones take any free qubit afterwards.
-    interacting = sorted({q for pair in weights for q in pair})
+    g_edges = nx.Graph()
+    g_edges.add_edges_from(weights)
+    # VF2 extends a partial match in node insertion order: breadth-first from the busiest qubit
+    # keeps every new node attached to matched ones, which prunes the search early.
+    order: list[int] = []
+    placed: set[int] = set()
+    for root in sorted(g_edges.nodes, key=lambda q: (-g_edges.degree[q], q)):
+        if root in placed:
+            continue
+        placed.add(root)
+        queue = deque([root])
+        while queue:
+            u = queue.popleft()
+            order.append(u)
+            for v in sorted(g_edges.neighbors(u), key=lambda q: (-g_edges.degree[q], q)):
+                if v not in placed:
+                    placed.add(v)
+                    queue.append(v)
     g_logical = nx.Graph()
-    g_logical.add_nodes_from(interacting)
+    g_logical.add_nodes_from(order)
     g_logical.add_edges_from(weights)
     g_phys = nx.Graph()
     g_phys.add_nodes_from(range(coupling.n))
@@ -79,10 +116,17 @@ def exact_embedding(skeleton: Skeleton, coupling: Coupling) -> list[int] | None:
         return None
     if max(d for _, d in g_logical.degree) > max(len(a) for a in coupling.adj):
         return None
-    # Square lattices are bipartite: an odd cycle among the interactions can never embed.
-    if nx.is_bipartite(g_phys) and not nx.is_bipartite(g_logical):
-        return None
-    matcher = _BoundedMatcher(g_phys, g_logical, VF2_STEP_LIMIT)
+    # Square lattices are bipartite: an odd cycle among the interactions can never embed, and a
+    # connected interaction graph must fit its two colour classes into the lattice's.
+    if nx.is_bipartite(g_phys):
+        if not nx.is_bipartite(g_logical):
+            return None
+        if nx.is_connected(g_phys) and nx.is_connected(g_logical):
+            lattice = sorted(len(side) for side in nx.bipartite.sets(g_phys))
+            sides = sorted(len(side) for side in nx.bipartite.sets(g_logical))
+            if sides[0] > lattice[0] or sides[1] > lattice[1]:
+                return None
+    matcher = _BoundedMatcher(g_phys, g_logical, step_limit or VF2_STEP_LIMIT)
     try:
         mapping = next(matcher.subgraph_monomorphisms_iter(), None)
     except _StepLimitReached:
@@ -207,13 +251,21 @@ def best_routing(
         if exact is not None:
             return exact, route(skeleton, coupling, exact, random.Random(seed))
     backward = skeleton.reversed() if fixed_layout is None and refinements else None
+    starts: list[list[int]] = []
+    if fixed_layout is None:
+        starts.append(greedy_layout(skeleton, coupling))
+        for drop in (1, 2):
+            near = exact_embedding(skeleton, coupling, drop=drop, step_limit=NEAR_STEP_LIMIT)
+            if near is not None:
+                starts.append(near)
+                break
     best: tuple[list[int], Routed] | None = None
-    for trial in range(trials):
+    for trial in range(max(trials, len(starts))):
         rng = random.Random(f"{seed}/{trial}")
         if fixed_layout is not None:
             layout = list(fixed_layout)
-        elif trial == 0:
-            layout = greedy_layout(skeleton, coupling)
+        elif trial < len(starts):
+            layout = starts[trial]
         else:
             layout = random_compact_layout(skeleton.n_logical, coupling, rng)
         if backward is not None:

@@ -33,11 +33,17 @@ import sympy
 
 ATOL = 1e-8
 
-_I2 = np.eye(2, dtype=complex)
 _SWAP_BASIS = np.array([0, 2, 1, 3])
 _LQ = cirq.LineQubit.range(2)
 
 Item = tuple[Any, ...]
+
+
+def _apply_one_qubit(u: np.ndarray, m: np.ndarray, on_first: bool) -> np.ndarray:
+    """``kron(u, 1) @ m`` or ``kron(1, u) @ m`` for a 4x4 ``m``, without building the kron."""
+    if on_first:
+        return (u @ m.reshape(2, 8)).reshape(4, 4)
+    return (u @ m.reshape(2, 2, 4)).reshape(4, 4)
 
 
 def _swap_order(m: np.ndarray) -> np.ndarray:
@@ -140,7 +146,7 @@ def resynthesize_blocks(
                 out.append(item)
             else:
                 u = item[2]
-                block.mat = (np.kron(u, _I2) if q == block.a else np.kron(_I2, u)) @ block.mat
+                block.mat = _apply_one_qubit(u, block.mat, q == block.a)
                 block.items.append(item)
         elif kind == "u2":
             a, b, m, key = item[1], item[2], item[3], item[4]
@@ -354,7 +360,7 @@ def merge_blocks(items: Sequence[Item]) -> list[Item]:
             q = item[1]
             blk = blocks[open_at[q]]
             u = item[2]
-            blk[2] = (np.kron(u, _I2) if q == blk[0] else np.kron(_I2, u)) @ blk[2]
+            blk[2] = _apply_one_qubit(u, blk[2], q == blk[0])
         elif kind == "u2":
             a, b, m = item[1], item[2], item[3]
             ia, ib = open_at.get(a), open_at.get(b)

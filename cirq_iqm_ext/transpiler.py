@@ -38,7 +38,7 @@ from cirq_iqm_ext.synthesis import (
 )
 
 #: Layout trials are sized so that (trials x two-qubit gates x device qubits) stays near this.
-TRIAL_WORK = 1_500_000
+TRIAL_WORK = 100_000
 MAX_TRIALS = 12
 MIN_TRIALS = 2
 
