@@ -211,10 +211,7 @@ def test_cirq_plot_state_histogram_works_on_results(finished, tmp_path):
 
 
 def test_device_methods_delegate_to_display(tmp_path):
-    from cirq_iqm_ext.device import IQMDevice
 
-    if not hasattr(IQMDevice, "plot"):
-        pytest.skip("IQMDevice._repr_html_ / plot not added yet (see display.py)")
     import matplotlib.pyplot as plt
 
     device = devices.Apollo()

@@ -44,7 +44,7 @@ from cirq_iqm_ext.errors import (
     JobSubmissionUncertainError,
     ServerResponseError,
 )
-from cirq_iqm_ext.server import EmbeddedServer, ServerConfig
+from cirq_iqm_ext.server import EmbeddedServer
 
 pytestmark = pytest.mark.usefixtures("secret_scanner")
 
@@ -493,9 +493,6 @@ def test_server_restart_without_state_loses_jobs_with_a_clear_error(clock, secre
 def test_server_restart_with_state_dir_keeps_the_job(tmp_path, clock, secret_scanner):
     """PROTOCOL/issue 5: a server restarted with the same ``--state-dir`` still answers for the
     jobs it accepted (unfinished ones re-run or failed with a clear message)."""
-    if "state_dir" not in getattr(ServerConfig, "__dataclass_fields__", {}):
-        REPORT.outcome("restart with state dir", "server killed", "SKIPPED (no state_dir yet)")
-        pytest.skip("the server has no state_dir yet (issue 5 persistence has not landed)")
     srv = EmbeddedServer("adonis", seed=5, job_delay=0.5, state_dir=str(tmp_path)).start()
     try:
         with FaultProxy(upstream_of(srv.url)) as proxy, make_client(proxy.url, clock) as client:
