@@ -4,6 +4,7 @@ VENV := .venv
 VENV_PY := $(VENV)/bin/python
 COMPAT_VENV := .venv-compat
 COMPAT_CIRQ_VENV := .venv-compat-cirq
+COMPAT36_VENV := .venv-compat36
 BENCH_VENV := .venv-bench
 STAMP := $(VENV)/.installed-test
 SOURCES := setup.cfg setup.py
@@ -32,7 +33,12 @@ $(COMPAT_CIRQ_VENV)/bin/python:
 	$(PYTHON) -m venv $(COMPAT_CIRQ_VENV)
 	$(COMPAT_CIRQ_VENV)/bin/python -m pip install --quiet "cirq-iqm==14.*" "cirq-core[contrib]==1.5.0"
 
-compat-env: $(COMPAT_VENV)/bin/python $(COMPAT_CIRQ_VENV)/bin/python
+# Today's official client and its Cirq adapter, for the IQM Server API profile.
+$(COMPAT36_VENV)/bin/python:
+	$(PYTHON) -m venv $(COMPAT36_VENV)
+	$(COMPAT36_VENV)/bin/python -m pip install --quiet "iqm-client[cirq]==36.*"
+
+compat-env: $(COMPAT_VENV)/bin/python $(COMPAT_CIRQ_VENV)/bin/python $(COMPAT36_VENV)/bin/python
 
 demo: $(STAMP)
 	$(VENV_PY) examples/demo.py
@@ -72,4 +78,4 @@ bench-server: $(STAMP)
 	$(VENV_PY) tests/benchmarks/bench_server.py
 
 clean:
-	rm -rf $(VENV) $(COMPAT_VENV) $(COMPAT_CIRQ_VENV) $(BENCH_VENV) .bench-results build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(COMPAT_VENV) $(COMPAT_CIRQ_VENV) $(COMPAT36_VENV) $(BENCH_VENV) .bench-results build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

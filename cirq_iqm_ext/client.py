@@ -48,10 +48,8 @@ from cirq_iqm_ext.errors import (
     ClientConfigurationError,
     IQMConnectionError,
     IQMError,
-    JobAbortionError,
     JobNotFoundError,
     JobSubmissionUncertainError,
-    ModelValidationError,
     ServerResponseError,
 )
 from cirq_iqm_ext.models import (
@@ -64,11 +62,14 @@ from cirq_iqm_ext.models import (
     Status,
     serialize_qubit_mapping,
 )
+from cirq_iqm_ext.profiles import API_CHOICES, Profile, create_profile, detect_profile
 from cirq_iqm_ext.validation import validate_run_request
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_REQUESTS_TIMEOUT = 60.0
+#: The per-request timeout of the IQM Server API profile (PROTOCOL_IQM_SERVER.md §1.4).
+IQM_SERVER_REQUESTS_TIMEOUT = 120.0
 DEFAULT_SECONDS_BETWEEN_CALLS = 1.0
 DEFAULT_TIMEOUT_SECONDS = 900.0
 #: The first status poll comes this soon, so short jobs return quickly; later polls slow down.
@@ -132,10 +133,21 @@ def user_agent(client_signature: str | None = None) -> str:
 
 
 class IQMClient:
-    """A client for one IQM quantum computer's job API.
+    """A client for one IQM quantum computer, over either protocol profile.
+
+    The same methods and results serve both wire APIs: the CoCoS v1 job API (PROTOCOL.md) and the
+    IQM Server API of today's IQM servers (PROTOCOL_IQM_SERVER.md). The profile converts units,
+    statuses, architectures and results at the edge (:mod:`cirq_iqm_ext.profiles`).
 
     Args:
-        url: Base URL of the quantum computer, ``http://`` or ``https://``.
+        url: Base URL of the quantum computer (v1) or root URL of the IQM server, ``http://`` or
+            ``https://``. Default: ``IQM_SERVER_URL``.
+        quantum_computer: Alias of the quantum computer on an IQM server (``iqm-server`` profile).
+            Default: ``IQM_QUANTUM_COMPUTER``, else the server's only one.
+        api: ``"cocos-v1"``, ``"iqm-server"``, or ``"auto"`` (default): decided on first use from
+            what the server answers to ``GET api/v1/quantum-computers`` (200 with a list:
+            ``iqm-server``; 404 or 405: ``cocos-v1``). A URL with a path is a v1 per-computer URL
+            (the IQM Server API lives at the root), so ``auto`` needs no probe for it.
         token: A long-lived token (authentication way 1).
         tokens_file: Path of a tokens file kept fresh by a login tool (way 2).
         auth_server_url: Base URL of the OpenID Connect server (way 3, with ``username`` and
@@ -146,7 +158,7 @@ class IQMClient:
         transport: An ``httpx`` transport to send requests through, e.g. ``httpx.MockTransport`` in
             tests. Default: a real network connection pool.
         timeout: Per-request network timeout in seconds. Default: ``IQM_CLIENT_REQUESTS_TIMEOUT``
-            or 60.
+            or 60 (120 with ``api="iqm-server"``).
         seconds_between_calls: Longest interval between status polls. Default:
             ``IQM_CLIENT_SECONDS_BETWEEN_CALLS`` or 1.
         retry_policy: How transient failures are retried.
@@ -166,15 +178,18 @@ class IQMClient:
     ``IQM_AUTH_PASSWORD``); none at all means no ``Authorization`` header.
 
     Raises:
-        ClientConfigurationError: The URL is not http(s), the authentication parameters are not one
-            valid combination, an environment variable is malformed, or a bearer token would be sent
-            over plain http to a host other than this machine.
+        ClientConfigurationError: The URL is not http(s) (or missing), ``api`` is unknown, the
+            authentication parameters are not one valid combination, an environment variable is
+            malformed, or a bearer token would be sent over plain http to a host other than this
+            machine (with ``api="iqm-server"``: any plain http to such a host).
     """
 
     def __init__(
         self,
-        url: str,
+        url: str | None = None,
         *,
+        quantum_computer: str | None = None,
+        api: str = "auto",
         token: str | None = None,
         tokens_file: str | os.PathLike[str] | None = None,
         auth_server_url: str | None = None,
@@ -191,6 +206,18 @@ class IQMClient:
         environ: Mapping[str, str] | None = None,
     ):
         environ = os.environ if environ is None else environ
+        if api not in API_CHOICES:
+            raise ClientConfigurationError(
+                f"api must be one of {', '.join(map(repr, API_CHOICES))}, got {api!r}"
+            )
+        if url is None:
+            url = environ.get("IQM_SERVER_URL") or None
+            if url is None:
+                raise ClientConfigurationError(
+                    "No server URL: pass url= or set the environment variable IQM_SERVER_URL"
+                )
+        if quantum_computer is None:
+            quantum_computer = environ.get("IQM_QUANTUM_COMPUTER") or None
         if not isinstance(url, str):
             raise ClientConfigurationError(f"The URL must be a string, got {type(url).__name__}")
         parts = urlsplit(url)
@@ -199,10 +226,21 @@ class IQMClient:
                 f"The URL must start with http:// or https:// and name a host, got "
                 f"{redact_url(url)!r}"
             )
+        if api == "iqm-server" and parts.scheme == "http" and not _is_loopback(parts.hostname):
+            raise ClientConfigurationError(
+                f"Plain http is allowed only for this machine (localhost, 127.0.0.1, ::1), got "
+                f"{parts.hostname}: use an https:// URL"
+            )
         self._url = url.rstrip("/")
         self._display_url = redact_url(self._url)
+        self._api = api
+        self._quantum_computer = quantum_computer
+        self._profile: Profile | None = None
+        self._profile_lock = threading.Lock()
         self._timeout = timeout or _env_float(
-            environ, "IQM_CLIENT_REQUESTS_TIMEOUT", DEFAULT_REQUESTS_TIMEOUT
+            environ,
+            "IQM_CLIENT_REQUESTS_TIMEOUT",
+            IQM_SERVER_REQUESTS_TIMEOUT if api == "iqm-server" else DEFAULT_REQUESTS_TIMEOUT,
         )
         self._seconds_between_calls = seconds_between_calls or _env_float(
             environ, "IQM_CLIENT_SECONDS_BETWEEN_CALLS", DEFAULT_SECONDS_BETWEEN_CALLS
@@ -257,7 +295,8 @@ class IQMClient:
             "tokens_file": "tokens file",
             "auth_server_url": "password",
         }[self._auth_way]
-        return f"IQMClient({self._display_url!r}, auth={way!r})"
+        api = self._profile.describe() if self._profile is not None else self._api
+        return f"IQMClient({self._display_url!r}, api={api!r}, auth={way!r})"
 
     def close(self) -> None:
         """Closes the connection pool. The client cannot be used afterwards."""
@@ -294,6 +333,40 @@ class IQMClient:
         """The base URL (without credentials)."""
         return self._display_url
 
+    @property
+    def api(self) -> str:
+        """The protocol profile in use, ``"cocos-v1"`` or ``"iqm-server"`` (detected if needed).
+
+        Raises:
+            IQMConnectionError: ``auto`` could not reach the server to decide.
+            ClientAuthenticationError: ``auto`` was refused by the server.
+        """
+        return self.profile.name
+
+    @property
+    def profile(self) -> Profile:
+        """The protocol profile, chosen once on first use (``api="auto"`` asks the server)."""
+        with self._profile_lock:
+            if self._profile is None:
+                wire = _ClientWire(self)
+                if self._api == "auto" and urlsplit(self._url).path.strip("/"):
+                    # The IQM Server API is mounted at the root: a path means a v1 base URL.
+                    profile = create_profile("cocos-v1", wire)
+                elif self._api == "auto":
+                    profile = detect_profile(wire, quantum_computer=self._quantum_computer)
+                else:
+                    profile = create_profile(
+                        self._api, wire, quantum_computer=self._quantum_computer
+                    )
+                logger.info(
+                    "IQMClient(%r) speaks the %s API%s",
+                    self._display_url,
+                    profile.name,
+                    " (detected)" if self._api == "auto" else "",
+                )
+                self._profile = profile
+            return self._profile
+
     # ------------------------------------------------------------------ HTTP core
 
     def _headers(self, *, force_refresh: bool = False) -> dict[str, str]:
@@ -313,6 +386,7 @@ class IQMClient:
         idempotent: bool = True,
         extra_headers: Mapping[str, str] | None = None,
         job_id: UUID | None = None,
+        capabilities: bool = True,
     ) -> httpx.Response:
         """Sends one logical request, retrying transient failures within the retry policy.
 
@@ -362,7 +436,8 @@ class IQMClient:
             else:
                 sent = True
                 status = response.status_code
-                self._note_capabilities(response)
+                if capabilities:
+                    self._note_capabilities(response)
                 if status == 401 and not refreshed and self._token_provider is not None:
                     # One forced token refresh and one repeat (PROTOCOL.md §6). The server refused
                     # the request before acting on it, so this is safe even for POST jobs.
@@ -395,7 +470,11 @@ class IQMClient:
                 )
             logger.info(
                 "%s %s: %s (attempt %d); retrying in %.2f s",
-                method, display, failure, attempt, delay,
+                method,
+                display,
+                failure,
+                attempt,
+                delay,
             )
             self._sleep(delay)
 
@@ -455,9 +534,7 @@ class IQMClient:
             idempotency_key=key,
         )
 
-    def _json(
-        self, response: httpx.Response, endpoint: str, job_id: UUID | None = None
-    ) -> Any:
+    def _json(self, response: httpx.Response, endpoint: str, job_id: UUID | None = None) -> Any:
         try:
             return response.json()
         except ValueError:
@@ -475,14 +552,26 @@ class IQMClient:
         except ValueError:
             text = response.text.strip()
             return text[:500] if text else response.reason_phrase
-        if isinstance(data, dict) and "detail" in data:
-            return str(data["detail"])
+        # IQM Server API bodies carry "message" (and "detail" with the same text); v1 "detail".
+        for field in ("message", "detail"):
+            if isinstance(data, dict) and isinstance(data.get(field), str):
+                return str(data[field])
         return str(data)[:500]
 
     def _raise_for_status(
-        self, response: httpx.Response, endpoint: str, *, job_id: UUID | None = None
+        self,
+        response: httpx.Response,
+        endpoint: str,
+        *,
+        job_id: UUID | None = None,
+        submission: bool = False,
     ) -> None:
-        """Maps an unsuccessful answer to the exception of PROTOCOL.md §5."""
+        """Maps an unsuccessful answer to the exception of PROTOCOL.md §5.
+
+        ``submission`` marks a job submission (``POST jobs``, ``POST jobs/{qc}/circuit``): a 400
+        or 422 there is a :class:`CircuitValidationError`, a 5xx leaves the outcome uncertain.
+        """
+        submission = submission or endpoint == "POST jobs"
         code = response.status_code
         if code < 400:
             return
@@ -504,12 +593,13 @@ class IQMClient:
         if 400 <= code < 500:
             error_type: type[IQMError] = (
                 CircuitValidationError
-                if code == 400 and endpoint == "POST jobs"
+                if code in (400, 422) and submission
                 else ClientConfigurationError
             )
-            raise error_type(f"{endpoint} was refused (HTTP {code}): {detail}",
-                             status_code=code, detail=detail)
-        if endpoint == "POST jobs":
+            raise error_type(
+                f"{endpoint} was refused (HTTP {code}): {detail}", status_code=code, detail=detail
+            )
+        if submission:
             raise JobSubmissionUncertainError(
                 f"{endpoint} failed on the server (HTTP {code}): {detail}; the server may have "
                 "created the job. Check the jobs of your account before submitting again",
@@ -543,17 +633,24 @@ class IQMClient:
         """
         with self._architecture_lock:
             if self._architecture is None:
-                endpoint = "GET quantum-architecture"
-                response = self._request("GET", "quantum-architecture")
-                self._raise_for_status(response, endpoint)
-                data = self._json(response, endpoint)
-                try:
-                    self._architecture = QuantumArchitectureSpecification.from_dict(data)
-                except ModelValidationError as error:
-                    raise ServerResponseError(
-                        f"The architecture from {endpoint} is malformed: {error}", endpoint=endpoint
-                    ) from None
+                self._architecture = self.profile.architecture()
             return self._architecture
+
+    def get_dynamic_quantum_architecture(
+        self, calibration_set_id: UUID | str | None = None
+    ) -> QuantumArchitectureSpecification:
+        """What one calibration set has calibrated (PROTOCOL.md §4.2), as an architecture.
+
+        Args:
+            calibration_set_id: The calibration set; ``None``: the server's default.
+
+        Raises:
+            ClientAuthenticationError: The server refused the credentials.
+            ClientConfigurationError: The server does not know the calibration set.
+            ServerResponseError: The answer is not a valid dynamic architecture.
+        """
+        cal = None if calibration_set_id is None else _as_uuid(calibration_set_id)
+        return self.profile.dynamic_architecture(cal)
 
     # ------------------------------------------------------------------ jobs
 
@@ -684,46 +781,7 @@ class IQMClient:
 
         The caller is responsible for the payload being a valid run request.
         """
-        endpoint = "POST jobs"
-        key = idempotency_key or str(uuid.uuid4())
-        headers = {"Idempotency-Key": key}
-        if isinstance(payload, bytes):
-            headers["Content-Type"] = "application/json"
-        response = self._request(
-            "POST",
-            "jobs",
-            json_body=None if isinstance(payload, bytes) else payload,
-            content=payload if isinstance(payload, bytes) else None,
-            idempotent=False,
-            extra_headers=headers,
-        )
-        self._raise_for_status(response, endpoint)
-        hint = (
-            f"; the server may have created the job: submit again with idempotency_key={key!r} "
-            "to get its id from a server that deduplicates"
-        )
-        try:
-            data = self._json(response, endpoint)
-        except ServerResponseError as error:
-            raise ServerResponseError(
-                error.message + hint, endpoint=endpoint, status_code=response.status_code
-            ) from None
-        try:
-            return UUID(str(data["id"]))
-        except (KeyError, TypeError, ValueError):
-            raise ServerResponseError(
-                f'The answer to {endpoint} has no valid job "id": {str(data)[:200]}' + hint,
-                endpoint=endpoint,
-            ) from None
-
-    def _job_get(
-        self, job_id: UUID, suffix: str, params: Mapping[str, str] | None = None
-    ) -> tuple[Any, str, httpx.Response]:
-        path = f"jobs/{job_id}{suffix}"
-        endpoint = f"GET {path}"
-        response = self._request("GET", path, params=params, job_id=job_id)
-        self._raise_for_status(response, endpoint, job_id=job_id)
-        return self._json(response, endpoint, job_id), endpoint, response
+        return self.profile.submit(payload, idempotency_key or str(uuid.uuid4()))
 
     def get_run_status(self, job_id: UUID | str) -> RunStatus:
         """The status of a job (cheaper than :meth:`get_run`). Server warnings are re-emitted.
@@ -740,16 +798,9 @@ class IQMClient:
         Returns:
             The status and whether the server supports long polling (so no sleep is needed).
         """
-        params = {"wait": f"{wait:.3f}"} if wait > 0 else None
-        data, endpoint, response = self._job_get(job_id, "/status", params)
-        try:
-            status = RunStatus.from_dict(data)
-        except ModelValidationError as error:
-            raise ServerResponseError(
-                f"Malformed answer to {endpoint}: {error}", endpoint=endpoint, job_id=job_id
-            ) from None
+        status, long_poll = self.profile.status(job_id, wait)
         self._emit_warnings(status.warnings)
-        return status, "IQM-Long-Poll" in response.headers
+        return status, long_poll
 
     def get_run(self, job_id: UUID | str) -> RunResult:
         """The result of a job (possibly still pending). Server warnings are re-emitted.
@@ -760,15 +811,7 @@ class IQMClient:
             ServerResponseError: The answer is malformed.
         """
         job_id = _as_uuid(job_id)
-        # Servers that know the packed format answer with it (much smaller and faster to parse);
-        # the others ignore the parameter and send the lists of PROTOCOL.md §3.4.
-        data, endpoint, _ = self._job_get(job_id, "", {"measurements": "packed"})
-        try:
-            result = RunResult.from_dict(data)
-        except ModelValidationError as error:
-            raise ServerResponseError(
-                f"Malformed answer to {endpoint}: {error}", endpoint=endpoint, job_id=job_id
-            ) from None
+        result = self.profile.result(job_id)
         self._emit_warnings(result.warnings)
         if result.status == Status.FAILED:
             raise CircuitExecutionError(
@@ -779,14 +822,12 @@ class IQMClient:
         return result
 
     def get_run_counts(self, job_id: UUID | str) -> dict[str, Any]:
-        """The histogram answer of the optional ``jobs/{id}/counts`` endpoint, as JSON."""
-        job_id = _as_uuid(job_id)
-        data, endpoint, _ = self._job_get(job_id, "/counts")
-        if not isinstance(data, dict) or "status" not in data:
-            raise ServerResponseError(
-                f'The answer to {endpoint} has no "status"', endpoint=endpoint, job_id=job_id
-            )
-        return data
+        """Bitstring counts per circuit: ``{"status", "counts_batch", "warnings"?}`` as JSON.
+
+        ``counts_batch`` is ``None`` until the job is ready (v1 ``jobs/{id}/counts``; IQM Server
+        API ``measurement_counts`` artifact).
+        """
+        return self.profile.counts(_as_uuid(job_id))
 
     def _wait(
         self,
@@ -841,7 +882,9 @@ class IQMClient:
             CircuitExecutionError: The job failed.
         """
         return self._wait(
-            _as_uuid(job_id), timeout_secs, frozenset({Status.PENDING_COMPILATION}),
+            _as_uuid(job_id),
+            timeout_secs,
+            frozenset({Status.PENDING_COMPILATION}),
             "finish compiling",
         )
 
@@ -881,26 +924,13 @@ class IQMClient:
     def abort_job(self, job_id: UUID | str) -> None:
         """Asks the server to abort a job.
 
+        With the IQM Server API, cancelling a finished job succeeds and changes nothing.
+
         Raises:
-            JobAbortionError: The server refused (e.g. the job already finished).
+            JobAbortionError: The server refused (v1: e.g. the job already finished).
             JobNotFoundError: The server does not know the job.
         """
-        job_id = _as_uuid(job_id)
-        path = f"jobs/{job_id}/abort"
-        endpoint = f"POST {path}"
-        response = self._request("POST", path, job_id=job_id)
-        if response.status_code == 404:
-            self._raise_for_status(response, endpoint, job_id=job_id)
-        if response.status_code in (401, 403):
-            self._raise_for_status(response, endpoint)
-        if response.status_code >= 300:
-            detail = self._detail(response)
-            raise JobAbortionError(
-                f"Aborting job {job_id} failed (HTTP {response.status_code}): {detail}",
-                job_id=job_id,
-                status_code=response.status_code,
-                detail=detail,
-            )
+        self.profile.abort(_as_uuid(job_id))
 
 
 def _as_uuid(job_id: UUID | str) -> UUID:
@@ -910,3 +940,52 @@ def _as_uuid(job_id: UUID | str) -> UUID:
         return UUID(str(job_id))
     except ValueError:
         raise ClientConfigurationError(f"A job id must be a UUID, got {job_id!r}") from None
+
+
+class _ClientWire:
+    """The :class:`~cirq_iqm_ext.profiles.Wire` a profile sends through: the client's retry
+    loop, authentication and error mapping, so both profiles behave the same on the network."""
+
+    def __init__(self, client: IQMClient):
+        self._client = client
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        content: bytes | None = None,
+        params: Mapping[str, str] | None = None,
+        idempotent: bool = True,
+        extra_headers: Mapping[str, str] | None = None,
+        job_id: UUID | None = None,
+        capabilities: bool = True,
+    ) -> httpx.Response:
+        return self._client._request(
+            method,
+            path,
+            json_body=json_body,
+            content=content,
+            params=params,
+            idempotent=idempotent,
+            extra_headers=extra_headers,
+            job_id=job_id,
+            capabilities=capabilities,
+        )
+
+    def check(
+        self,
+        response: httpx.Response,
+        endpoint: str,
+        *,
+        job_id: UUID | None = None,
+        submission: bool = False,
+    ) -> None:
+        self._client._raise_for_status(response, endpoint, job_id=job_id, submission=submission)
+
+    def json(self, response: httpx.Response, endpoint: str, job_id: UUID | None = None) -> Any:
+        return self._client._json(response, endpoint, job_id)
+
+    def detail(self, response: httpx.Response) -> str:
+        return self._client._detail(response)

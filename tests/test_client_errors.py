@@ -293,7 +293,7 @@ def test_transient_errors_on_get_are_retried():
 def test_retries_are_bounded_and_name_the_url_without_credentials():
     recorder = Recorder({})
     client = IQMClient("http://user:pw@127.0.0.1:9/", transport=httpx.MockTransport(
-        raise_error(httpx.ConnectError)), sleep=lambda s: None, environ={},
+        raise_error(httpx.ConnectError)), sleep=lambda s: None, environ={}, api="cocos-v1",
         retry_policy=RetryPolicy(max_attempts=3, base_delay=0))
     with pytest.raises(IQMConnectionError) as info:
         client.get_quantum_architecture()

@@ -158,7 +158,7 @@ def expect(scanner: SecretScanner, error_type: type[BaseException], call: Callab
 
 def test_connection_refused_is_bounded_and_names_the_url(clock, secret_scanner):
     url = f"http://127.0.0.1:{free_port()}"
-    with make_client(url, clock) as client:
+    with make_client(url, clock, api="cocos-v1") as client:  # no profile probe: v1 URLs
         error = expect(secret_scanner, IQMConnectionError, client.get_quantum_architecture)
         assert error.attempts == POLICY.max_attempts
         assert f"{url}/quantum-architecture" in str(error)
@@ -409,9 +409,11 @@ def test_404_for_a_job(server, proxy, clock, secret_scanner):
 def test_401_after_token_expiry_mid_wait(secret_scanner):
     """The server's clock jumps past the access token's expiry while the client waits: the next
     poll gets 401, the client refreshes once (refresh grant) and carries on."""
-    with EmbeddedServer("adonis", seed=3, auth_users={"alice": PASSWORD}, job_delay=0.6) as srv:
-        offset = [0.0]
-        srv.app.oidc._clock = lambda: time.time() + offset[0]  # type: ignore[union-attr]
+    offset = [0.0]
+    server_clock = lambda: time.time() + offset[0]  # noqa: E731
+    with EmbeddedServer(
+        "adonis", seed=3, auth_users={"alice": PASSWORD}, job_delay=0.6, clock=server_clock
+    ) as srv:
         with FaultProxy(upstream_of(srv.url)) as proxy:
             polls = [0]
 

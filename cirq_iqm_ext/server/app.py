@@ -26,6 +26,7 @@ import hmac
 import json
 import logging
 import threading
+import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -86,6 +87,9 @@ CLIENT_LIBRARIES = {
 }
 #: Form bodies of the token endpoints are tiny; anything larger is refused.
 MAX_FORM_BYTES = 64 * 1024
+#: Tells clients that ``POST jobs`` deduplicates on ``Idempotency-Key``, so an ambiguous
+#: submission (connection lost before the answer) may be retried with the same key.
+IDEMPOTENCY_HEADER = ("IQM-Idempotency-Keys", "1")
 
 StartResponse = Callable[..., Any]
 
@@ -165,6 +169,8 @@ class ServerConfig:
         workers: Simulation threads.
         max_queue: Most jobs waiting for a worker; beyond, ``POST jobs`` answers 503.
         retry_after: Seconds suggested in ``Retry-After`` with a 503.
+        clock: Current time in seconds since the epoch for the token issuer (injectable for
+            tests; default :func:`time.time`).
     """
 
     architecture: str | Path | Mapping[str, Any] | QuantumArchitectureSpecification = "adonis"
@@ -192,6 +198,7 @@ class ServerConfig:
     workers: int = 1
     max_queue: int = 1000
     retry_after: float = 1.0
+    clock: Callable[[], float] | None = None
 
     def __repr__(self) -> str:
         # Never show the token or passwords.
@@ -317,6 +324,7 @@ class IQMServerApp:
                 config.auth_users,
                 access_lifetime=config.token_lifetime,
                 refresh_lifetime=config.refresh_token_lifetime,
+                clock=config.clock or time.time,
             )
             if config.auth_users
             else None
@@ -347,6 +355,10 @@ class IQMServerApp:
                 (tuple(f"{oidc_prefix}/token".split("/")), {"POST": self._oidc_token}, False),
                 (tuple(f"{oidc_prefix}/logout".split("/")), {"POST": self._oidc_logout}, False),
             ]
+        # The IQM Server API (PROTOCOL_IQM_SERVER.md) over the same store, under /api/v1/.
+        from cirq_iqm_ext.server.iqm_server_api import install  # imports this module
+
+        self.iqm_server_api = install(self)
         self.worker.start()
         self._requeue_unfinished()
 
@@ -508,10 +520,10 @@ class IQMServerApp:
     # Handlers -------------------------------------------------------------------------------------
 
     def _health(self, request: Request) -> Response:
-        return 200, {"status": "ok"}, []
+        return 200, {"status": "ok"}, [IDEMPOTENCY_HEADER]
 
     def _get_architecture(self, request: Request) -> Response:
-        return 200, self._architecture_body, []
+        return 200, self._architecture_body, [IDEMPOTENCY_HEADER]
 
     def _client_libraries(self, request: Request) -> Response:
         return 200, CLIENT_LIBRARIES, []
@@ -583,7 +595,7 @@ class IQMServerApp:
         return (
             (201 if created else 200),
             {"id": str(job.id)},
-            [("Location", f"{self._base}/jobs/{job.id}")],
+            [("Location", f"{self._base}/jobs/{job.id}"), IDEMPOTENCY_HEADER],
         )
 
     def _check_limits(self, run_request: RunRequest) -> None:

@@ -1,0 +1,167 @@
+"""The ``cocos-v1`` profile: the CoCoS v1 job API of PROTOCOL.md, one base URL per quantum computer.
+
+Its wire format is the package's own transfer format, so this profile only names paths and parses
+answers. It also uses the project server's extensions where the server offers them: long polling
+(``?wait=`` after an ``IQM-Long-Poll`` header) and packed measurements (``?measurements=packed``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from uuid import UUID
+
+from cirq_iqm_ext.errors import (
+    JobAbortionError,
+    ModelValidationError,
+    ServerResponseError,
+)
+from cirq_iqm_ext.models import QuantumArchitectureSpecification, RunResult, RunStatus
+from cirq_iqm_ext.profiles import Wire
+
+
+class CocosV1Profile:
+    """PROTOCOL.md: ``quantum-architecture``, ``jobs``, ``jobs/{id}/status``, ``jobs/{id}``, ...
+
+    Args:
+        wire: The client's request sender and error mapping.
+    """
+
+    name = "cocos-v1"
+
+    def __init__(self, wire: Wire):
+        self._wire = wire
+
+    def describe(self) -> str:
+        """The profile name."""
+        return self.name
+
+    def _get(
+        self, path: str, params: Mapping[str, str] | None = None, job_id: UUID | None = None
+    ) -> tuple[Any, str, Any]:
+        endpoint = f"GET {path}"
+        response = self._wire.request("GET", path, params=params, job_id=job_id)
+        self._wire.check(response, endpoint, job_id=job_id)
+        return self._wire.json(response, endpoint, job_id), endpoint, response
+
+    def architecture(self) -> QuantumArchitectureSpecification:
+        """``GET quantum-architecture``."""
+        data, endpoint, _ = self._get("quantum-architecture")
+        return _parse_architecture(data, endpoint)
+
+    def dynamic_architecture(
+        self, calibration_set_id: UUID | None
+    ) -> QuantumArchitectureSpecification:
+        """``GET api/v1/calibration/{id|default}/gates`` (an optional extra of PROTOCOL.md §2)."""
+        cal = "default" if calibration_set_id is None else str(calibration_set_id)
+        data, endpoint, _ = self._get(f"api/v1/calibration/{cal}/gates")
+        return _parse_architecture(data, endpoint)
+
+    def submit(self, payload: Mapping[str, Any] | bytes, idempotency_key: str) -> UUID:
+        """``POST jobs`` with the run request as it is."""
+        endpoint = "POST jobs"
+        headers = {"Idempotency-Key": idempotency_key}
+        if isinstance(payload, bytes):
+            headers["Content-Type"] = "application/json"
+        response = self._wire.request(
+            "POST",
+            "jobs",
+            json_body=None if isinstance(payload, bytes) else payload,
+            content=payload if isinstance(payload, bytes) else None,
+            idempotent=False,
+            extra_headers=headers,
+        )
+        self._wire.check(response, endpoint, submission=True)
+        return job_id_of(self._wire, response, endpoint, idempotency_key)
+
+    def status(self, job_id: UUID, wait: float) -> tuple[RunStatus, bool]:
+        """``GET jobs/{id}/status``, long-polled with ``?wait=`` where the server offers it."""
+        params = {"wait": f"{wait:.3f}"} if wait > 0 else None
+        data, endpoint, response = self._get(f"jobs/{job_id}/status", params, job_id)
+        try:
+            status = RunStatus.from_dict(data)
+        except ModelValidationError as error:
+            raise ServerResponseError(
+                f"Malformed answer to {endpoint}: {error}", endpoint=endpoint, job_id=job_id
+            ) from None
+        return status, "IQM-Long-Poll" in response.headers
+
+    def result(self, job_id: UUID) -> RunResult:
+        """``GET jobs/{id}``, asking for packed measurements."""
+        # Servers that know the packed format answer with it (much smaller and faster to parse);
+        # the others ignore the parameter and send the lists of PROTOCOL.md §3.4.
+        data, endpoint, _ = self._get(f"jobs/{job_id}", {"measurements": "packed"}, job_id)
+        try:
+            return RunResult.from_dict(data)
+        except ModelValidationError as error:
+            raise ServerResponseError(
+                f"Malformed answer to {endpoint}: {error}", endpoint=endpoint, job_id=job_id
+            ) from None
+
+    def counts(self, job_id: UUID) -> dict[str, Any]:
+        """``GET jobs/{id}/counts`` (an optional extra)."""
+        data, endpoint, _ = self._get(f"jobs/{job_id}/counts", None, job_id)
+        if not isinstance(data, dict) or "status" not in data:
+            raise ServerResponseError(
+                f'The answer to {endpoint} has no "status"', endpoint=endpoint, job_id=job_id
+            )
+        return data
+
+    def abort(self, job_id: UUID) -> None:
+        """``POST jobs/{id}/abort``; 409 (already finished) raises :class:`JobAbortionError`."""
+        path = f"jobs/{job_id}/abort"
+        abort_job(self._wire, path, job_id)
+
+
+def abort_job(wire: Wire, path: str, job_id: UUID) -> None:
+    """Posts an abort or cancel request and maps a refusal to :class:`JobAbortionError`.
+
+    Raises:
+        JobNotFoundError: 404.
+        ClientAuthenticationError: 401 or 403.
+        JobAbortionError: Any other answer that is not a success.
+    """
+    endpoint = f"POST {path}"
+    response = wire.request("POST", path, job_id=job_id)
+    if response.status_code == 404:
+        wire.check(response, endpoint, job_id=job_id)
+    if response.status_code in (401, 403):
+        wire.check(response, endpoint)
+    if response.status_code >= 300:
+        detail = wire.detail(response)
+        raise JobAbortionError(
+            f"Aborting job {job_id} failed (HTTP {response.status_code}): {detail}",
+            job_id=job_id,
+            status_code=response.status_code,
+            detail=detail,
+        )
+
+
+def job_id_of(wire: Wire, response: Any, endpoint: str, key: str) -> UUID:
+    """The ``id`` of a submission's answer; a malformed answer says the job may exist."""
+    hint = (
+        f"; the server may have created the job: submit again with idempotency_key={key!r} "
+        "to get its id from a server that deduplicates"
+    )
+    try:
+        data = wire.json(response, endpoint)
+    except ServerResponseError as error:
+        raise ServerResponseError(
+            error.message + hint, endpoint=endpoint, status_code=response.status_code
+        ) from None
+    try:
+        return UUID(str(data["id"]))
+    except (KeyError, TypeError, ValueError):
+        raise ServerResponseError(
+            f'The answer to {endpoint} has no valid job "id": {str(data)[:200]}' + hint,
+            endpoint=endpoint,
+        ) from None
+
+
+def _parse_architecture(data: Any, endpoint: str) -> QuantumArchitectureSpecification:
+    try:
+        return QuantumArchitectureSpecification.from_dict(data)
+    except ModelValidationError as error:
+        raise ServerResponseError(
+            f"The architecture from {endpoint} is malformed: {error}", endpoint=endpoint
+        ) from None
