@@ -109,6 +109,18 @@ def _common(parser: argparse.ArgumentParser, *, json_help: str) -> None:
         default=None,
         help=f"server URL, e.g. https://host/cocos (default: ${URL_ENV})",
     )
+    parser.add_argument(
+        "--api",
+        choices=("auto", "cocos-v1", "iqm-server"),
+        default="auto",
+        help="protocol profile: CoCoS v1 or today's IQM Server API (default: detect)",
+    )
+    parser.add_argument(
+        "--quantum-computer",
+        default=None,
+        metavar="ALIAS",
+        help="quantum computer alias on an IQM Server (default: $IQM_QUANTUM_COMPUTER or the only one)",
+    )
     parser.add_argument("--json", action="store_true", help=json_help)
 
 
@@ -143,7 +155,11 @@ def _url(args: argparse.Namespace) -> str:
 def _client(args: argparse.Namespace) -> IQMClient:
     from cirq_iqm_ext.client import IQMClient
 
-    return IQMClient(_url(args))
+    return IQMClient(_url(args), **_profile_options(args))
+
+
+def _profile_options(args: argparse.Namespace) -> dict[str, Any]:
+    return {"api": args.api, "quantum_computer": args.quantum_computer}
 
 
 def _guarded(
@@ -459,7 +475,9 @@ def _run(args: argparse.Namespace) -> int:
             "under the key 'm'",
             file=sys.stderr,
         )
-    with IQMSampler(url, compile=args.compile, run_sweep_timeout=args.timeout) as sampler:
+    with IQMSampler(
+        url, compile=args.compile, run_sweep_timeout=args.timeout, **_profile_options(args)
+    ) as sampler:
         job = sampler.submit(circuit, repetitions=args.shots)
         if not args.wait:
             if args.json:
@@ -545,7 +563,9 @@ def add_result(subparsers: Any) -> None:
 def _result(args: argparse.Namespace) -> int:
     from cirq_iqm_ext.sampler import IQMSampler
 
-    with IQMSampler(_url(args), run_sweep_timeout=args.timeout) as sampler:
+    with IQMSampler(
+        _url(args), run_sweep_timeout=args.timeout, **_profile_options(args)
+    ) as sampler:
         results = sampler.get_job(args.job_id).result()
     _print_results(results, args.json)
     return EXIT_OK

@@ -88,6 +88,20 @@ def test_architecture_json_and_url_from_the_environment(server, capsys, monkeypa
     assert data["qubits"] == ["QB1", "QB2", "QB3", "QB4", "QB5"]
 
 
+@pytest.mark.parametrize("api", ["cocos-v1", "iqm-server"])
+def test_both_protocol_profiles_from_the_command_line(server, capsys, tmp_path, api):
+    code, out, err = cli(capsys, "architecture", "--url", server.url, "--api", api)
+    assert code == 0, err
+    assert "5 qubits, 4 couplings" in out
+    qasm = tmp_path / "x.qasm"
+    qasm.write_text('OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[1];\ncreg c[1];\n'
+                    "x q[0];\nmeasure q[0] -> c[0];\n")
+    code, out, err = cli(capsys, "run", str(qasm), "--url", server.url, "--api", api,
+                         "--shots", "20", "--json")
+    assert code == 0, err
+    assert json.loads(out)["counts"] == {"1": 20}
+
+
 # ------------------------------------------------------------------------------- calibration
 
 
