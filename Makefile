@@ -8,9 +8,9 @@ COMPAT36_VENV := .venv-compat36
 BENCH_VENV := .venv-bench
 STAMP := $(VENV)/.installed-test
 SOURCES := setup.cfg setup.py
-RUFF_CONFIG := --config "line-length = 100" --config "target-version = 'py311'" \
-	--config "lint.select = ['E', 'F', 'W', 'I', 'B', 'UP', 'N', 'SIM', 'RUF']" \
-	--config "lint.ignore = ['E741', 'RUF001', 'RUF002', 'RUF003', 'N802', 'N806']"
+RUFF_CONFIG := --line-length 100 --target-version py311
+RUFF_RULES := --select E,F,W,I,B,UP,N,SIM,RUF \
+	--ignore E741,RUF001,RUF002,RUF003,RUF005,RUF015,RUF043,N802,N806,SIM117,UP042
 LINTED := cirq_iqm_ext tests examples
 
 .PHONY: demo test test-fast lint typecheck format compat-env bench bench-compile bench-sampler bench-server clean
@@ -50,12 +50,12 @@ test-fast: $(STAMP)
 	$(VENV_PY) -m pytest -q -x -m "not compat"
 
 lint: $(STAMP)
-	$(VENV_PY) -m ruff check $(RUFF_CONFIG) $(LINTED)
+	$(VENV_PY) -m ruff check $(RUFF_CONFIG) $(RUFF_RULES) $(LINTED)
 	$(VENV_PY) -m ruff format $(RUFF_CONFIG) --check $(LINTED)
 
 format: $(STAMP)
 	$(VENV_PY) -m ruff format $(RUFF_CONFIG) $(LINTED)
-	$(VENV_PY) -m ruff check $(RUFF_CONFIG) --fix $(LINTED)
+	$(VENV_PY) -m ruff check $(RUFF_CONFIG) $(RUFF_RULES) --fix $(LINTED)
 
 typecheck: $(STAMP)
 	$(VENV_PY) -m mypy cirq_iqm_ext

@@ -164,9 +164,7 @@ def is_ambiguous(*, status: int | None, request_sent: bool, idempotent: bool) ->
     return status is None or (status >= 500 and status not in REFUSAL_STATUSES)
 
 
-def poll_intervals(
-    initial: float, maximum: float, factor: float = 1.5
-) -> Iterator[float]:
+def poll_intervals(initial: float, maximum: float, factor: float = 1.5) -> Iterator[float]:
     """Intervals between status polls: start short, grow by ``factor`` up to ``maximum``.
 
     A short start keeps the latency low for quick jobs; the growth keeps long jobs from flooding the

@@ -363,9 +363,7 @@ def gather_auth_parameters(
         )
     found = given or from_env
     if found and frozenset(found) not in _VALID_COMBINATIONS:
-        names = (
-            ", ".join(found) if given else ", ".join(AUTH_ENV_VARS[k] for k in found)
-        )
+        names = ", ".join(found) if given else ", ".join(AUTH_ENV_VARS[k] for k in found)
         raise ClientConfigurationError(
             f"Invalid combination of authentication parameters: found {names}. "
             + _COMBINATIONS_HELP

@@ -6,8 +6,8 @@ gate's average fidelity and duration and the asymmetric readout errors, and, per
 measurement. The server serves these figures (PROTOCOL.md §4.2 and §4.3), checks circuit durations
 against T2 and builds its noise model from them (:mod:`cirq_iqm_ext.noise`).
 
-Every built-in architecture ships a set in ``cirq_iqm_ext/data/calibration/``; :func:`load_calibration`
-also reads a user's JSON file of the same format::
+Every built-in architecture ships a set in ``cirq_iqm_ext/data/calibration/``;
+:func:`load_calibration` also reads a user's JSON file of the same format::
 
     {"calibration_set_id": "…uuid…", "name": "Adonis", "measure_duration": 1.5e-6,
      "qubits": {"QB1": {"t1": 4.4e-5, "t2": 2.9e-5, "prx_fidelity": 0.9991, "prx_duration": 3.2e-8,
@@ -395,7 +395,8 @@ def builtin_calibration(name: str) -> CalibrationSet:
     file_name = BUILTIN_CALIBRATIONS.get(name.lower())
     if file_name is None:
         raise ValueError(
-            f"No built-in calibration set {name!r}; there are {', '.join(sorted(BUILTIN_CALIBRATIONS))}"
+            f"No built-in calibration set {name!r}; there are "
+            f"{', '.join(sorted(BUILTIN_CALIBRATIONS))}"
         )
     text = (
         resources.files("cirq_iqm_ext")

@@ -116,9 +116,7 @@ def _add_serve(subparsers: Any) -> None:
         metavar="DIR",
         help="keep jobs in SQLite in DIR so they survive a restart (default: memory only)",
     )
-    parser.add_argument(
-        "--workers", type=int, default=1, help="simulation threads (default 1)"
-    )
+    parser.add_argument("--workers", type=int, default=1, help="simulation threads (default 1)")
     parser.add_argument(
         "--max-queue", type=int, default=1000, help="jobs waiting before 503 (default 1000)"
     )

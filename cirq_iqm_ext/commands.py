@@ -119,7 +119,8 @@ def _common(parser: argparse.ArgumentParser, *, json_help: str) -> None:
         "--quantum-computer",
         default=None,
         metavar="ALIAS",
-        help="quantum computer alias on an IQM Server (default: $IQM_QUANTUM_COMPUTER or the only one)",
+        help="quantum computer alias on an IQM Server "
+        "(default: $IQM_QUANTUM_COMPUTER or the only one)",
     )
     parser.add_argument("--json", action="store_true", help=json_help)
 

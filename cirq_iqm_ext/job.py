@@ -1,9 +1,9 @@
 """``IQMJob``: one submitted sweep or batch, possibly spread over several IQM jobs.
 
-Everything needed to turn a job's measurements into Cirq results (the sweep point, the program index,
-the qubit maps, measurement inversions) travels inside each circuit's metadata, which the server
-echoes back in ``metadata.request``. So a job can be fetched by id from another process, or after a
-restart, and still gives the same :class:`~cirq_iqm_ext.results.IQMResult` objects.
+Everything needed to turn a job's measurements into Cirq results (the sweep point, the program
+index, the qubit maps, measurement inversions) travels inside each circuit's metadata, which the
+server echoes back in ``metadata.request``. So a job can be fetched by id from another process, or
+after a restart, and still gives the same :class:`~cirq_iqm_ext.results.IQMResult` objects.
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
 """The transfer format: the JSON objects of IQM's job API as Python objects.
 
-Every class parses from and dumps to exactly the JSON of ``PROTOCOL.md`` (``from_dict`` / ``to_dict``)
-and validates on construction, raising :class:`~cirq_iqm_ext.errors.ModelValidationError` with a message
-that names the offending field. Parsing tolerates what newer servers add: unknown fields are ignored
-(and kept where a round trip needs them) and unknown job statuses become pseudo-members of
-:class:`Status` instead of errors. Deprecated instruction names are rewritten on input.
+Every class parses from and dumps to exactly the JSON of ``PROTOCOL.md`` (``from_dict`` /
+``to_dict``) and validates on construction, raising
+:class:`~cirq_iqm_ext.errors.ModelValidationError` with a message that names the offending field.
+Parsing tolerates what newer servers add: unknown fields are ignored (and kept where a round trip
+needs them) and unknown job statuses become pseudo-members of :class:`Status` instead of errors.
+Deprecated instruction names are rewritten on input.
 
 Nothing here does HTTP or knows about Cirq.
 """
@@ -82,15 +83,15 @@ class Instruction:
     """One native operation: ``{"name", "qubits", "args", "implementation"?}``.
 
     Args:
-        name: Instruction name (``prx``, ``cz``, ``measure``, ``barrier``, ``move``; ``phased_rx`` and
-            ``measurement`` are accepted and rewritten).
+        name: Instruction name (``prx``, ``cz``, ``measure``, ``barrier``, ``move``;
+            ``phased_rx`` and ``measurement`` are accepted and rewritten).
         qubits: Names of the qubits it acts on (logical or physical), in order.
         args: Arguments, exactly the names the instruction takes. Numbers are stored as floats.
         implementation: Optional name of a non-default implementation of the gate.
 
     Raises:
-        ModelValidationError: Unknown name, wrong arity, repeated qubit, missing, unknown or mistyped
-            arguments, or an empty implementation name.
+        ModelValidationError: Unknown name, wrong arity, repeated qubit, missing, unknown or
+            mistyped arguments, or an empty implementation name.
     """
 
     __slots__ = ("args", "implementation", "name", "qubits")
@@ -228,8 +229,8 @@ class Circuit:
         metadata: Optional JSON-serialisable dict (numpy values are converted).
 
     Raises:
-        ModelValidationError: Empty name, no instructions, a non-instruction in the list, or metadata
-            that is not JSON-serialisable.
+        ModelValidationError: Empty name, no instructions, a non-instruction in the list, or
+            metadata that is not JSON-serialisable.
     """
 
     name: str
@@ -246,8 +247,8 @@ class Circuit:
         for index, instruction in enumerate(instructions):
             if not isinstance(instruction, Instruction):
                 raise _fail(
-                    f"Circuit {self.name!r}: instruction {index} is a {type(instruction).__name__}, "
-                    "not an Instruction"
+                    f"Circuit {self.name!r}: instruction {index} is a "
+                    f"{type(instruction).__name__}, not an Instruction"
                 )
         object.__setattr__(self, "instructions", instructions)
         object.__setattr__(
@@ -384,7 +385,8 @@ class RunRequest:
             repeated = sorted({n for n in names if names.count(n) > 1})
             if repeated:
                 raise _fail(
-                    f"qubit_mapping is not injective: {what} name(s) {repeated} appear more than once"
+                    f"qubit_mapping is not injective: {what} name(s) {repeated} appear more "
+                    "than once"
                 )
         known = set(logical)
         for index, circuit in enumerate(circuits):

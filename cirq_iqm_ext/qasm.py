@@ -1,6 +1,7 @@
 """OpenQASM 2 input: read a QASM program (text or file) into a ``cirq.Circuit``.
 
-A thin wrapper around ``cirq.contrib.qasm_import`` that smooths over what that parser does not accept
+A thin wrapper around ``cirq.contrib.qasm_import`` that smooths over what that parser does not
+accept
 (``barrier`` statements, which have no physical effect and are dropped) and explains how to install
 its optional dependency ``ply`` when it is missing.
 """

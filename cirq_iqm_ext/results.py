@@ -1,4 +1,4 @@
-"""``IQMResult``: a ``cirq.ResultDict`` that also knows which job, calibration and qubits produced it."""
+"""``IQMResult``: a ``cirq.ResultDict`` that knows the job, calibration and qubits behind it."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import numpy as np
 class IQMResult(cirq.ResultDict):
     """Measurements of one circuit at one sweep point, with the IQM job's metadata.
 
-    Measurement arrays are shaped ``(shots, qubits)`` like those of Cirq's simulators. With heralding
-    the number of shots can be below the requested repetitions.
+    Measurement arrays are shaped ``(shots, qubits)`` like those of Cirq's simulators. With
+    heralding the number of shots can be below the requested repetitions.
 
     Args:
         params: The sweep point.

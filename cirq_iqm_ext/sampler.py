@@ -1,9 +1,10 @@
 """``IQMSampler``: IQM quantum computers as a ``cirq.Sampler``.
 
 A program is compiled once per device (cached) with its symbols kept, serialised once into a
-template, and every sweep point only fills in numbers. All points of a sweep, and all programs × points
-of a batch with the same repetitions, go into one IQM job (split only past ``max_circuits_per_job``,
-the parts submitted concurrently). Results come back as :class:`~cirq_iqm_ext.results.IQMResult`.
+template, and every sweep point only fills in numbers. All points of a sweep, and all programs x
+points of a batch with the same repetitions, go into one IQM job (split only past
+``max_circuits_per_job``, the parts submitted concurrently). Results come back as
+:class:`~cirq_iqm_ext.results.IQMResult`.
 """
 
 from __future__ import annotations

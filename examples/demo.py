@@ -1,13 +1,13 @@
 """The main job: a Bell circuit on an IQM quantum computer, through IQMClient and IQMSampler.
 
-1. The Bell circuit in IQM's native instructions, submitted with the REST client: counts and the job's
-   timestamps.
+1. The Bell circuit in IQM's native instructions, submitted with the REST client: counts and the
+   job's timestamps.
 2. The same physics written in plain Cirq, run with ``IQMSampler`` (compiled for the device on the
    way), and a 50-point parameter sweep that goes to the quantum computer as one job.
 
-By default this starts the embedded IQM-compatible server on a free loopback port, so it runs without
-an IQM account (``make demo``). Set ``IQM_SERVER_URL`` (and one way of authentication, see the README)
-to run the same code against a real IQM quantum computer.
+By default this starts the embedded IQM-compatible server on a free loopback port, so it runs
+without an IQM account (``make demo``). Set ``IQM_SERVER_URL`` (and one way of authentication, see
+the README) to run the same code against a real IQM quantum computer.
 """
 
 from __future__ import annotations
@@ -93,7 +93,8 @@ def run_with_sampler(url: str) -> None:
         for r in results[:: SWEEP_POINTS // 10]:
             p1 = float(r.measurements["m"].mean())
             print(
-                f"  theta={float(r.params.value_of(theta)):5.2f}  P(1)={p1:4.2f}  {bar(round(p1 * 100), 100)}"
+                f"  theta={float(r.params.value_of(theta)):5.2f}  P(1)={p1:4.2f}  "
+                f"{bar(round(p1 * 100), 100)}"
             )
 
 

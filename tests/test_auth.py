@@ -34,19 +34,36 @@ def make_jwt(exp: float | None, **claims) -> str:
 
 
 def write_tokens_file(path, access_token: str) -> str:
-    path.write_text(json.dumps({"pid": None, "timestamp": "2024-01-01T00:00:00",
-                                "refresh_status": "SUCCESS", "access_token": access_token,
-                                "refresh_token": "r", "auth_server_url": "http://127.0.0.1"}))
+    path.write_text(
+        json.dumps(
+            {
+                "pid": None,
+                "timestamp": "2024-01-01T00:00:00",
+                "refresh_status": "SUCCESS",
+                "access_token": access_token,
+                "refresh_token": "r",
+                "auth_server_url": "http://127.0.0.1",
+            }
+        )
+    )
     os.chmod(path, 0o600)
     return str(path)
 
 
 @pytest.mark.parametrize(
     "garbage",
-    ["", "abc", "a.b", "a.b.c.d", "a.!!!.c", "a." + base64.b64encode(b"[1,2]").decode() + ".c",
-     "a." + base64.urlsafe_b64encode(b'{"exp": "soon"}').decode() + ".c",
-     "a." + base64.urlsafe_b64encode(b'{"exp": true}').decode() + ".c",
-     "a." + base64.urlsafe_b64encode(b"\xff\xfe").decode() + ".c", "é.é.é"],
+    [
+        "",
+        "abc",
+        "a.b",
+        "a.b.c.d",
+        "a.!!!.c",
+        "a." + base64.b64encode(b"[1,2]").decode() + ".c",
+        "a." + base64.urlsafe_b64encode(b'{"exp": "soon"}').decode() + ".c",
+        "a." + base64.urlsafe_b64encode(b'{"exp": true}').decode() + ".c",
+        "a." + base64.urlsafe_b64encode(b"\xff\xfe").decode() + ".c",
+        "é.é.é",
+    ],
 )
 def test_jwt_expiry_tolerates_garbage(garbage):
     assert jwt_expiry(garbage) is None
@@ -175,19 +192,27 @@ class FakeAuthServer:
         if form["grant_type"] == "refresh_token" and self.refuse_refresh:
             return httpx.Response(400, json={"error": "invalid_grant"})
         if form["grant_type"] == "password" and form.get("password") != SECRET:
-            return httpx.Response(401, json={"error": "invalid_grant",
-                                             "error_description": "Invalid user credentials"})
+            return httpx.Response(
+                401,
+                json={"error": "invalid_grant", "error_description": "Invalid user credentials"},
+            )
         self.issued += 1
-        return httpx.Response(200, json={
-            "access_token": make_jwt(self.now + self.lifetime, n=self.issued),
-            "refresh_token": make_jwt(self.now + 10 * self.lifetime, n=self.issued),
-            "expires_in": self.lifetime, "refresh_expires_in": 10 * self.lifetime})
+        return httpx.Response(
+            200,
+            json={
+                "access_token": make_jwt(self.now + self.lifetime, n=self.issued),
+                "refresh_token": make_jwt(self.now + 10 * self.lifetime, n=self.issued),
+                "expires_in": self.lifetime,
+                "refresh_expires_in": 10 * self.lifetime,
+            },
+        )
 
 
 def password_provider(server: FakeAuthServer, password: str = SECRET) -> PasswordTokenProvider:
     http = httpx.Client(transport=httpx.MockTransport(server.handler))
-    return PasswordTokenProvider("http://127.0.0.1:1/auth/", "alice", password, http,
-                                 clock=lambda: server.now)
+    return PasswordTokenProvider(
+        "http://127.0.0.1:1/auth/", "alice", password, http, clock=lambda: server.now
+    )
 
 
 def test_password_login_refresh_and_logout():

@@ -86,9 +86,18 @@ def test_metrics_payload_has_string_values_and_units():
     assert body["calibration_set_id"] == str(calibration.calibration_set_id)
     metrics = body["metrics"]
     assert metrics["QB1.t1_time"] == {"value": repr(calibration.qubit("QB1").t1), "unit": "s"}
-    assert float(metrics["QB1,QB3.cz.fidelity"]["value"]) == calibration.coupler("QB1", "QB3").cz_fidelity
-    for key in ("QB2.t2_time", "QB3.prx.fidelity", "QB4.readout.error_0_to_1",
-                "QB5.readout.error_1_to_0", "QB1.prx.duration", "QB1,QB3.cz.duration"):
+    assert (
+        float(metrics["QB1,QB3.cz.fidelity"]["value"])
+        == calibration.coupler("QB1", "QB3").cz_fidelity
+    )
+    for key in (
+        "QB2.t2_time",
+        "QB3.prx.fidelity",
+        "QB4.readout.error_0_to_1",
+        "QB5.readout.error_1_to_0",
+        "QB1.prx.duration",
+        "QB1,QB3.cz.duration",
+    ):
         assert isinstance(metrics[key]["value"], str)
 
 

@@ -270,13 +270,16 @@ def test_expired_token_is_refreshed(oidc_server):
 
 
 def test_wrong_password_is_refused_without_leaking(oidc_server):
-    with IQMClient(
-        oidc_server.url,
-        auth_server_url=oidc_server.url,
-        username="alice",
-        password="not-" + PASSWORD,
-        environ={},
-    ) as client, pytest.raises(ClientAuthenticationError) as info:
+    with (
+        IQMClient(
+            oidc_server.url,
+            auth_server_url=oidc_server.url,
+            username="alice",
+            password="not-" + PASSWORD,
+            environ={},
+        ) as client,
+        pytest.raises(ClientAuthenticationError) as info,
+    ):
         client.get_quantum_architecture()
     assert "alice" in str(info.value)
     assert PASSWORD not in str(info.value)

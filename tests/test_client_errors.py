@@ -114,39 +114,70 @@ def bell(**overrides) -> Circuit:
 
 
 def architecture_only() -> Recorder:
-    return Recorder({
-        "GET /quantum-architecture": reply(200, ARCHITECTURE),
-        "POST /jobs": reply(201, {"id": str(JOB)}),
-    })
+    return Recorder(
+        {
+            "GET /quantum-architecture": reply(200, ARCHITECTURE),
+            "POST /jobs": reply(201, {"id": str(JOB)}),
+        }
+    )
 
 
 @pytest.mark.parametrize(
     ("submit", "error", "message"),
     [
         (
-            lambda c: c.submit_circuits([bell(instructions=[
-                Instruction("prx", ["QB1"], {"angle_t": 0.25, "phase_t": 0.0}),
-                Instruction("measure", ["QB7"], {"key": "m"})])]),
+            lambda c: c.submit_circuits(
+                [
+                    bell(
+                        instructions=[
+                            Instruction("prx", ["QB1"], {"angle_t": 0.25, "phase_t": 0.0}),
+                            Instruction("measure", ["QB7"], {"key": "m"}),
+                        ]
+                    )
+                ]
+            ),
             CircuitValidationError,
             "circuit 0 (\"bell\"), instruction 1: qubit(s) ['QB7'] do not exist on Adonis",
         ),
         (
-            lambda c: c.submit_circuits([bell(instructions=[
-                Instruction("cz", ["QB1", "QB2"]), Instruction("measure", ["QB1"], {"key": "m"})])]),
+            lambda c: c.submit_circuits(
+                [
+                    bell(
+                        instructions=[
+                            Instruction("cz", ["QB1", "QB2"]),
+                            Instruction("measure", ["QB1"], {"key": "m"}),
+                        ]
+                    )
+                ]
+            ),
             CircuitValidationError,
             "circuit 0 (\"bell\"), instruction 0: ('QB1', 'QB2') is not an allowed locus for cz",
         ),
         (
-            lambda c: c.submit_circuits([bell(instructions=[
-                Instruction("measure", ["QB1"], {"key": "m"}),
-                Instruction("measure", ["QB3"], {"key": "m"})])]),
+            lambda c: c.submit_circuits(
+                [
+                    bell(
+                        instructions=[
+                            Instruction("measure", ["QB1"], {"key": "m"}),
+                            Instruction("measure", ["QB3"], {"key": "m"}),
+                        ]
+                    )
+                ]
+            ),
             CircuitValidationError,
             "measurement key 'm' is used more than once",
         ),
         (
-            lambda c: c.submit_circuits([bell(instructions=[
-                Instruction("measure", ["QB1"], {"key": "m"}),
-                Instruction("prx", ["QB1"], {"angle_t": 0.5, "phase_t": 0.0})])]),
+            lambda c: c.submit_circuits(
+                [
+                    bell(
+                        instructions=[
+                            Instruction("measure", ["QB1"], {"key": "m"}),
+                            Instruction("prx", ["QB1"], {"angle_t": 0.5, "phase_t": 0.0}),
+                        ]
+                    )
+                ]
+            ),
             CircuitValidationError,
             "acted on by prx after their measurement",
         ),
@@ -155,19 +186,27 @@ def architecture_only() -> Recorder:
             CircuitValidationError,
             "physical qubit(s) ['QB9'] that do not exist",
         ),
-        (lambda c: c.submit_circuits([bell()], shots=0), ModelValidationError,
-         "shots must be a positive integer, got 0"),
-        (lambda c: c.submit_circuits([bell()], heralding_mode="all"), ModelValidationError,
-         "heralding_mode"),
-        (lambda c: c.submit_circuits([bell()], qubit_mapping={"QB1": "QB1"}), ModelValidationError,
-         "does not map"),
+        (
+            lambda c: c.submit_circuits([bell()], shots=0),
+            ModelValidationError,
+            "shots must be a positive integer, got 0",
+        ),
+        (
+            lambda c: c.submit_circuits([bell()], heralding_mode="all"),
+            ModelValidationError,
+            "heralding_mode",
+        ),
+        (
+            lambda c: c.submit_circuits([bell()], qubit_mapping={"QB1": "QB1"}),
+            ModelValidationError,
+            "does not map",
+        ),
     ],
 )
 def test_bad_input_is_refused_before_any_job_is_posted(submit, error, message):
     recorder = architecture_only()
-    with make_client(recorder) as client:
-        with pytest.raises(error) as info:
-            submit(client)
+    with make_client(recorder) as client, pytest.raises(error) as info:
+        submit(client)
     assert message in str(info.value)
     assert recorder.count("POST", "/jobs") == 0
 
@@ -175,8 +214,10 @@ def test_bad_input_is_refused_before_any_job_is_posted(submit, error, message):
 @pytest.mark.parametrize(
     ("build", "message"),
     [
-        (lambda: bell(instructions=[Instruction("prx", ["QB1"], {"angle": 0.5})]),
-         "takes ['angle_t', 'phase_t']"),
+        (
+            lambda: bell(instructions=[Instruction("prx", ["QB1"], {"angle": 0.5})]),
+            "takes ['angle_t', 'phase_t']",
+        ),
         (lambda: bell(metadata={"f": lambda: 1}), "not JSON-serialisable"),
     ],
 )
@@ -244,8 +285,11 @@ def test_waiting_past_the_deadline_says_the_job_still_runs():
 
 def test_unknown_status_is_treated_as_pending_with_one_warning():
     statuses = [reply(200, {"status": "pending teleportation"})] * 3 + [
-        reply(200, {"status": "ready"})]
-    recorder = Recorder({f"GET /jobs/{JOB}/status": statuses, f"GET /jobs/{JOB}": reply(200, RESULT)})
+        reply(200, {"status": "ready"})
+    ]
+    recorder = Recorder(
+        {f"GET /jobs/{JOB}/status": statuses, f"GET /jobs/{JOB}": reply(200, RESULT)}
+    )
     with make_client(recorder) as client:
         with pytest.warns(IQMServerWarning, match="pending teleportation") as record:
             result = client.wait_for_results(JOB)
@@ -254,10 +298,14 @@ def test_unknown_status_is_treated_as_pending_with_one_warning():
 
 
 def test_wait_for_compilation_returns_once_past_compilation():
-    statuses = [reply(200, {"status": "pending compilation"}),
-                reply(200, {"status": "pending execution"})]
+    statuses = [
+        reply(200, {"status": "pending compilation"}),
+        reply(200, {"status": "pending execution"}),
+    ]
     pending = dict(RESULT, status="pending execution", measurements=None)
-    recorder = Recorder({f"GET /jobs/{JOB}/status": statuses, f"GET /jobs/{JOB}": reply(200, pending)})
+    recorder = Recorder(
+        {f"GET /jobs/{JOB}/status": statuses, f"GET /jobs/{JOB}": reply(200, pending)}
+    )
     with make_client(recorder) as client:
         assert client.wait_for_compilation(JOB).status.value == "pending execution"
 
@@ -279,9 +327,12 @@ def test_malformed_answers_raise_server_response_error(handler, message):
 
 
 def test_transient_errors_on_get_are_retried():
-    statuses = [reply(502, "bad gateway"), raise_error(httpx.ReadTimeout),
-                reply(429, {"detail": "slow down"}, **{"Retry-After": "0.5"}),
-                reply(200, {"status": "ready"})]
+    statuses = [
+        reply(502, "bad gateway"),
+        raise_error(httpx.ReadTimeout),
+        reply(429, {"detail": "slow down"}, **{"Retry-After": "0.5"}),
+        reply(200, {"status": "ready"}),
+    ]
     clock = FakeClock()
     recorder = Recorder({f"GET /jobs/{JOB}/status": statuses})
     with make_client(recorder, clock) as client:
@@ -292,9 +343,14 @@ def test_transient_errors_on_get_are_retried():
 
 def test_retries_are_bounded_and_name_the_url_without_credentials():
     recorder = Recorder({})
-    client = IQMClient("http://user:pw@127.0.0.1:9/", transport=httpx.MockTransport(
-        raise_error(httpx.ConnectError)), sleep=lambda s: None, environ={}, api="cocos-v1",
-        retry_policy=RetryPolicy(max_attempts=3, base_delay=0))
+    client = IQMClient(
+        "http://user:pw@127.0.0.1:9/",
+        transport=httpx.MockTransport(raise_error(httpx.ConnectError)),
+        sleep=lambda s: None,
+        environ={},
+        api="cocos-v1",
+        retry_policy=RetryPolicy(max_attempts=3, base_delay=0),
+    )
     with pytest.raises(IQMConnectionError) as info:
         client.get_quantum_architecture()
     assert info.value.attempts == 3
@@ -304,9 +360,15 @@ def test_retries_are_bounded_and_name_the_url_without_credentials():
 
 
 def test_post_is_retried_when_it_never_reached_the_server():
-    recorder = Recorder({"POST /jobs": [raise_error(httpx.ConnectError),
-                                        reply(503, {"detail": "busy"}, **{"Retry-After": "0"}),
-                                        reply(201, {"id": str(JOB)})]})
+    recorder = Recorder(
+        {
+            "POST /jobs": [
+                raise_error(httpx.ConnectError),
+                reply(503, {"detail": "busy"}, **{"Retry-After": "0"}),
+                reply(201, {"id": str(JOB)}),
+            ]
+        }
+    )
     with make_client(recorder) as client:
         assert client.submit_run_request(client.create_run_request([bell()])) == JOB
     keys = {r.headers["Idempotency-Key"] for r in recorder.requests if r.method == "POST"}
@@ -314,8 +376,14 @@ def test_post_is_retried_when_it_never_reached_the_server():
 
 
 @pytest.mark.parametrize(
-    "handler", [raise_error(httpx.ReadTimeout), raise_error(httpx.RemoteProtocolError),
-                reply(502, "bad gateway"), reply(504, "gateway timeout")])
+    "handler",
+    [
+        raise_error(httpx.ReadTimeout),
+        raise_error(httpx.RemoteProtocolError),
+        reply(502, "bad gateway"),
+        reply(504, "gateway timeout"),
+    ],
+)
 def test_ambiguous_post_failure_is_not_repeated(handler):
     recorder = Recorder({"POST /jobs": handler})
     with make_client(recorder) as client, pytest.raises(JobSubmissionUncertainError) as info:
@@ -326,7 +394,10 @@ def test_ambiguous_post_failure_is_not_repeated(handler):
 
 def test_post_without_id_is_a_server_response_error():
     recorder = Recorder({"POST /jobs": reply(201, {"job": "x"})})
-    with make_client(recorder) as client, pytest.raises(ServerResponseError, match='no valid job "id"'):
+    with (
+        make_client(recorder) as client,
+        pytest.raises(ServerResponseError, match='no valid job "id"'),
+    ):
         client.submit_run_request(client.create_run_request([bell()]))
 
 
@@ -355,9 +426,14 @@ def test_401_forces_one_token_refresh_then_fails_without_leaking(tmp_path):
 
 
 def test_abort_refused_and_not_found():
-    recorder = Recorder({
-        f"POST /jobs/{JOB}/abort": [reply(409, {"detail": "Job already finished"}),
-                                    reply(404, {"detail": "Job not found"})]})
+    recorder = Recorder(
+        {
+            f"POST /jobs/{JOB}/abort": [
+                reply(409, {"detail": "Job already finished"}),
+                reply(404, {"detail": "Job not found"}),
+            ]
+        }
+    )
     with make_client(recorder) as client:
         with pytest.raises(JobAbortionError) as info:
             client.abort_job(JOB)
@@ -371,12 +447,18 @@ def test_abort_refused_and_not_found():
     [
         ({"url": "ftp://127.0.0.1"}, "must start with http:// or https://"),
         ({"url": "http://example.com", "token": SECRET}, "Refusing to send a bearer token"),
-        ({"url": "http://127.0.0.1", "environ": {"IQM_CLIENT_REQUESTS_TIMEOUT": "soon"}},
-         "IQM_CLIENT_REQUESTS_TIMEOUT must be a number"),
-        ({"url": "http://127.0.0.1", "token": SECRET, "environ": {"IQM_TOKEN": SECRET}},
-         "do not mix"),
-        ({"url": "http://127.0.0.1", "tokens_file": "/nonexistent/tokens.json"},
-         "Cannot read the tokens file /nonexistent/tokens.json"),
+        (
+            {"url": "http://127.0.0.1", "environ": {"IQM_CLIENT_REQUESTS_TIMEOUT": "soon"}},
+            "IQM_CLIENT_REQUESTS_TIMEOUT must be a number",
+        ),
+        (
+            {"url": "http://127.0.0.1", "token": SECRET, "environ": {"IQM_TOKEN": SECRET}},
+            "do not mix",
+        ),
+        (
+            {"url": "http://127.0.0.1", "tokens_file": "/nonexistent/tokens.json"},
+            "Cannot read the tokens file /nonexistent/tokens.json",
+        ),
     ],
 )
 def test_bad_configuration(kwargs, message):
@@ -393,8 +475,10 @@ def test_bad_job_id():
 
 
 def test_environment_timeouts_are_honoured():
-    client = IQMClient("http://127.0.0.1:1", environ={"IQM_CLIENT_REQUESTS_TIMEOUT": "7",
-                                                     "IQM_CLIENT_SECONDS_BETWEEN_CALLS": "0.3"})
+    client = IQMClient(
+        "http://127.0.0.1:1",
+        environ={"IQM_CLIENT_REQUESTS_TIMEOUT": "7", "IQM_CLIENT_SECONDS_BETWEEN_CALLS": "0.3"},
+    )
     assert client._http.timeout.read == 7.0
     assert client._seconds_between_calls == 0.3
     client.close()

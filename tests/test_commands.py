@@ -94,10 +94,13 @@ def test_both_protocol_profiles_from_the_command_line(server, capsys, tmp_path, 
     assert code == 0, err
     assert "5 qubits, 4 couplings" in out
     qasm = tmp_path / "x.qasm"
-    qasm.write_text('OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[1];\ncreg c[1];\n'
-                    "x q[0];\nmeasure q[0] -> c[0];\n")
-    code, out, err = cli(capsys, "run", str(qasm), "--url", server.url, "--api", api,
-                         "--shots", "20", "--json")
+    qasm.write_text(
+        'OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[1];\ncreg c[1];\n'
+        "x q[0];\nmeasure q[0] -> c[0];\n"
+    )
+    code, out, err = cli(
+        capsys, "run", str(qasm), "--url", server.url, "--api", api, "--shots", "20", "--json"
+    )
     assert code == 0, err
     assert json.loads(out)["counts"] == {"1": 20}
 

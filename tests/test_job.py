@@ -17,16 +17,27 @@ JOB = uuid.UUID("5b0c1f9e-4a7c-4f0e-9f49-0c7f5c1d2e3a")
 
 
 def run_with(measurements: list, circuits: list, shots: int = 4) -> RunResult:
-    return RunResult.from_dict({
-        "status": "ready", "measurements": measurements, "warnings": ["heralding dropped shots"],
-        "metadata": {"request": {"circuits": circuits, "shots": shots},
-                     "calibration_set_id": str(JOB), "timestamps": {"job_end": "t"}}})
+    return RunResult.from_dict(
+        {
+            "status": "ready",
+            "measurements": measurements,
+            "warnings": ["heralding dropped shots"],
+            "metadata": {
+                "request": {"circuits": circuits, "shots": shots},
+                "calibration_set_id": str(JOB),
+                "timestamps": {"job_end": "t"},
+            },
+        }
+    )
 
 
 def circuit(metadata: dict, width: int = 2) -> dict:
     qubits = [f"QB{i + 1}" for i in range(width)]
-    return {"name": "c", "metadata": metadata, "instructions": [
-        {"name": "measure", "qubits": qubits, "args": {"key": "m"}}]}
+    return {
+        "name": "c",
+        "metadata": metadata,
+        "instructions": [{"name": "measure", "qubits": qubits, "args": {"key": "m"}}],
+    }
 
 
 def test_heralding_reduced_and_empty_shot_counts():
@@ -45,8 +56,9 @@ def test_heralding_reduced_and_empty_shot_counts():
 
 def test_invert_masks_are_applied():
     meta = circuit_metadata({}, 3, {}, {}, {"m": (True, False)})
-    [(program, result)] = results_from_run(JOB, run_with([{"m": [[0, 0], [1, 1]]}],
-                                                          [circuit(meta)]))
+    [(program, result)] = results_from_run(
+        JOB, run_with([{"m": [[0, 0], [1, 1]]}], [circuit(meta)])
+    )
     assert program == 3
     np.testing.assert_array_equal(result.measurements["m"], [[1, 0], [0, 1]])
 
@@ -54,8 +66,13 @@ def test_invert_masks_are_applied():
 def test_packed_and_list_measurements_give_the_same_result():
     meta = circuit_metadata({}, 0, {}, {}, {})
     plain = run_with([{"m": [[0, 1], [1, 1], [1, 0]]}], [circuit(meta)])
-    packed = RunResult.from_dict({**plain.to_dict(), "measurements_format": "packed",
-                                  "measurements": [{"m": {"shape": [3, 2], "bits": "eA=="}}]})
+    packed = RunResult.from_dict(
+        {
+            **plain.to_dict(),
+            "measurements_format": "packed",
+            "measurements": [{"m": {"shape": [3, 2], "bits": "eA=="}}],
+        }
+    )
     assert packed.status is Status.READY
     [(_, a)] = results_from_run(JOB, plain)
     [(_, b)] = results_from_run(JOB, packed)

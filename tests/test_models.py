@@ -191,7 +191,7 @@ def test_unknown_extra_fields_are_tolerated_and_kept_in_metadata():
         ),
         (lambda: RunRequest((), shots=1), "at least one circuit"),
         (lambda: RunRequest((_circuit(),), shots=0), "shots must be a positive integer, got 0"),
-        (lambda: RunRequest((_circuit(),), shots=2.5), "shots must be int"),  # type: ignore[arg-type]
+        (lambda: RunRequest((_circuit(),), shots=2.5), "shots must be int"),  # type: ignore
         (
             lambda: RunRequest((_circuit(),), heralding_mode="ones"),  # type: ignore[arg-type]
             "heralding_mode must be 'none' or 'zeros'",

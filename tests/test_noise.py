@@ -68,7 +68,9 @@ def test_depolarizing_remainder_makes_the_gate_fidelity_exact(n, fidelity, durat
     gamma, p_z = thermal_parameters(t1, t2, duration)
     p = depolarizing_remainder(fidelity, duration, [(t1, t2)] * n)
     assert p > 0
-    one = _compose(list(cirq.kraus(cirq.amplitude_damp(gamma))), list(cirq.kraus(cirq.phase_flip(p_z))))
+    one = _compose(
+        list(cirq.kraus(cirq.amplitude_damp(gamma))), list(cirq.kraus(cirq.phase_flip(p_z)))
+    )
     thermal = one if n == 1 else [np.kron(a, b) for a in one for b in one]
     noisy = _compose(thermal, list(cirq.kraus(cirq.depolarize(p, n))))
     assert _average_fidelity(noisy, np.eye(2**n)) == pytest.approx(fidelity, abs=1e-9)
@@ -83,7 +85,9 @@ def _predicted_probabilities(circuit: Circuit, calibration) -> np.ndarray:
     simulator = CalibratedSimulator(None)
     cirq_circuit, measurements = simulator.build_circuit(circuit)
     measured = [q for _, qubits in measurements for q in qubits]
-    unitary = cirq.Circuit(op for op in cirq_circuit.all_operations() if not cirq.is_measurement(op))
+    unitary = cirq.Circuit(
+        op for op in cirq_circuit.all_operations() if not cirq.is_measurement(op)
+    )
     noisy = unitary.with_noise(IQMNoiseModel(calibration))
     for q in measured:
         figures = calibration.qubit(str(q))

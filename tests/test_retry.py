@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -79,7 +79,7 @@ def test_a_whole_schedule_never_exceeds_its_budget():
     ],
 )
 def test_parse_retry_after(header, expected):
-    now = datetime(2015, 10, 21, 7, 28, 0, tzinfo=timezone.utc)
+    now = datetime(2015, 10, 21, 7, 28, 0, tzinfo=UTC)
     assert parse_retry_after(header, now=now) == expected
 
 

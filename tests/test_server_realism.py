@@ -8,12 +8,11 @@ import uuid
 
 import httpx
 import pytest
+from test_server import bell, measure, prx, run_request, submit, wait_final
 
 from cirq_iqm_ext.calibration import builtin_calibration, generate_calibration
 from cirq_iqm_ext.cli import build_parser
 from cirq_iqm_ext.server import EmbeddedServer, load_architecture
-
-from test_server import bell, measure, prx, run_request, submit, wait_final
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +39,10 @@ def test_calibration_endpoints(client, noisy):
     gates = client.get("/api/v1/calibration/default/gates").json()
     assert gates["calibration_set_id"] == str(default.calibration_set_id)
     assert set(gates["gates"]) == {"prx", "cz", "measure"}
-    assert client.get("/info/client-libraries").json()["iqm-client"] == {"min": "17.0", "max": "18.0"}
+    assert client.get("/info/client-libraries").json()["iqm-client"] == {
+        "min": "17.0",
+        "max": "18.0",
+    }
     assert client.get("/health").json() == {"status": "ok"}
 
 
@@ -71,7 +73,9 @@ def long_circuit(count: int) -> dict:
 
 def test_duration_check_names_the_circuit_and_both_figures(client):
     t2 = builtin_calibration("adonis").qubit("QB1").t2
-    response = client.post("/jobs", json=run_request(long_circuit(4), max_circuit_duration_over_t2=0.01))
+    response = client.post(
+        "/jobs", json=run_request(long_circuit(4), max_circuit_duration_over_t2=0.01)
+    )
     detail = response.json()["detail"]
     assert response.status_code == 400
     assert 'circuit 0 ("long")' in detail and f"{t2 * 1e6:.3f} µs on QB1" in detail
@@ -103,18 +107,20 @@ def test_heralding_drops_shots_on_the_noisy_server(client):
     ],
 )
 def test_limits_and_bad_requests_answer_4xx_with_detail(options, body, status, phrase):
-    with EmbeddedServer(noise="calibration", **options) as server, httpx.Client(
-        base_url=server.url
-    ) as http:
+    with (
+        EmbeddedServer(noise="calibration", **options) as server,
+        httpx.Client(base_url=server.url) as http,
+    ):
         response = http.post("/jobs", json=body)
     assert response.status_code == status
     assert phrase in response.json()["detail"]
 
 
 def test_a_full_queue_answers_503_with_retry_after():
-    with EmbeddedServer(job_delay=2.0, max_queue=1, retry_after=3) as server, httpx.Client(
-        base_url=server.url
-    ) as http:
+    with (
+        EmbeddedServer(job_delay=2.0, max_queue=1, retry_after=3) as server,
+        httpx.Client(base_url=server.url) as http,
+    ):
         statuses = [http.post("/jobs", json=run_request()) for _ in range(4)]
         codes = [r.status_code for r in statuses]
         assert codes[:2] == [201, 201] and 503 in codes
@@ -125,19 +131,22 @@ def test_a_full_queue_answers_503_with_retry_after():
 
 def test_jobs_survive_a_restart_with_a_state_dir(tmp_path):
     key = {"Idempotency-Key": "restart-key"}
-    with EmbeddedServer(seed=1, state_dir=tmp_path, job_delay=0.0) as first, httpx.Client(
-        base_url=first.url
-    ) as http:
+    with (
+        EmbeddedServer(seed=1, state_dir=tmp_path, job_delay=0.0) as first,
+        httpx.Client(base_url=first.url) as http,
+    ):
         done_id = http.post("/jobs", json=run_request(shots=20), headers=key).json()["id"]
         done = wait_final(http, done_id)
         counts = http.get(f"/jobs/{done_id}/counts").json()
-    with EmbeddedServer(seed=1, state_dir=tmp_path, job_delay=30.0) as second, httpx.Client(
-        base_url=second.url
-    ) as http:
+    with (
+        EmbeddedServer(seed=1, state_dir=tmp_path, job_delay=30.0) as second,
+        httpx.Client(base_url=second.url) as http,
+    ):
         pending_id = submit(http, run_request(shots=5))
-    with EmbeddedServer(seed=1, state_dir=tmp_path) as third, httpx.Client(
-        base_url=third.url
-    ) as http:
+    with (
+        EmbeddedServer(seed=1, state_dir=tmp_path) as third,
+        httpx.Client(base_url=third.url) as http,
+    ):
         again = http.get(f"/jobs/{done_id}").json()
         assert again["measurements"] == done["measurements"]
         assert again["metadata"]["timestamps"] == done["metadata"]["timestamps"]
@@ -152,9 +161,10 @@ def test_jobs_survive_a_restart_with_a_state_dir(tmp_path):
 
 
 def test_worker_pool_runs_jobs_concurrently():
-    with EmbeddedServer(workers=3, job_delay=0.6) as server, httpx.Client(
-        base_url=server.url
-    ) as http:
+    with (
+        EmbeddedServer(workers=3, job_delay=0.6) as server,
+        httpx.Client(base_url=server.url) as http,
+    ):
         start = time.monotonic()
         ids = [submit(http, run_request()) for _ in range(3)]
         for job_id in ids:
@@ -164,10 +174,25 @@ def test_worker_pool_runs_jobs_concurrently():
 
 def test_serve_options_parse():
     args = build_parser().parse_args(
-        ["serve", "--noise", "none", "--calibration", "adonis", "--state-dir", "/tmp/x",
-         "--workers", "2", "--max-queue", "5"]
+        [
+            "serve",
+            "--noise",
+            "none",
+            "--calibration",
+            "adonis",
+            "--state-dir",
+            "/tmp/x",
+            "--workers",
+            "2",
+            "--max-queue",
+            "5",
+        ]
     )
     assert (args.noise, args.calibration, args.state_dir, args.workers, args.max_queue) == (
-        "none", ["adonis"], "/tmp/x", 2, 5
+        "none",
+        ["adonis"],
+        "/tmp/x",
+        2,
+        5,
     )
     assert build_parser().parse_args(["serve"]).noise == "calibration"

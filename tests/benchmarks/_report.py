@@ -37,8 +37,10 @@ def summary() -> str:
     """One table of every benchmark's rows found in :data:`RESULTS_DIR`."""
     blocks = []
     for path in sorted(RESULTS_DIR.glob("*.json")):
-        rows = [(r["measure"], r["ours"], r["baseline"], r["target"])
-                for r in json.loads(path.read_text())]
+        rows = [
+            (r["measure"], r["ours"], r["baseline"], r["target"])
+            for r in json.loads(path.read_text())
+        ]
         blocks.append(format_table(path.stem, rows))
     return "\n\n".join(blocks) if blocks else f"no benchmark results in {RESULTS_DIR}"
 

@@ -21,7 +21,6 @@ The last lines print the geometric means of the per-circuit ratios ours/cirq and
 
 from __future__ import annotations
 
-
 import argparse
 import json
 import math
@@ -34,20 +33,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from _report import record
-
 import cirq
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from _report import record
 
 from cirq_iqm_ext import devices
 from cirq_iqm_ext.device import IQMDevice
 from cirq_iqm_ext.qasm import circuit_from_qasm
 from cirq_iqm_ext.transpiler import transpile
 
+#: The repository root (this file is tests/benchmarks/bench_compile.py).
+ROOT = Path(__file__).resolve().parents[2]
+
 DEFAULT_QASM_DIRS = [
-    ROOT.parent / "shared" / "benchmarks" / "qasmbench",
+    ROOT.parent / "shared" / "benchmarks" / "qasmbench",  # ../shared beside the checkout
     Path("/work/shared/benchmarks/qasmbench"),
 ]
 
@@ -167,7 +165,7 @@ def qasmbench(qasm_dir: Path | None, quick: bool) -> list[tuple[str, cirq.Circui
             continue
         try:
             circuit = circuit_from_qasm(path)
-        except Exception as exc:  # noqa: BLE001 - some QASMBench files are not valid QASM 2
+        except Exception as exc:
             print(f"(skipping {path.name}: {str(exc)[:80]})", file=sys.stderr)
             continue
         if not any(len(op.qubits) >= 2 for op in circuit.all_operations()):
@@ -286,12 +284,12 @@ def main(argv: list[str] | None = None) -> int:
             if not args.no_baseline:
                 try:
                     row["cirq"] = run_cirq_baseline(circuit, device)
-                except Exception as exc:  # noqa: BLE001 - the baseline crashes on some inputs
+                except Exception as exc:
                     row["cirq_error"] = f"{type(exc).__name__}: {exc}"[:100]
             if qiskit_run is not None:
                 try:
                     row["qiskit"] = qiskit_run(circuit)
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:
                     row["qiskit_error"] = f"{type(exc).__name__}: {exc}"[:100]
             rows.append(row)
 
@@ -342,8 +340,14 @@ def main(argv: list[str] | None = None) -> int:
     qft20 = [r for r in rows if r["circuit"] == "qft_20" and r["device"] == "Aphrodite"]
     if qft20:
         print(f"QFT-20 on Aphrodite: {qft20[0]['ours'][0]} CZ in {qft20[0]['ours'][2]:.3f} s")
-        summary_rows.append(("QFT-20 on Aphrodite compile time [s]", qft20[0]["ours"][2],
-                             qft20[0].get("qiskit", [0, 0, float("nan")])[2], "< 1.0"))
+        summary_rows.append(
+            (
+                "QFT-20 on Aphrodite compile time [s]",
+                qft20[0]["ours"][2],
+                qft20[0].get("qiskit", [0, 0, float("nan")])[2],
+                "< 1.0",
+            )
+        )
     record("compile", summary_rows)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))

@@ -1,9 +1,9 @@
-"""``make bench-sampler``: what a user feels, each figure next to a naive baseline from the same run.
+"""``make bench-sampler``: what a user feels, each figure next to a naive baseline (same run).
 
-1. A 100-point sweep of a 10-qubit parameterised circuit at 1,000 shots (compile + serialise + submit
-   + wait + parse), split into client-side and server time. Baseline: resolve every point with
-   ``cirq.resolve_parameters``, compile and serialise each resolved circuit separately, parse results
-   through Python lists.
+1. A 100-point sweep of a 10-qubit parameterised circuit at 1,000 shots (compile + serialise +
+   submit + wait + parse), split into client-side and server time. Baseline: resolve every point
+   with ``cirq.resolve_parameters``, compile and serialise each resolved circuit separately, parse
+   results through Python lists.
 2. Serialising 1,000 native circuits of 200 operations into one request body. Baseline: one
    transfer-format object per operation, dumped with ``json.dumps``.
 3. Latency from the moment the server marks a job ready to the moment ``run`` returns, for jobs of
@@ -27,7 +27,6 @@ from datetime import datetime
 import cirq
 import numpy as np
 import sympy
-
 from _report import record
 
 from cirq_iqm_ext.client import IQMClient
@@ -90,8 +89,9 @@ def bench_sweep(server: EmbeddedServer, repeats: int, points: int, shots: int) -
             post = time.perf_counter() - start
             run = client.wait_for_results(job_id)
             start = time.perf_counter()
-            raw = client._http.get(f"{server.url}/jobs/{job_id}",
-                                   params={"measurements": "packed"}).content
+            raw = client._http.get(
+                f"{server.url}/jobs/{job_id}", params={"measurements": "packed"}
+            ).content
             get = time.perf_counter() - start
             start = time.perf_counter()
             results = results_from_run(job_id, RunResult.from_dict(json.loads(raw)))
@@ -109,8 +109,9 @@ def bench_sweep(server: EmbeddedServer, repeats: int, points: int, shots: int) -
                 start = time.perf_counter()
                 resolved = cirq.resolve_parameters(circuit, resolver)
                 compiled = transpile(resolved, device)
-                request = RunRequest((serialize_circuit(compiled.circuit, f"point_{index}"),),
-                                     shots=shots)
+                request = RunRequest(
+                    (serialize_circuit(compiled.circuit, f"point_{index}"),), shots=shots
+                )
                 body = json.dumps(request.to_dict()).encode()
                 compute += time.perf_counter() - start
                 start = time.perf_counter()
@@ -134,12 +135,30 @@ def bench_sweep(server: EmbeddedServer, repeats: int, points: int, shots: int) -
             base["http"].append(http)
             base["server"].append(seconds_between(first, last))
     label = f"sweep {points} pts x {shots} shots"
-    ROWS.append((f"{label}: client compute [s]", statistics.median(ours["compute"]),
-                 statistics.median(base["compute"]), "< 0.060"))
-    ROWS.append((f"{label}: HTTP round trips [s]", statistics.median(ours["http"]),
-                 statistics.median(base["http"]), "-"))
-    ROWS.append((f"{label}: server time [s]", statistics.median(ours["server"]),
-                 statistics.median(base["server"]), "-"))
+    ROWS.append(
+        (
+            f"{label}: client compute [s]",
+            statistics.median(ours["compute"]),
+            statistics.median(base["compute"]),
+            "< 0.060",
+        )
+    )
+    ROWS.append(
+        (
+            f"{label}: HTTP round trips [s]",
+            statistics.median(ours["http"]),
+            statistics.median(base["http"]),
+            "-",
+        )
+    )
+    ROWS.append(
+        (
+            f"{label}: server time [s]",
+            statistics.median(ours["server"]),
+            statistics.median(base["server"]),
+            "-",
+        )
+    )
 
 
 def native_circuits(count: int, ops: int, seed: int = 1) -> list[cirq.Circuit]:

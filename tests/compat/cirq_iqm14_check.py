@@ -26,9 +26,7 @@ def main(url: str) -> None:
     bits = result.measurements["m"]
     report["bell_agree"] = float((bits[:, 0] == bits[:, 1]).mean())
     theta = sympy.Symbol("theta")
-    swept = device.decompose_circuit(
-        cirq.Circuit(cirq.X(q1) ** theta, cirq.measure(q1, key="a"))
-    )
+    swept = device.decompose_circuit(cirq.Circuit(cirq.X(q1) ** theta, cirq.measure(q1, key="a")))
     results = sampler.run_sweep(swept, cirq.Points("theta", [0.0, 1.0]), repetitions=50)
     report["sweep_means"] = [float(r.measurements["a"].mean()) for r in results]
     batch = sampler.run_batch([routed, routed], repetitions=20)
