@@ -40,9 +40,10 @@ from cirq_iqm_ext.models import (
 if TYPE_CHECKING:
     from cirq_iqm_ext.client import IQMClient, IQMServerWarning
     from cirq_iqm_ext.device import DeviceValidationError, IQMDevice, IQMDeviceMetadata
-    from cirq_iqm_ext.devices import Adonis, Aphrodite, Apollo, Deneb, Garnet
+    from cirq_iqm_ext.devices import Adonis, Aphrodite, Apollo, Deneb, Garnet, star_device
     from cirq_iqm_ext.job import IQMJob, JobAbortedError
     from cirq_iqm_ext.json_resolver import json_resolver
+    from cirq_iqm_ext.move import IQMMoveGate
     from cirq_iqm_ext.noise import IQMNoiseModel, local_sampler
     from cirq_iqm_ext.qasm import circuit_from_qasm
     from cirq_iqm_ext.results import IQMResult
@@ -62,6 +63,8 @@ _LAZY: dict[str, str] = {
     "Garnet": "cirq_iqm_ext.devices",
     "Aphrodite": "cirq_iqm_ext.devices",
     "Deneb": "cirq_iqm_ext.devices",
+    "star_device": "cirq_iqm_ext.devices",
+    "IQMMoveGate": "cirq_iqm_ext.move",
     "IQMJob": "cirq_iqm_ext.job",
     "JobAbortedError": "cirq_iqm_ext.job",
     "json_resolver": "cirq_iqm_ext.json_resolver",
@@ -109,6 +112,7 @@ __all__ = [
     "IQMDeviceMetadata",
     "IQMError",
     "IQMJob",
+    "IQMMoveGate",
     "IQMNoiseModel",
     "IQMResult",
     "IQMSampler",
@@ -133,5 +137,6 @@ __all__ = [
     "json_resolver",
     "local_sampler",
     "serialize_circuit",
+    "star_device",
     "transpile",
 ]

@@ -6,7 +6,10 @@ loci per operation) sits on its :class:`IQMDeviceMetadata`. The native operation
 
 * ``prx``: ``cirq.PhasedXPowGate``, ``cirq.XPowGate``, ``cirq.YPowGate``;
 * ``cz``: ``cirq.CZ`` (a ``CZPowGate`` with exponent exactly 1), on a coupled pair in either order;
-* ``measure``: ``cirq.MeasurementGate`` on any set of measurable qubits.
+* ``measure``: ``cirq.MeasurementGate`` on any set of measurable qubits;
+* ``move``: :class:`~cirq_iqm_ext.move.IQMMoveGate` on a calibrated (qubit, resonator) locus of a star
+  architecture (Deneb), where circuits must also obey the MOVE-sandwich rules (STAR_MOVE.md §5) in the
+  device's ``move_gate_validation`` mode.
 
 Global phase operations are accepted and ignored.
 """
@@ -23,6 +26,12 @@ import networkx as nx
 
 from cirq_iqm_ext.errors import CircuitValidationError
 from cirq_iqm_ext.models import QuantumArchitectureSpecification
+from cirq_iqm_ext.move import IQMMoveGate
+from cirq_iqm_ext.validation import (
+    MoveSandwichTracker,
+    architecture_resonators,
+    check_move_gate_validation,
+)
 
 #: At most this many violations are spelled out in one error; the rest are counted.
 MAX_REPORTED_VIOLATIONS = 20
@@ -87,6 +96,7 @@ class IQMDeviceMetadata(cirq.DeviceMetadata):
             *_PRX_GATES,
             cirq.GateFamily(cirq.CZ),
             cirq.MeasurementGate,
+            IQMMoveGate,
             cirq.GlobalPhaseGate,
             name=f"{architecture_name}Gateset",
             unroll_circuit_op=False,
@@ -107,6 +117,13 @@ class IQMDevice(cirq.Device):
             to the architecture's own.
         mid_circuit_measurement: Whether operations may follow a measurement on the same qubit (later
             IQM servers allow it; the protocol version this package speaks by default does not).
+        move_gate_validation: How :meth:`validate_circuit` checks MOVE sandwiches on star
+            architectures: ``"strict"`` (default, what v1 servers enforce), ``"allow_prx"`` or
+            ``"none"`` (STAR_MOVE.md §4).
+
+    Raises:
+        TypeError: ``architecture`` is not a parsed architecture.
+        ValueError: Unknown ``move_gate_validation``.
     """
 
     def __init__(
@@ -115,6 +132,7 @@ class IQMDevice(cirq.Device):
         calibration_set_id: UUID | str | None = None,
         *,
         mid_circuit_measurement: bool = False,
+        move_gate_validation: str = "strict",
     ):
         if not isinstance(architecture, QuantumArchitectureSpecification):
             raise TypeError(
@@ -126,12 +144,14 @@ class IQMDevice(cirq.Device):
         if cal_id is None:
             cal_id = architecture.calibration_set_id
         self._mid_circuit_measurement = bool(mid_circuit_measurement)
+        self._move_gate_validation = check_move_gate_validation(move_gate_validation)
 
         names = sorted(architecture.qubits, key=_natural_key)
         self._qubit_names: tuple[str, ...] = tuple(names)
         self._by_name = {n: cirq.NamedQubit(n) for n in names}
         qubits = [self._by_name[n] for n in names]
-        resonators = [self._by_name[n] for n in names if n in architecture.computational_resonators]
+        resonator_names = set(architecture_resonators(architecture))
+        resonators = [self._by_name[n] for n in names if n in resonator_names]
 
         graph = nx.Graph()
         graph.add_nodes_from(qubits)
@@ -153,6 +173,8 @@ class IQMDevice(cirq.Device):
         self._prx_qubits = frozenset(q for locus in loci.get("prx", ()) for q in locus)
         self._measurable = frozenset(q for locus in loci.get("measure", ()) for q in locus)
         self._cz_pairs = frozenset(frozenset(locus) for locus in loci.get("cz", ()))
+        self._move_loci = frozenset(loci.get("move", ()))
+        self._resonator_set = frozenset(resonators)
 
     # ----------------------------------------------------------------------------------- building
 
@@ -163,6 +185,7 @@ class IQMDevice(cirq.Device):
         calibration_set_id: UUID | str | None = None,
         *,
         mid_circuit_measurement: bool = False,
+        move_gate_validation: str = "strict",
     ) -> IQMDevice:
         """Builds a device from an architecture.
 
@@ -170,6 +193,7 @@ class IQMDevice(cirq.Device):
             spec: A parsed architecture, or its JSON form (static wrapped/inner, or dynamic).
             calibration_set_id: The calibration set the architecture belongs to, when known.
             mid_circuit_measurement: Whether operations may follow a measurement on a qubit.
+            move_gate_validation: MOVE-sandwich validation mode (see the class docstring).
 
         Returns:
             The device.
@@ -179,7 +203,12 @@ class IQMDevice(cirq.Device):
         """
         if not isinstance(spec, QuantumArchitectureSpecification):
             spec = QuantumArchitectureSpecification.from_dict(spec)
-        return cls(spec, calibration_set_id, mid_circuit_measurement=mid_circuit_measurement)
+        return cls(
+            spec,
+            calibration_set_id,
+            mid_circuit_measurement=mid_circuit_measurement,
+            move_gate_validation=move_gate_validation,
+        )
 
     # ------------------------------------------------------------------------------- description
 
@@ -209,6 +238,11 @@ class IQMDevice(cirq.Device):
         return self._mid_circuit_measurement
 
     @property
+    def move_gate_validation(self) -> str:
+        """The MOVE-sandwich validation mode: ``"strict"``, ``"allow_prx"`` or ``"none"``."""
+        return self._move_gate_validation
+
+    @property
     def qubits(self) -> tuple[cirq.NamedQubit, ...]:
         """All device qubits (and resonators), in natural order (QB2 before QB10)."""
         return tuple(self._by_name[n] for n in self._qubit_names)
@@ -232,6 +266,11 @@ class IQMDevice(cirq.Device):
     def cz_pairs(self) -> tuple[tuple[cirq.NamedQubit, cirq.NamedQubit], ...]:
         """Loci of ``cz`` in architecture order (each allowed in either order)."""
         return tuple((a, b) for a, b in self._metadata.loci.get("cz", ()))
+
+    @property
+    def move_loci(self) -> tuple[tuple[cirq.NamedQubit, cirq.NamedQubit], ...]:
+        """Calibrated ``move`` loci, each ``(qubit, resonator)`` (directed)."""
+        return tuple((a, b) for a, b in self._metadata.loci.get("move", ()))
 
     def qubit(self, name: str) -> cirq.NamedQubit:
         """The device qubit called ``name``.
@@ -286,7 +325,23 @@ class IQMDevice(cirq.Device):
         if isinstance(gate, cirq.MeasurementGate):
             bad = [q for q in op.qubits if q not in self._measurable]
             return [f"measure is not allowed on {q!r}" for q in bad]
+        if isinstance(gate, IQMMoveGate):
+            return self._move_violations(op.qubits)
         return [f"unsupported gate {gate!r} (transpile first)"]
+
+    def _move_violations(self, qubits: tuple[cirq.Qid, ...]) -> list[str]:
+        # V1 and V2 of STAR_MOVE.md §5 (same messages), then the calibrated-locus check.
+        if not self._move_loci:
+            return ["MOVE instruction is not supported by the given device architecture."]
+        qubit, resonator = qubits
+        if qubit in self._resonator_set or resonator not in self._resonator_set:
+            names = tuple(_name(q) for q in qubits)
+            return [
+                f"MOVE instructions are only allowed between qubit and resonator, not {names!r}."
+            ]
+        if (qubit, resonator) not in self._move_loci:
+            return [f"move is not calibrated on {qubits!r}"]
+        return []
 
     def validate_operation(self, operation: cirq.Operation) -> None:
         """Checks that ``operation`` is native and acts on an allowed locus.
@@ -338,6 +393,8 @@ class IQMDevice(cirq.Device):
                         measured.setdefault(q, index)
                 # The operation's repr is only built for a violation (it is slow on big circuits).
                 violations.extend(f"moment {index}: {op!r}: {reason}" for reason in reasons)
+        if not violations and self._resonator_set and self._move_gate_validation != "none":
+            violations.extend(self._sandwich_violations(circuit))
         if violations:
             shown = violations[:MAX_REPORTED_VIOLATIONS]
             more = len(violations) - len(shown)
@@ -348,6 +405,24 @@ class IQMDevice(cirq.Device):
             if more:
                 message += f"\n  ... and {more} more"
             raise DeviceValidationError(message, violations)
+
+    def _sandwich_violations(self, circuit: cirq.AbstractCircuit) -> list[str]:
+        """The first MOVE-sandwich violation (STAR_MOVE.md §5) as a one-item list, or ``[]``."""
+        tracker = MoveSandwichTracker(
+            (r.name for r in self._resonator_set),
+            move_supported=bool(self._move_loci),
+            mode=self._move_gate_validation,
+        )
+        for index, moment in enumerate(circuit):
+            for op in moment:
+                name = _instruction_name(op.untagged.gate)
+                if name is None:
+                    continue
+                message = tracker.step(name, tuple(_name(q) for q in op.qubits))
+                if message is not None:
+                    return [f"moment {index}: {op!r}: {message}"]
+        message = tracker.finish()
+        return [] if message is None else [f"end of circuit: {message}"]
 
     # ------------------------------------------------------------------------ protocols and dunder
 
@@ -364,6 +439,7 @@ class IQMDevice(cirq.Device):
             ops,
             self.calibration_set_id,
             self._mid_circuit_measurement,
+            self._move_gate_validation,
         )
 
     def __eq__(self, other: object) -> bool:
@@ -390,7 +466,11 @@ class IQMDevice(cirq.Device):
             extra += f", calibration_set_id={str(self.calibration_set_id)!r}"
         if self._mid_circuit_measurement:
             extra += ", mid_circuit_measurement=True"
-        builtin = self._builtin_name()
+        if self._move_gate_validation != "strict":
+            extra += f", move_gate_validation={self._move_gate_validation!r}"
+        # The built-in factories take only a calibration set id.
+        plain = not self._mid_circuit_measurement and self._move_gate_validation == "strict"
+        builtin = self._builtin_name() if plain else None
         if builtin is not None:
             return f"cirq_iqm_ext.devices.{builtin}({extra.removeprefix(', ')})"
         return (
@@ -453,6 +533,7 @@ class IQMDevice(cirq.Device):
                 None if self.calibration_set_id is None else str(self.calibration_set_id)
             ),
             "mid_circuit_measurement": self._mid_circuit_measurement,
+            "move_gate_validation": self._move_gate_validation,
         }
 
     @classmethod
@@ -461,10 +542,31 @@ class IQMDevice(cirq.Device):
         architecture: Mapping[str, Any],
         calibration_set_id: str | None = None,
         mid_circuit_measurement: bool = False,
+        move_gate_validation: str = "strict",
         **kwargs: Any,
     ) -> IQMDevice:
         return cls.from_architecture(
             dict(architecture),
             calibration_set_id,
             mid_circuit_measurement=mid_circuit_measurement,
+            move_gate_validation=move_gate_validation,
         )
+
+
+def _name(qubit: cirq.Qid) -> str:
+    return qubit.name if isinstance(qubit, cirq.NamedQubit) else str(qubit)
+
+
+def _instruction_name(gate: cirq.Gate | None) -> str | None:
+    """The IQM instruction name of a native gate (``None`` for a global phase)."""
+    if isinstance(gate, _PRX_GATES):
+        return "prx"
+    if isinstance(gate, cirq.CZPowGate):
+        return "cz"
+    if isinstance(gate, cirq.MeasurementGate):
+        return "measure"
+    if isinstance(gate, IQMMoveGate):
+        return "move"
+    if isinstance(gate, cirq.GlobalPhaseGate):
+        return None
+    return type(gate).__name__

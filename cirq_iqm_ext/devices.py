@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from importlib import resources
 from uuid import UUID
 
@@ -62,6 +62,63 @@ def Deneb(calibration_set_id: UUID | str | None = None) -> IQMDevice:
     return IQMDevice(_load("deneb.json"), calibration_set_id)
 
 
+def star_architecture(
+    n_qubits: int,
+    *,
+    resonator: str = "COMP_R",
+    without_move: Iterable[int] = (),
+    name: str | None = None,
+) -> QuantumArchitectureSpecification:
+    """A Deneb-like star architecture: ``QB1``...``QBn`` each coupled to one resonator.
+
+    Built from Deneb's data: every qubit has ``prx`` and ``measure``, and ``cz`` and ``move`` with
+    the resonator, except ``move`` on the qubits listed in ``without_move``.
+
+    Args:
+        n_qubits: Number of qubits (at least 2).
+        resonator: Name of the computational resonator.
+        without_move: Qubit numbers with ``cz`` but no calibrated ``move`` (they can only be the
+            gate side of a CZ).
+        name: Architecture name (default ``"Star{n}"``).
+
+    Raises:
+        ValueError: Fewer than 2 qubits, or a ``without_move`` number out of range.
+    """
+    if n_qubits < 2:
+        raise ValueError(f"A star architecture needs at least 2 qubits, got {n_qubits}")
+    skipped = set(without_move)
+    bad = sorted(i for i in skipped if not 1 <= i <= n_qubits)
+    if bad:
+        raise ValueError(f"without_move names qubits {bad} outside 1..{n_qubits}")
+    qubits = [f"QB{i}" for i in range(1, n_qubits + 1)]
+    pairs = [[q, resonator] for q in qubits]
+    data = {
+        "name": name or f"Star{n_qubits}",
+        "qubits": [resonator, *qubits],
+        "qubit_connectivity": pairs,
+        "operations": {
+            "prx": [[q] for q in qubits],
+            "cz": pairs,
+            "move": [[f"QB{i}", resonator] for i in range(1, n_qubits + 1) if i not in skipped],
+            "measure": [[q] for q in qubits],
+            "barrier": [],
+        },
+    }
+    return QuantumArchitectureSpecification.from_dict({"quantum_architecture": data})
+
+
+def star_device(
+    n_qubits: int,
+    *,
+    resonator: str = "COMP_R",
+    without_move: Iterable[int] = (),
+    calibration_set_id: UUID | str | None = None,
+) -> IQMDevice:
+    """A star device of any size (see :func:`star_architecture`), e.g. ``star_device(12)``."""
+    spec = star_architecture(n_qubits, resonator=resonator, without_move=without_move)
+    return IQMDevice(spec, calibration_set_id)
+
+
 #: Architecture name -> factory of the built-in device.
 BUILTIN_DEVICES: dict[str, Callable[..., IQMDevice]] = {
     "Adonis": Adonis,
@@ -71,4 +128,13 @@ BUILTIN_DEVICES: dict[str, Callable[..., IQMDevice]] = {
     "Deneb": Deneb,
 }
 
-__all__ = ["BUILTIN_DEVICES", "Adonis", "Aphrodite", "Apollo", "Deneb", "Garnet"]
+__all__ = [
+    "BUILTIN_DEVICES",
+    "Adonis",
+    "Aphrodite",
+    "Apollo",
+    "Deneb",
+    "Garnet",
+    "star_architecture",
+    "star_device",
+]

@@ -18,6 +18,7 @@ import types
 JSON_CLASSES: dict[str, tuple[str, str]] = {
     "cirq_iqm_ext.IQMDevice": ("cirq_iqm_ext.device", "IQMDevice"),
     "cirq_iqm_ext.IQMResult": ("cirq_iqm_ext.results", "IQMResult"),
+    "cirq_iqm_ext.IQMMoveGate": ("cirq_iqm_ext.move", "IQMMoveGate"),
 }
 
 

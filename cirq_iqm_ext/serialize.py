@@ -1,8 +1,9 @@
 """Native Cirq circuits ⇄ IQM instructions.
 
 The serialiser does no decomposition: a circuit must already be native (``cirq.PhasedXPowGate``,
-``cirq.XPowGate``, ``cirq.YPowGate``, ``cirq.CZ``, ``cirq.MeasurementGate``; global phases are
-dropped), which is the compiler's job (:func:`cirq_iqm_ext.transpiler.transpile`).
+``cirq.XPowGate``, ``cirq.YPowGate``, ``cirq.CZ``, ``cirq.MeasurementGate``, and on star devices
+:class:`~cirq_iqm_ext.move.IQMMoveGate` as ``move``; global phases are dropped), which is the
+compiler's job (:func:`cirq_iqm_ext.transpiler.transpile`).
 
 A parameterised circuit is serialised once into a :class:`CircuitTemplate`: the instruction dicts
 are built once, and each sweep point only fills in the numbers of the symbolic arguments, evaluated
@@ -23,6 +24,7 @@ import sympy
 
 from cirq_iqm_ext.errors import CircuitValidationError
 from cirq_iqm_ext.models import Circuit, Instruction
+from cirq_iqm_ext.move import MOVE, IQMMoveGate
 
 #: Key of this package's entry in a circuit's metadata (what rebuilding results needs).
 METADATA_KEY = "cirq_iqm_ext"
@@ -92,11 +94,13 @@ def _native_instruction(
         mask = tuple(gate.full_invert_mask())
         info = MeasurementInfo(gate.key, names, mask if any(mask) else ())
         return "measure", names, {"key": gate.key}, info
+    if isinstance(gate, IQMMoveGate):
+        return "move", names, {}, None
     if isinstance(gate, cirq.GlobalPhaseGate) or (gate is None and not op.qubits):
         return None
     raise SerializationError(
-        f"moment {moment_index}: {op!r} has no IQM instruction (IQM runs prx, cz and measure). "
-        "Compile the circuit first (IQMSampler(compile=True) or cirq_iqm_ext.transpile)"
+        f"moment {moment_index}: {op!r} has no IQM instruction (IQM runs prx, cz, measure and "
+        "move). Compile the circuit first (IQMSampler(compile=True) or cirq_iqm_ext.transpile)"
     )
 
 
@@ -443,4 +447,6 @@ def instruction_to_operations(
         return [cirq.measure(*qubits, key=instruction.args["key"])]
     if instruction.name == "barrier":
         return []
+    if instruction.name == "move":
+        return [MOVE.on(*qubits)]
     raise SerializationError(f"Instruction {instruction.name!r} has no Cirq operation here")

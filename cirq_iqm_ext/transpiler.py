@@ -10,6 +10,10 @@ Pipeline (each stage in its own module):
 4. :mod:`~cirq_iqm_ext.synthesis`: two-qubit blocks (SWAPs included) resynthesised with at most 3 CZ,
    single-qubit runs merged into one ``PhasedXPowGate``, Z rotations ejected into measurements.
 
+On a star device (a computational resonator, e.g. Deneb) the pipeline runs on the fictional
+qubit-only architecture whose ``cz`` pairs are those a resonator can implement, and a final pass
+(:mod:`~cirq_iqm_ext.move`) replaces each fictional CZ by MOVEs and resonator CZs with look-ahead.
+
 The result is checked with :meth:`IQMDevice.validate_circuit` before it is returned. The same input and
 seed give the same output in any process: nothing depends on hash order or on the clock.
 """
@@ -26,6 +30,18 @@ import numpy as np
 
 from cirq_iqm_ext.decompose import flatten
 from cirq_iqm_ext.device import DeviceValidationError, IQMDevice
+from cirq_iqm_ext.move import (
+    DEFAULT_LOOKAHEAD,
+    EXISTING_MOVES_MODES,
+    IQMMoveGate,
+    PassInstruction,
+    StarTopology,
+    circuit_instructions,
+    insert_moves,
+    instructions_to_circuit,
+    lift,
+    sandwich_error,
+)
 from cirq_iqm_ext.placement import best_routing
 from cirq_iqm_ext.routing import Coupling, Skeleton
 from cirq_iqm_ext.synthesis import (
@@ -154,11 +170,6 @@ def _physical_region(
     device: IQMDevice, qubit_subset: Iterable[cirq.Qid | str] | None, n_logical: int
 ) -> list[cirq.Qid]:
     """Device qubits the circuit may use: a connected set, in natural order."""
-    if device.resonators:
-        raise NotImplementedError(
-            f"Compiling for devices with a computational resonator ({device.name!r}) is not "
-            "supported yet: it needs MOVE-aware routing"
-        )
     prx = set(device.loci("prx"))
     allowed: list[cirq.Qid] = [q for q in device.qubits if (q,) in prx]
     if qubit_subset is not None:
@@ -234,6 +245,8 @@ def transpile(
     qubit_subset: Iterable[cirq.Qid | str] | None = None,
     optimize: bool = True,
     seed: int | None = None,
+    existing_moves: str = "keep",
+    lookahead: int = DEFAULT_LOOKAHEAD,
 ) -> TranspileResult:
     """Compiles ``circuit`` into native operations on ``device``'s coupled qubits.
 
@@ -247,6 +260,11 @@ def transpile(
             gate is translated on its own and a single layout is routed.
         seed: Seeds layout trials and tie-breaking; ``None`` means ``0``. The output depends only on
             the input and the seed.
+        existing_moves: Star devices only, for an input that already holds ``IQMMoveGate``s (on
+            device qubits): ``"keep"`` its sandwiches (the rest must then be native, with
+            qubit-qubit CZs allowed), ``"remove"`` them and compile the rest, or ``"trust"`` them
+            (``keep`` without pre-validation). An input that is already valid is returned as is.
+        lookahead: Star devices only: the MOVE pass's look-ahead window (0 is greedy).
 
     Returns:
         The native circuit with the initial and final logical -> physical maps.
@@ -254,8 +272,20 @@ def transpile(
     Raises:
         ValueError: The circuit holds a non-unitary operation other than a measurement, needs more
             qubits than the device (or ``qubit_subset``) offers, or ``initial_mapping`` is invalid.
-        NotImplementedError: The device needs MOVE operations through a computational resonator.
+        cirq_iqm_ext.errors.CircuitValidationError: Star devices: explicit MOVEs break a sandwich
+            rule, or a qubit-qubit CZ cannot be implemented through any resonator.
     """
+    if device.resonators:
+        return _transpile_star(
+            circuit,
+            device,
+            initial_mapping=initial_mapping,
+            qubit_subset=qubit_subset,
+            optimize=optimize,
+            seed=seed,
+            existing_moves=existing_moves,
+            lookahead=lookahead,
+        )
     seed = 0 if seed is None else int(seed)
     logical = sorted(circuit.all_qubits())
     phys = _physical_region(device, qubit_subset, len(logical))
@@ -357,3 +387,86 @@ def transpile(
 
 # One synthesiser per process: its cache of resynthesised blocks is pure (matrix -> circuit).
 _SYNTHESIZER = TwoQubitSynthesizer()
+
+
+def _transpile_star(
+    circuit: cirq.AbstractCircuit,
+    device: IQMDevice,
+    *,
+    initial_mapping: Mapping[cirq.Qid, cirq.Qid | str] | None,
+    qubit_subset: Iterable[cirq.Qid | str] | None,
+    optimize: bool,
+    seed: int | None,
+    existing_moves: str,
+    lookahead: int,
+) -> TranspileResult:
+    """:func:`transpile` for a device with computational resonators (STAR_MOVE.md §7)."""
+    if existing_moves not in EXISTING_MOVES_MODES:
+        raise ValueError(
+            f"existing_moves must be one of {EXISTING_MOVES_MODES}, got {existing_moves!r}"
+        )
+    topology = StarTopology.from_architecture(device.architecture)
+    resonators = set(device.resonators)
+    explicit = any(
+        isinstance(op.gate, IQMMoveGate) or resonators.intersection(op.qubits)
+        for op in circuit.all_operations()
+    )
+    if explicit and existing_moves != "remove":
+        # Explicit sandwiches pin the circuit to its qubits: no placement or routing.
+        out = instructions_to_circuit(
+            insert_moves(
+                circuit_instructions(circuit),
+                topology,
+                existing_moves=existing_moves,
+                lookahead=lookahead,
+            )
+        )
+        device.validate_circuit(out)
+        identity = {q: q for q in sorted(circuit.all_qubits()) if q not in resonators}
+        return TranspileResult(out, identity, dict(identity))
+    if explicit:
+        circuit = _lifted(circuit, topology)
+    virtual = IQMDevice(
+        topology.fictional_architecture(device.architecture),
+        device.calibration_set_id,
+        mid_circuit_measurement=device.mid_circuit_measurement,
+    )
+    routed = transpile(
+        circuit,
+        virtual,
+        initial_mapping=initial_mapping,
+        qubit_subset=qubit_subset,
+        optimize=optimize,
+        seed=seed,
+    )
+    out = instructions_to_circuit(
+        insert_moves(circuit_instructions(routed.circuit), topology, lookahead=lookahead)
+    )
+    device.validate_circuit(out)
+    return TranspileResult(out, routed.initial_mapping, routed.final_mapping)
+
+
+def _lifted(circuit: cirq.AbstractCircuit, topology: StarTopology) -> cirq.Circuit:
+    """``circuit`` without its MOVEs, each resonator replaced by the qubit it holds (§7.5)."""
+    triples: list[PassInstruction] = []
+    for op in circuit.all_operations():
+        gate = op.untagged.gate
+        if isinstance(gate, IQMMoveGate):
+            name = "move"
+        elif isinstance(gate, cirq.CZPowGate) and gate.exponent == 1:
+            name = "cz"
+        else:
+            name = "op"
+        triples.append((name, tuple(str(q) for q in op.qubits), op))
+    message = sandwich_error(triples, topology)  # V1-V6, fictional CZs as ordinary instructions
+    if message is not None:
+        raise DeviceValidationError(message)
+    for name, locus, _ in triples:
+        if name == "op" and any(topology.is_resonator(q) for q in locus):
+            raise ValueError(f"Only cz and move may act on a resonator, got {name} on {locus}")
+
+    def relocate(inst: PassInstruction, locus: tuple[str, ...]) -> cirq.Operation:
+        op: cirq.Operation = inst[2]
+        return op.with_qubits(*(cirq.NamedQubit(n) for n in locus))
+
+    return cirq.Circuit(payload for _, _, payload in lift(triples, topology, relocate))

@@ -3,11 +3,15 @@
 The client calls :func:`validate_run_request` before it sends a job, and the project's server calls it
 when it receives one, so a user sees the same message whichever side finds the problem, e.g.
 ``circuit 0 ("bell"), instruction 3: ('QB1', 'QB2') is not an allowed locus for cz``.
+
+On star architectures (a computational resonator, e.g. Deneb) the MOVE-sandwich rules V1-V6 of
+STAR_MOVE.md §5 are checked too, by :class:`MoveSandwichTracker`, which the Cirq device reuses so that
+both levels report the same messages.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from cirq_iqm_ext.errors import CircuitValidationError
 from cirq_iqm_ext.models import (
@@ -19,6 +23,115 @@ from cirq_iqm_ext.models import (
 
 #: At most this many violations are spelled out in one error; the rest are counted.
 MAX_REPORTED_VIOLATIONS = 10
+
+#: Values of ``move_gate_validation`` (STAR_MOVE.md §6); v1 jobs are always ``"strict"``.
+MOVE_GATE_VALIDATION_MODES = ("strict", "allow_prx", "none")
+
+
+def check_move_gate_validation(mode: str) -> str:
+    """Returns ``mode`` if it is a valid ``move_gate_validation`` value.
+
+    Raises:
+        ValueError: ``mode`` is not one of :data:`MOVE_GATE_VALIDATION_MODES`.
+    """
+    if mode not in MOVE_GATE_VALIDATION_MODES:
+        raise ValueError(
+            f"move_gate_validation must be one of {MOVE_GATE_VALIDATION_MODES}, got {mode!r}"
+        )
+    return mode
+
+
+def architecture_resonators(architecture: QuantumArchitectureSpecification) -> tuple[str, ...]:
+    """The computational resonators of ``architecture``, in its qubit order.
+
+    Declared ones (the dynamic form's ``computational_resonators``) plus, for the static v1 form
+    where resonators are listed among ``qubits`` under opaque names, every component that appears in
+    a two-qubit locus but has neither a ``prx`` nor a ``measure`` locus (STAR_MOVE.md §1).
+    """
+    declared = set(architecture.computational_resonators)
+    single = {q for name in ("prx", "measure") for locus in architecture.loci(name) for q in locus}
+    paired = {q for locus in architecture.loci("cz") + architecture.loci("move") for q in locus}
+    if single:
+        declared |= paired - single
+    return tuple(q for q in architecture.qubits if q in declared)
+
+
+def _set_repr(names: Iterable[str]) -> str:
+    # A deterministic set repr (Python's depends on string hashing).
+    return "{" + ", ".join(repr(n) for n in sorted(names)) + "}"
+
+
+class MoveSandwichTracker:
+    """Walks a circuit's instructions and checks the MOVE-sandwich rules V1-V6 of STAR_MOVE.md §5.
+
+    Feed every instruction in order to :meth:`step`, then call :meth:`finish`; each returns the
+    message of the rule broken, or ``None``. After the first message the circuit is invalid and the
+    tracker's state is no longer meaningful.
+
+    Args:
+        resonators: Names of the computational resonators.
+        move_supported: Whether the architecture has a ``move`` operation at all (V1).
+        mode: ``move_gate_validation``: ``"strict"``, ``"allow_prx"`` or ``"none"`` (no checks).
+
+    Raises:
+        ValueError: Unknown ``mode``.
+    """
+
+    def __init__(
+        self, resonators: Iterable[str], *, move_supported: bool = True, mode: str = "strict"
+    ):
+        self.resonators = frozenset(resonators)
+        self.move_supported = move_supported
+        self.mode = check_move_gate_validation(mode)
+        self.occupation: dict[str, str] = {}  # resonator -> the qubit whose state it holds
+        self.moved: set[str] = set()  # parked qubits
+
+    def step(self, name: str, locus: tuple[str, ...]) -> str | None:
+        """Checks one instruction and updates the state."""
+        if self.mode == "none":
+            return None
+        if name == "move":
+            if not self.move_supported:
+                return "MOVE instruction is not supported by the given device architecture."
+            if len(locus) != 2 or locus[0] in self.resonators or locus[1] not in self.resonators:
+                return (
+                    "MOVE instructions are only allowed between qubit and resonator, "
+                    f"not {locus!r}."
+                )
+            qubit, resonator = locus
+            occupant = self.occupation.get(resonator)
+            if occupant is None:
+                if qubit in self.moved:
+                    return (
+                        f"MOVE instruction {locus!r}: state of {qubit} is in another resonator: "
+                        f"{self.occupation!r}."
+                    )
+                self.occupation[resonator] = qubit
+                self.moved.add(qubit)
+            elif occupant != qubit:
+                return (
+                    f"MOVE instruction {locus!r} to an already occupied resonator: "
+                    f"{self.occupation!r}."
+                )
+            else:
+                del self.occupation[resonator]
+                self.moved.discard(qubit)
+            return None
+        if not self.moved or name == "barrier" or (name == "prx" and self.mode == "allow_prx"):
+            return None
+        parked = self.moved.intersection(locus)
+        if parked:
+            return (
+                f"Instruction {name} acts on {locus!r} while the state(s) of {_set_repr(parked)} "
+                f"are in a resonator. Current resonator occupation: {self.occupation!r}."
+            )
+        return None
+
+    def finish(self) -> str | None:
+        """Checks V6: no qubit state may be left in a resonator."""
+        if self.mode == "none" or not self.occupation:
+            return None
+        return f"Circuit ends while qubit state(s) are still in a resonator: {self.occupation!r}."
 
 
 class _ArchitectureIndex:
@@ -35,6 +148,8 @@ class _ArchitectureIndex:
                 allowed |= {tuple(reversed(locus)) for locus in loci}
             self.loci[name] = frozenset(allowed)
         self.measurable = frozenset(q for locus in self.loci.get("measure", ()) for q in locus)
+        self.resonators = architecture_resonators(architecture)
+        self.move_supported = "move" in self.operations
 
 
 _INDEX_CACHE: dict[int, tuple[QuantumArchitectureSpecification, _ArchitectureIndex]] = {}
@@ -58,8 +173,12 @@ def circuit_violations(
     qubit_mapping: Mapping[str, str] | None = None,
     *,
     allow_mid_circuit_measurement: bool = False,
+    move_gate_validation: str = "strict",
 ) -> list[str]:
     """Lists every way ``circuit`` breaks the rules of PROTOCOL.md §3.2 on ``architecture``.
+
+    On an architecture with computational resonators, a circuit that passes those checks is also
+    walked for the MOVE-sandwich rules (STAR_MOVE.md §5); the first one broken is reported.
 
     Args:
         circuit: The circuit to check.
@@ -68,10 +187,15 @@ def circuit_violations(
         qubit_mapping: Logical -> physical names; ``None`` means the circuit uses physical names.
         allow_mid_circuit_measurement: Allow operations after a measurement on the same qubit and
             more than one measurement of a qubit.
+        move_gate_validation: ``"strict"`` (v1 jobs), ``"allow_prx"`` or ``"none"``.
 
     Returns:
         One message per violation, in instruction order; empty when the circuit is valid.
+
+    Raises:
+        ValueError: Unknown ``move_gate_validation``.
     """
+    check_move_gate_validation(move_gate_validation)
     index = _index_for(architecture)
     prefix = f'circuit {circuit_index} ("{circuit.name}")'
     violations: list[str] = []
@@ -111,7 +235,31 @@ def circuit_violations(
                 )
         if name == "measure":
             measured.update(locus)
+    if not violations and index.resonators and move_gate_validation != "none":
+        violations.extend(
+            _sandwich_violations(circuit, prefix, index, qubit_mapping, move_gate_validation)
+        )
     return violations
+
+
+def _sandwich_violations(
+    circuit: Circuit,
+    prefix: str,
+    index: _ArchitectureIndex,
+    qubit_mapping: Mapping[str, str] | None,
+    mode: str,
+) -> list[str]:
+    """The first MOVE-sandwich violation of ``circuit`` (a one-item list), or an empty list."""
+    tracker = MoveSandwichTracker(index.resonators, move_supported=index.move_supported, mode=mode)
+    for position, instruction in enumerate(circuit.instructions):
+        locus = instruction.qubits
+        if qubit_mapping is not None:
+            locus = tuple(qubit_mapping.get(q, q) for q in locus)
+        message = tracker.step(instruction.name, locus)
+        if message is not None:
+            return [f"{prefix}, instruction {position}: {message}"]
+    message = tracker.finish()
+    return [] if message is None else [f"{prefix}: {message}"]
 
 
 def validate_run_request(
@@ -119,6 +267,7 @@ def validate_run_request(
     architecture: QuantumArchitectureSpecification,
     *,
     allow_mid_circuit_measurement: bool = False,
+    move_gate_validation: str = "strict",
 ) -> None:
     """Checks every circuit of ``request`` against ``architecture``.
 
@@ -126,10 +275,13 @@ def validate_run_request(
         request: The run request to check.
         architecture: What the quantum computer allows.
         allow_mid_circuit_measurement: See :func:`circuit_violations`.
+        move_gate_validation: The MOVE-sandwich validation mode; v1 requests carry none and are
+            always ``"strict"``; the second API profile passes its job's ``move_gate_validation``.
 
     Raises:
         CircuitValidationError: Listing every violation found (the first few spelled out), or naming
             physical qubits in the qubit mapping that do not exist.
+        ValueError: Unknown ``move_gate_validation``.
     """
     mapping = request.qubit_mapping_dict
     violations: list[str] = []
@@ -148,6 +300,7 @@ def validate_run_request(
                 architecture,
                 mapping,
                 allow_mid_circuit_measurement=allow_mid_circuit_measurement,
+                move_gate_validation=move_gate_validation,
             )
         )
     if violations:

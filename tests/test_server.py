@@ -412,22 +412,35 @@ def test_independent_blocks_of_a_large_architecture_are_simulated_separately():
     assert result["measurements"][0]["m"] == [[1] * 54] * 3
 
 
-def test_deneb_move_transfers_the_state_through_the_resonator():
+def test_deneb_move_sandwich_runs_and_a_broken_sandwich_is_refused():
+    move_qb2 = {"name": "move", "qubits": ["QB2", "COMP_R"], "args": {}}
     with EmbeddedServer("deneb", seed=2) as running, httpx.Client(base_url=running.url) as http:
-        circuit = {
-            "name": "move",
+        # QB2 is parked in the resonator while QB1 interacts with it, then restored (STAR_MOVE.md).
+        sandwich = {
+            "name": "sandwich",
             "instructions": [
-                prx("QB1", 0.5, 0.0),
-                {"name": "move", "qubits": ["QB1", "COMP_R"], "args": {}},
-                {"name": "move", "qubits": ["QB2", "COMP_R"], "args": {}},
+                prx("QB2", 0.5, 0.0),
+                move_qb2,
+                cz("QB1", "COMP_R"),
+                move_qb2,
                 measure("QB1", "QB2", key="m"),
             ],
         }
-        arch = running.app.architecture
-        if ("QB2", "COMP_R") not in arch.loci("move"):
-            pytest.skip("this Deneb data has no move on QB2")
-        result = wait_final(http, submit(http, run_request(circuit, shots=2)))
-    assert result["measurements"][0]["m"] == [[0, 1], [0, 1]]
+        result = wait_final(http, submit(http, run_request(sandwich, shots=2)))
+        assert result["measurements"][0]["m"] == [[0, 1], [0, 1]]
+        # Moving a second qubit into an occupied resonator would depend on an undefined phase.
+        broken = {
+            "name": "broken",
+            "instructions": [
+                prx("QB1", 0.5, 0.0),
+                {"name": "move", "qubits": ["QB1", "COMP_R"], "args": {}},
+                move_qb2,
+                measure("QB1", "QB2", key="m"),
+            ],
+        }
+        answer = http.post("/jobs", json=run_request(broken, shots=2))
+    assert answer.status_code == 400
+    assert "already occupied resonator" in answer.json()["detail"]
 
 
 def test_a_simulation_error_fails_the_job_with_a_clear_message():

@@ -463,9 +463,12 @@ def test_too_many_qubits_is_a_clear_error():
         transpile(circuit, ADONIS)
 
 
-def test_resonator_devices_are_not_supported_yet():
-    with pytest.raises(NotImplementedError, match="computational resonator"):
-        transpile(cirq.Circuit(cirq.CZ(*cirq.LineQubit.range(2))), Deneb())
+def test_resonator_devices_compile_through_moves():
+    # Star devices compile on the fictional all-to-all graph, then get MOVEs (tests/test_move.py).
+    result = transpile(cirq.Circuit(cirq.CZ(*cirq.LineQubit.range(2))), Deneb())
+    names = [type(op.gate).__name__ for op in result.circuit.all_operations()]
+    assert names.count("IQMMoveGate") == 2
+    Deneb().validate_circuit(result.circuit)
 
 
 def test_non_unitary_operations_are_rejected():
