@@ -112,3 +112,18 @@ def test_unclosed_sandwich_is_rejected_by_the_server(server):
         response = raw.post("/jobs", json=body)
     assert response.status_code == 400
     assert "Circuit ends while qubit state(s) are still in a resonator" in response.text
+
+
+def test_star_device_through_the_iqm_server_profile():
+    q = cirq.LineQubit.range(3)
+    ghz = cirq.Circuit(
+        cirq.H(q[0]), cirq.CNOT(q[0], q[1]), cirq.CNOT(q[1], q[2]), cirq.measure(*q, key="m")
+    )
+    with EmbeddedServer("deneb", seed=4) as server:
+        with IQMSampler(
+            server.url, environ={}, api="iqm-server", quantum_computer="deneb", progress=False
+        ) as sampler:
+            assert sampler.client.api == "iqm-server"
+            assert sampler.device.resonators  # the resonator comes through the DQA
+            result = sampler.run(ghz, repetitions=100)
+    assert set(result.histogram(key="m")) <= {0, 7}

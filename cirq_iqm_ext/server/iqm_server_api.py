@@ -330,7 +330,11 @@ class IQMServerAPI:
         if calibration is None:
             raise error(404, f"Calibration set {cal_id} not found")
         try:
-            validate_run_request(run_request, app.architecture)
+            validate_run_request(
+                run_request,
+                app.architecture,
+                move_gate_validation=options["move_gate_validation"],
+            )
         except CircuitValidationError as failure:
             raise error(400, str(failure), "circuit_validation_error") from None
         try:
