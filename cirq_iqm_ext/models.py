@@ -819,8 +819,19 @@ class QuantumArchitectureSpecification:
                 )
         else:
             raise _fail("The architecture's operations must be a list of names or a dict of loci")
-        resonators = tuple(q for q in qubits if q.startswith("COMP_R"))
-        return cls(data["name"], tuple(qubits), pairs, operations, resonators)
+        # Resonators may be listed beside the qubits, or among them under opaque names: then they
+        # are the components of two-qubit loci with no single-qubit operation (STAR_MOVE.md §1).
+        listed = data.get("computational_resonators") or []
+        if not isinstance(listed, list) or not all(isinstance(r, str) for r in listed):
+            raise _fail('"computational_resonators" must be a list of names')
+        single = {
+            q for name in ("prx", "measure") for locus in operations.get(name, ()) for q in locus
+        }
+        paired = {q for name in ("cz", "move") for locus in operations.get(name, ()) for q in locus}
+        inferred = paired - single if single else set()
+        all_names = [*qubits, *(r for r in listed if r not in qubits)]
+        resonators = tuple(q for q in all_names if q in set(listed) | inferred)
+        return cls(data["name"], tuple(all_names), pairs, operations, resonators)
 
     @classmethod
     def _from_dynamic(cls, data: Mapping[str, Any]) -> QuantumArchitectureSpecification:
