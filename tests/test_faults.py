@@ -410,36 +410,38 @@ def test_401_after_token_expiry_mid_wait(secret_scanner):
     """The server's clock jumps past the access token's expiry while the client waits: the next
     poll gets 401, the client refreshes once (refresh grant) and carries on."""
     offset = [0.0]
-    server_clock = lambda: time.time() + offset[0]  # noqa: E731
-    with EmbeddedServer(
-        "adonis", seed=3, auth_users={"alice": PASSWORD}, job_delay=0.6, clock=server_clock
-    ) as srv:
-        with FaultProxy(upstream_of(srv.url)) as proxy:
-            polls = [0]
+    server_clock = lambda: time.time() + offset[0]
+    with (
+        EmbeddedServer(
+            "adonis", seed=3, auth_users={"alice": PASSWORD}, job_delay=0.6, clock=server_clock
+        ) as srv,
+        FaultProxy(upstream_of(srv.url)) as proxy,
+    ):
+        polls = [0]
 
-            def expire_on_second_poll(request: Any) -> None:
-                if request.path.endswith("/status"):
-                    polls[0] += 1
-                    if polls[0] == 2:
-                        offset[0] = 400.0  # past the 300 s access token, within the refresh one
-                        REPORT.count_fault("token expiry (server clock +400 s)")
+        def expire_on_second_poll(request: Any) -> None:
+            if request.path.endswith("/status"):
+                polls[0] += 1
+                if polls[0] == 2:
+                    offset[0] = 400.0  # past the 300 s access token, within the refresh one
+                    REPORT.count_fault("token expiry (server clock +400 s)")
 
-            proxy.on_request = expire_on_second_poll
-            ledger = Ledger(srv, "401 after token expiry mid-wait", "token expiry")
-            secret_scanner.add_secret(PASSWORD)
-            with make_client(
-                proxy.url,
-                FakeClock(),
-                auth_server_url=proxy.url,
-                username="alice",
-                password=PASSWORD,
-            ) as client:
-                run_job(client, "expiry")
-                secret_scanner.collect(repr(client))
-            secret_scanner.add_secret(*proxy.secrets)
-            grants = srv.app.stats["POST realms/cortex/protocol/openid-connect/token"]
-            assert grants == 2  # the login and exactly one refresh
-            ledger.close("recovered (one forced refresh)", expected_jobs=1, completed=1)
+        proxy.on_request = expire_on_second_poll
+        ledger = Ledger(srv, "401 after token expiry mid-wait", "token expiry")
+        secret_scanner.add_secret(PASSWORD)
+        with make_client(
+            proxy.url,
+            FakeClock(),
+            auth_server_url=proxy.url,
+            username="alice",
+            password=PASSWORD,
+        ) as client:
+            run_job(client, "expiry")
+            secret_scanner.collect(repr(client))
+        secret_scanner.add_secret(*proxy.secrets)
+        grants = srv.app.stats["POST realms/cortex/protocol/openid-connect/token"]
+        assert grants == 2  # the login and exactly one refresh
+        ledger.close("recovered (one forced refresh)", expected_jobs=1, completed=1)
 
 
 def test_401_that_persists_is_an_auth_error_with_the_job_id(secret_scanner):

@@ -21,7 +21,7 @@ import logging
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -530,7 +530,7 @@ class Worker:
 
     Args:
         store: Where the jobs live.
-        executor: Runs a request (the simulator); or one executor per thread (a list), since a
+        executor: Runs a request (the simulator); or one executor per thread (a sequence), since a
             simulator's random generator must not be shared between threads.
         job_delay: Seconds each job waits in each pending state, so tests can watch and abort.
         sleep: Waits up to the given seconds or until the event is set (injectable for tests).
@@ -541,14 +541,14 @@ class Worker:
     def __init__(
         self,
         store: JobStore,
-        executor: Executor | list[Executor],
+        executor: Executor | Sequence[Executor],
         *,
         job_delay: float = 0.0,
         sleep: Callable[[threading.Event, float], None] | None = None,
         max_queue: int = 0,
     ):
         self._store = store
-        self._executors = list(executor) if isinstance(executor, list) else [executor]
+        self._executors = list(executor) if isinstance(executor, Sequence) else [executor]
         self._executor = self._executors[0]
         self._job_delay = max(0.0, float(job_delay))
         self._sleep = sleep or (lambda event, seconds: event.wait(seconds) and None)

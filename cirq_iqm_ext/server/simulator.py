@@ -11,10 +11,13 @@ How it is fast:
   and every shot is sampled from the final probabilities with numpy;
 * qubits that never interact are simulated as separate blocks (noise is local, so this stays exact);
 * a small numpy engine does the evolution: single-qubit gates on a qubit are fused until a two-qubit
-  gate touches it, ``cz`` is an in-place sign flip on a strided view;
+  gate touches it, and then the pending gates of up to four neighbouring qubits go out together as
+  one small matrix product (one pass over the state instead of four); ``cz`` is an in-place sign
+  flip on a strided view;
 * noiseless: one state vector (``complex64``); noisy blocks of up to ``max_density_qubits`` qubits:
   one exact density-matrix evolution (per-qubit superoperators); larger noisy blocks: Monte-Carlo
-  trajectories (Pauli errors and relaxation jumps drawn per trajectory), at most
+  trajectories (Pauli errors and relaxation jumps drawn per trajectory; each moment's amplitude
+  damping and dephasing flips on every qubit are one diagonal, applied in one pass), at most
   ``max_trajectories`` of them, each sampled for an equal share of the shots (every shot follows the
   exact noisy distribution; shots of one trajectory are correlated);
 * readout errors and heralding are vectorised over all shots.
@@ -36,6 +39,7 @@ import numpy as np
 from cirq_iqm_ext.calibration import CalibrationSet
 from cirq_iqm_ext.models import Circuit, HeraldingMode, Instruction, RunRequest
 from cirq_iqm_ext.noise import depolarizing_remainder, thermal_parameters
+from cirq_iqm_ext.server.move_model import MovePhaseModel
 
 #: One circuit's measurements: key -> [shot, qubit] array of 0/1.
 MeasurementArrays = dict[str, np.ndarray]
@@ -57,7 +61,6 @@ _PAULIS = (
     np.array([[1, 0], [0, -1]], dtype=np.complex128),
 )
 _CZ_DIAG = np.array([1, 1, 1, -1], dtype=np.complex128)
-_SWAP = np.array([[1, 0, 0, 0], [0, 0, 1, 0], [0, 1, 0, 0], [0, 0, 0, 1]], dtype=np.complex128)
 
 
 class SimulationError(RuntimeError):
@@ -75,7 +78,8 @@ def prx_matrix(angle_t: float, phase_t: float) -> np.ndarray:
 
 @dataclass
 class _Op:
-    """One scheduled gate: ``kind`` is ``u`` (1-qubit matrix), ``cz`` or ``swap``."""
+    """One scheduled gate: ``kind`` is ``u`` (1-qubit matrix), ``cz`` or ``move`` (4x4 matrix in
+    the basis |qubit resonator>, with the locus's MOVE phase)."""
 
     kind: str
     qubits: tuple[str, ...]
@@ -213,11 +217,17 @@ class CalibratedSimulator:
         return cirq.Circuit(ops), measurements
 
     @staticmethod
-    def translate(instruction: Instruction, qubits: Sequence[cirq.Qid]) -> cirq.Operation | None:
+    def translate(
+        instruction: Instruction,
+        qubits: Sequence[cirq.Qid],
+        move_model: MovePhaseModel | None = None,
+    ) -> cirq.Operation | None:
         """Maps one instruction to a Cirq operation (``None`` for a barrier).
 
-        ``prx(angle_t, phase_t)`` is ``PhasedXPowGate(exponent=2·angle_t, phase_exponent=2·phase_t)``
-        up to global phase; ``move`` acts as a SWAP on the computational subspace.
+        ``prx(angle_t, phase_t)`` is
+        ``PhasedXPowGate(exponent=2·angle_t, phase_exponent=2·phase_t)`` up to global phase;
+        ``move`` is the population exchange with the locus's phase from ``move_model`` (by default
+        the phases of an unnamed calibration set, as the simulation without calibration uses).
 
         Raises:
             SimulationError: An unknown instruction.
@@ -235,7 +245,9 @@ class CalibratedSimulator:
         if name == "barrier":
             return None
         if name == "move":
-            return cirq.SWAP.on(*qubits)
+            model = move_model or MovePhaseModel(None)
+            names = [q.name if isinstance(q, cirq.NamedQubit) else str(q) for q in qubits]
+            return cirq.MatrixGate(model.matrix(names[0], names[1])).on(*qubits)
         raise SimulationError(f"The simulator cannot execute the instruction {name!r}")
 
     # Scheduling ---------------------------------------------------------------------------------
@@ -271,7 +283,10 @@ class CalibratedSimulator:
             elif name == "cz":
                 op = _Op("cz", names)
             elif name == "move":
-                op = _Op("swap", names)
+                # Population exchange with the locus's phase (STAR_MOVE.md §2), not a plain SWAP:
+                # like the hardware, results depend on the phase unless the sandwich cancels it.
+                cal_id = None if calibration is None else calibration.calibration_set_id
+                op = _Op("move", names, MovePhaseModel(cal_id).matrix(names[0], names[1]))
             else:
                 raise SimulationError(f"The simulator cannot execute the instruction {name!r}")
             duration = 0.0
@@ -484,6 +499,28 @@ class _ThermalTable:
                 self.gamma[m, k], self.p_z[m, k] = cache[key]
 
 
+#: Pending single-qubit gates on up to this many neighbouring qubits are applied as one product.
+_GROUP = 4
+
+
+def _product_diagonal(factors: np.ndarray) -> np.ndarray:
+    """The diagonal of ``⊗_k diag(1, factors[k])`` (qubit 0 is the top bit), as ``float32``."""
+
+    def kron(part: np.ndarray) -> np.ndarray:
+        out = np.ones(1, dtype=np.float32)
+        for f in part:
+            out = np.kron(out, np.array([1.0, f], dtype=np.float32))
+        return out
+
+    half = len(factors) // 2
+    # Two kron chains of half the qubits and one outer product: cheap next to a pass over the state.
+    return np.multiply.outer(kron(factors[:half]), kron(factors[half:])).reshape(-1)
+
+
+def _is_diagonal(u: np.ndarray | None) -> bool:
+    return u is not None and abs(u[0, 1]) < 1e-12 and abs(u[1, 0]) < 1e-12
+
+
 class _StateVector:
     """A ``complex64`` state vector over ``n`` qubits, big-endian, with fused 1-qubit gates."""
 
@@ -493,6 +530,7 @@ class _StateVector:
         self.psi = np.zeros(2**n, dtype=np.complex64)
         self.psi[0] = 1
         self.pending: list[np.ndarray | None] = [None] * n
+        self._spare: np.ndarray | None = None  # output buffer of grouped gates, then swapped
 
     def run(
         self,
@@ -514,7 +552,7 @@ class _StateVector:
                     if op.kind == "cz":
                         self._cz(ks[0], ks[1])
                     else:
-                        self._swap(ks[0], ks[1])
+                        self._two_qubit(ks[0], ks[1], op.matrix)  # type: ignore[arg-type]
                 if noise is not None and op.depolarizing > 0 and rng.random() < op.depolarizing:
                     # A uniformly random non-identity Pauli string on the gate's qubits.
                     choice = int(rng.integers(1, 4 ** len(ks)))
@@ -533,26 +571,27 @@ class _StateVector:
         if not gamma.any() and not p_z.any():
             return threshold
         flips = self.rng.random(self.n) < p_z
-        for k in np.flatnonzero(flips):
-            self._push(int(k), _PAULIS[3])
         if not gamma.any():
+            for flipped in np.flatnonzero(flips):
+                self._push(int(flipped), _PAULIS[3])
             return threshold
         # No-jump evolution: K0 = diag(1, sqrt(1-γ)) shrinks the norm; a jump happens when the
         # norm falls below a uniform threshold (the quantum-jump unravelling), resolved per moment.
-        for k in np.flatnonzero(gamma):
-            self._push(int(k), np.diag([1.0, math.sqrt(1 - gamma[k])]).astype(np.complex128))
+        # K0 and the Z flips of every qubit are one diagonal: a single pass over the state.
         for k in range(self.n):
             self._flush(k)
+        factors = np.sqrt(1 - gamma) * np.where(flips, -1.0, 1.0)
+        self.psi *= _product_diagonal(factors)
         norm2 = float(np.vdot(self.psi, self.psi).real)
         if norm2 >= threshold:
             return threshold
         weights = np.zeros(self.n)
-        for k in np.flatnonzero(gamma):
-            ones = self.psi.reshape(2**k, 2, -1)[:, 1, :]
-            weights[k] = gamma[k] / (1 - gamma[k]) * float(np.vdot(ones, ones).real)
+        for damped in np.flatnonzero(gamma):
+            ones = self.psi.reshape(2**damped, 2, -1)[:, 1, :]
+            weights[damped] = gamma[damped] / (1 - gamma[damped]) * float(np.vdot(ones, ones).real)
         if weights.sum() > 0:
-            k = int(self.rng.choice(self.n, p=weights / weights.sum()))
-            view = self.psi.reshape(2**k, 2, -1)
+            jumped = int(self.rng.choice(self.n, p=weights / weights.sum()))
+            view = self.psi.reshape(2**jumped, 2, -1)
             view[:, 0, :] = view[:, 1, :]
             view[:, 1, :] = 0
         self.psi /= np.sqrt(np.vdot(self.psi, self.psi).real)
@@ -563,6 +602,37 @@ class _StateVector:
         self.pending[k] = matrix if current is None else matrix @ current
 
     def _flush(self, k: int) -> None:
+        if self.pending[k] is None:
+            return
+        # Pending gates on neighbouring qubits go out together as one small matrix product: one
+        # pass over the state instead of one per qubit (flushing early is always allowed, the
+        # pending gates of other qubits commute with whatever comes next on this one).
+        low = k - k % _GROUP
+        high = min(low + _GROUP, self.n)
+        busy = [j for j in range(low, high) if self.pending[j] is not None]
+        if len(busy) == 1 or all(_is_diagonal(self.pending[j]) for j in busy):
+            for j in busy:
+                self._flush_one(j)
+            return
+        first, last = busy[0], busy[-1]
+        matrix: np.ndarray = np.array([[1.0]], dtype=np.complex128)
+        for j in range(first, last + 1):
+            u = self.pending[j]
+            self.pending[j] = None
+            matrix = np.kron(matrix, _I2 if u is None else u)
+        width = last - first + 1
+        gate = matrix.astype(np.complex64)
+        if self._spare is None:
+            self._spare = np.empty_like(self.psi)
+        if last == self.n - 1:  # the lowest qubits: one (2^(n-w), 2^w) @ (2^w, 2^w) product
+            low_view = self.psi.reshape(-1, 2**width)
+            np.matmul(low_view, gate.T, out=self._spare.reshape(low_view.shape))
+        else:
+            view = self.psi.reshape(2**first, 2**width, -1)
+            np.matmul(gate, view, out=self._spare.reshape(view.shape))
+        self.psi, self._spare = self._spare, self.psi
+
+    def _flush_one(self, k: int) -> None:
         u = self.pending[k]
         if u is None:
             return
@@ -588,9 +658,12 @@ class _StateVector:
         view = self.psi.reshape(2**a, 2, 2 ** (b - a - 1), 2, -1)
         view[:, 1, :, 1, :] *= -1
 
-    def _swap(self, a: int, b: int) -> None:
-        tensor = self.psi.reshape((2,) * self.n)
-        self.psi = np.ascontiguousarray(np.swapaxes(tensor, a, b)).reshape(-1)
+    def _two_qubit(self, a: int, b: int, matrix: np.ndarray) -> None:
+        """Applies a 4x4 unitary on axes ``a`` (high bit) and ``b`` (low bit)."""
+        tensor = np.moveaxis(self.psi.reshape((2,) * self.n), (a, b), (0, 1))
+        shape = tensor.shape
+        out = (matrix @ tensor.reshape(4, -1)).reshape(shape)
+        self.psi = np.ascontiguousarray(np.moveaxis(out, (0, 1), (a, b))).reshape(-1)
 
 
 def _superoperator(kraus: Sequence[np.ndarray]) -> np.ndarray:
@@ -642,8 +715,9 @@ def _density_matrix(
             elif op.kind == "cz":
                 unitary = np.diag(_CZ_DIAG)
             else:
-                unitary = _SWAP
-            superop = np.kron(unitary, unitary.conj())  # type: ignore[arg-type]
+                unitary = op.matrix
+            assert unitary is not None  # a "u" op always carries its matrix
+            superop = np.kron(unitary, unitary.conj())
             if op.depolarizing > 0:
                 superop = _depolarizing_superoperator(op.depolarizing, len(ks)) @ superop
             rho = apply(superop, ks)
