@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-test
 SOURCES := setup.cfg setup.py
 RUFF_CONFIG := --line-length 100 --target-version py311
 RUFF_RULES := --select E,F,W,I,B,UP,N,SIM,RUF \
-	--ignore E741,RUF001,RUF002,RUF003,RUF005,RUF015,RUF043,N802,N806,SIM117,UP042
+	--ignore E741,RUF001,RUF002,RUF003,RUF005,RUF015,RUF043,N802,N806,N818,SIM117,UP031,UP042
 LINTED := cirq_iqm_ext tests examples
 
 .PHONY: demo test test-fast lint typecheck format compat-env bench bench-compile bench-sampler bench-server clean

@@ -1,15 +1,15 @@
 """The IQM device model: which qubits exist, which are coupled, and what may run where.
 
 :class:`IQMDevice` is built from a :class:`~cirq_iqm_ext.models.QuantumArchitectureSpecification`
-(static or dynamic form) and does one job, validation; everything descriptive (qubits, graph, gateset,
-loci per operation) sits on its :class:`IQMDeviceMetadata`. The native operations are
+(static or dynamic form) and does one job, validation; everything descriptive (qubits, graph,
+gateset, loci per operation) sits on its :class:`IQMDeviceMetadata`. The native operations are
 
 * ``prx``: ``cirq.PhasedXPowGate``, ``cirq.XPowGate``, ``cirq.YPowGate``;
 * ``cz``: ``cirq.CZ`` (a ``CZPowGate`` with exponent exactly 1), on a coupled pair in either order;
 * ``measure``: ``cirq.MeasurementGate`` on any set of measurable qubits;
-* ``move``: :class:`~cirq_iqm_ext.move.IQMMoveGate` on a calibrated (qubit, resonator) locus of a star
-  architecture (Deneb), where circuits must also obey the MOVE-sandwich rules (STAR_MOVE.md §5) in the
-  device's ``move_gate_validation`` mode.
+* ``move``: :class:`~cirq_iqm_ext.move.IQMMoveGate` on a calibrated (qubit, resonator) locus of a
+  star architecture (Deneb), where circuits must also obey the MOVE-sandwich rules (STAR_MOVE.md §5)
+  in the device's ``move_gate_validation`` mode.
 
 Global phase operations are accepted and ignored.
 """
@@ -115,8 +115,9 @@ class IQMDevice(cirq.Device):
         architecture: The architecture (qubits, couplings, loci per operation).
         calibration_set_id: The calibration set the architecture belongs to, when known; defaults
             to the architecture's own.
-        mid_circuit_measurement: Whether operations may follow a measurement on the same qubit (later
-            IQM servers allow it; the protocol version this package speaks by default does not).
+        mid_circuit_measurement: Whether operations may follow a measurement on the same qubit
+            (later IQM servers allow it; the protocol version this package speaks by default does
+            not).
         move_gate_validation: How :meth:`validate_circuit` checks MOVE sandwiches on star
             architectures: ``"strict"`` (default, what v1 servers enforce), ``"allow_prx"`` or
             ``"none"`` (STAR_MOVE.md §4).
@@ -284,7 +285,8 @@ class IQMDevice(cirq.Device):
             raise ValueError(f"Qubit not on device {self.name!r}: {name!r}") from None
 
     def loci(self, operation: str) -> tuple[tuple[cirq.NamedQubit, ...], ...]:
-        """Allowed loci of ``operation`` (``prx``, ``cz``, ``measure``, ...); empty if unsupported."""
+        """Allowed loci of ``operation`` (``prx``, ``cz``, ``measure``, ...); empty if
+        unsupported."""
         return self._metadata.loci.get(operation, ())
 
     # -------------------------------------------------------------------------------- validation

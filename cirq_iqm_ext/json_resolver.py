@@ -2,7 +2,8 @@
 
 Pass it to ``cirq.read_json``::
 
-    cirq.read_json(text, resolvers=[cirq_iqm_ext.json_resolver.json_resolver, *cirq.DEFAULT_RESOLVERS])
+    cirq.read_json(text, resolvers=[cirq_iqm_ext.json_resolver.json_resolver,
+    *cirq.DEFAULT_RESOLVERS])
 
 Classes serialise with ``_json_namespace_ = "cirq_iqm_ext"``, so their ``cirq_type`` reads
 ``"cirq_iqm_ext.ClassName"``.

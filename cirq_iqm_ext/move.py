@@ -54,8 +54,8 @@ def natural_key(name: str) -> tuple[Any, ...]:
 def move_unitary(alpha: float = 0.0, beta: float = 0.0) -> np.ndarray:
     """The 4x4 matrix of ``move(q, r)`` with MOVE phase ``a = exp(i alpha)``, basis ``|q r>``.
 
-    ``|00> -> |00>``, ``|10> -> a|01>``, ``|01> -> a^-1|10>``; the action on ``|11>`` is undefined on
-    hardware and modelled here as the phase ``exp(i beta)``. ``alpha = beta = 0`` is a SWAP.
+    ``|00> -> |00>``, ``|10> -> a|01>``, ``|01> -> a^-1|10>``; the action on ``|11>`` is undefined
+    on hardware and modelled here as the phase ``exp(i beta)``. ``alpha = beta = 0`` is a SWAP.
     """
     a = np.exp(1j * alpha)
     matrix = np.zeros((4, 4), dtype=complex)
@@ -70,10 +70,10 @@ def move_unitary(alpha: float = 0.0, beta: float = 0.0) -> np.ndarray:
 class IQMMoveGate(cirq.Gate):
     """IQM's ``move``: carries a qubit's state into an empty computational resonator, or back.
 
-    Acts on ``(qubit, resonator)``, in that order. Defined only on span{|00>, |01>, |10>} and with an
-    unknown phase that cancels within a MOVE sandwich (two MOVEs on the same pair with nothing on the
-    qubit in between); its unitary here is the ideal MOVE with phase 1, a SWAP, which is what any
-    valid sandwich computes whatever the phase (see :func:`move_unitary` for other phases).
+    Acts on ``(qubit, resonator)``, in that order. Defined only on span{|00>, |01>, |10>} and with
+    an unknown phase that cancels within a MOVE sandwich (two MOVEs on the same pair with nothing on
+    the qubit in between); its unitary here is the ideal MOVE with phase 1, a SWAP, which is what
+    any valid sandwich computes whatever the phase (see :func:`move_unitary` for other phases).
     """
 
     def _num_qubits_(self) -> int:

@@ -1,10 +1,12 @@
 """A noise model built from a calibration set, and a local noisy sampler that needs no server.
 
-The physics, per operation of duration ``t`` on qubits with relaxation time T1 and dephasing time T2:
+The physics, per operation of duration ``t`` on qubits with relaxation time T1 and dephasing time
+T2:
 
 * **thermal relaxation** on every qubit of the circuit for the duration of each moment (so idling
   qubits decay too): amplitude damping with ``γ = 1 - exp(-t/T1)`` and pure dephasing with
-  ``1/Tφ = 1/T2 - 1/(2·T1)``, so populations relax as ``exp(-t/T1)`` and coherences as ``exp(-t/T2)``;
+  ``1/Tφ = 1/T2 - 1/(2·T1)``, so populations relax as ``exp(-t/T1)`` and coherences as
+  ``exp(-t/T2)``;
 * a **depolarising remainder** after each gate, its probability chosen so that relaxation plus
   depolarisation give exactly the calibrated average gate fidelity (computed from the Pauli transfer
   matrix of the relaxation; zero when relaxation alone already explains the infidelity);
@@ -108,9 +110,9 @@ class IQMNoiseModel(cirq.NoiseModel):
     """A :class:`cirq.NoiseModel` from a calibration set (see the module docstring).
 
     Qubits are ``cirq.NamedQubit`` s named as in the calibration set; qubits without figures get no
-    noise. Each moment is followed by the gates' depolarising remainders and by thermal relaxation of
-    every qubit for the moment's duration (its longest operation; ``cirq.WaitGate`` s count with their
-    own duration). Measurements are preceded by the readout-error channel.
+    noise. Each moment is followed by the gates' depolarising remainders and by thermal relaxation
+    of every qubit for the moment's duration (its longest operation; ``cirq.WaitGate`` s count with
+    their own duration). Measurements are preceded by the readout-error channel.
 
     Args:
         calibration: The figures.
@@ -291,7 +293,8 @@ def local_sampler(
 def predicted_fidelity(
     calibration: CalibrationSet, gates: Iterable[tuple[str, tuple[str, ...]]]
 ) -> float:
-    """A rough product of average gate fidelities, for quick expectations (not used by the model)."""
+    """A rough product of average gate fidelities, for quick expectations (not used by the
+    model)."""
     out = 1.0
     for name, locus in gates:
         figures = calibration.gate(name, locus)

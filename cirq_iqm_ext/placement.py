@@ -2,10 +2,10 @@
 
 Two strategies, tried in this order:
 
-1. **Exact embedding.** If the circuit's interaction graph is a subgraph of the coupling graph, every
-   two-qubit gate can run without a SWAP. VF2 (networkx) finds such an embedding; its search is cut
-   off after a fixed number of steps (a step count, not a clock, so the result never depends on the
-   machine's speed).
+1. **Exact embedding.** If the circuit's interaction graph is a subgraph of the coupling graph,
+   every two-qubit gate can run without a SWAP. VF2 (networkx) finds such an embedding; its search
+   is cut off after a fixed number of steps (a step count, not a clock, so the result never depends
+   on the machine's speed).
 2. **SABRE layout search.** Several seeded trials, each starting from a greedy or a random compact
    layout, refined by routing the circuit forwards and backwards (the final layout of one pass seeds
    the next), then routed once more for real; the trial with the fewest SWAPs wins.

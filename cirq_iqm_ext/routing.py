@@ -1,10 +1,11 @@
 """SWAP routing: a look-ahead SABRE-family router on plain integer data.
 
-The router sees a circuit as a *skeleton*: a list of gates, each a tuple of logical qubit indices, some
-of which (the two-qubit gates) must act on coupled physical qubits. It walks the dependency DAG, runs
-every gate whose qubits are adjacent, and otherwise inserts the SWAP that most reduces the distance of
-the blocked front layer plus, with a smaller weight, of an extended look-ahead set (Li, Ding, Xie,
-"Tackling the qubit mapping problem for NISQ-era quantum devices", 2019, with the later "LightSABRE"
+The router sees a circuit as a *skeleton*: a list of gates, each a tuple of logical qubit indices,
+some of which (the two-qubit gates) must act on coupled physical qubits. It walks the dependency
+DAG, runs every gate whose qubits are adjacent, and otherwise inserts the SWAP that most reduces the
+distance of the blocked front layer plus, with a smaller weight, of an extended look-ahead set (Li,
+Ding, Xie, "Tackling the qubit mapping problem for NISQ-era quantum devices", 2019, with the later
+"LightSABRE"
 refinements: decay to spread SWAPs over qubits, and a release valve that walks a stuck gate along a
 shortest path).
 
@@ -201,7 +202,8 @@ def route(
     partner = [-1] * n_phys
 
     def run(ready: list[int]) -> bool:
-        """Executes every gate reachable from ``ready`` that can run; blocked ones join the front."""
+        """Executes every gate reachable from ``ready`` that can run; blocked ones join the
+        front."""
         ran = False
         i = 0
         while i < len(ready):

@@ -83,8 +83,8 @@ def _native_instruction(
         if not cirq.is_parameterized(gate) and gate.exponent == 1:
             return "cz", names, {}, None
         raise SerializationError(
-            f"moment {moment_index}: {op!r} is a partial CZ (exponent {gate.exponent}); IQM runs only "
-            "CZ with exponent 1. Compile the circuit (compile=True) to decompose it"
+            f"moment {moment_index}: {op!r} is a partial CZ (exponent {gate.exponent}); IQM runs "
+            "only CZ with exponent 1. Compile the circuit (compile=True) to decompose it"
         )
     if isinstance(gate, cirq.MeasurementGate):
         if gate.confusion_map:

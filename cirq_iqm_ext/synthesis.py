@@ -6,8 +6,8 @@ Two passes over a flat, time-ordered list of *items* on physical qubit indices:
    gates around them, SWAPs included) are multiplied into one 4x4 unitary and resynthesised from its
    KAK decomposition with the fewest CZ possible (0 to 3). Symbolic gates end a block.
 2. **Single-qubit merging with Z ejection.** Each run of single-qubit gates becomes one
-   ``PhasedXPowGate``; Z rotations commute through CZ and are carried along as a frame change until a
-   measurement absorbs them (or the circuit ends, where they are dropped: they do not change any
+   ``PhasedXPowGate``; Z rotations commute through CZ and are carried along as a frame change until
+   a measurement absorbs them (or the circuit ends, where they are dropped: they do not change any
    measurement outcome). Symbolic rotations are carried the same way, so a symbolic circuit compiles
    once and is right at every parameter value.
 
@@ -291,7 +291,8 @@ def to_native(items: Sequence[Item], qubits: Sequence[cirq.Qid]) -> list[cirq.Op
 
 
 def _symbolic_one_qubit(q: int, gate: cirq.Gate, frame: list[Any], emit_phx: Any) -> None:
-    """Applies a symbolic single-qubit gate: emits its PhasedX part, moves its Z part into the frame.
+    """Applies a symbolic single-qubit gate: emits its PhasedX part, moves its Z part into the
+    frame.
 
     With the frame ``Z**c`` applied before: ``PhasedX(p, e) · Z**c = Z**c · PhasedX(p - c, e)``.
     """

@@ -7,15 +7,15 @@ Pipeline (each stage in its own module):
 2. :mod:`~cirq_iqm_ext.placement`: an exact embedding of the interaction graph when there is one,
    else the best of several seeded SABRE layout trials;
 3. :mod:`~cirq_iqm_ext.routing`: look-ahead SWAP insertion;
-4. :mod:`~cirq_iqm_ext.synthesis`: two-qubit blocks (SWAPs included) resynthesised with at most 3 CZ,
-   single-qubit runs merged into one ``PhasedXPowGate``, Z rotations ejected into measurements.
+4. :mod:`~cirq_iqm_ext.synthesis`: two-qubit blocks (SWAPs included) resynthesised with at most 3
+   CZ, single-qubit runs merged into one ``PhasedXPowGate``, Z rotations ejected into measurements.
 
 On a star device (a computational resonator, e.g. Deneb) the pipeline runs on the fictional
 qubit-only architecture whose ``cz`` pairs are those a resonator can implement, and a final pass
 (:mod:`~cirq_iqm_ext.move`) replaces each fictional CZ by MOVEs and resonator CZs with look-ahead.
 
-The result is checked with :meth:`IQMDevice.validate_circuit` before it is returned. The same input and
-seed give the same output in any process: nothing depends on hash order or on the clock.
+The result is checked with :meth:`IQMDevice.validate_circuit` before it is returned. The same input
+and seed give the same output in any process: nothing depends on hash order or on the clock.
 """
 
 from __future__ import annotations

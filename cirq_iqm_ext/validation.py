@@ -1,12 +1,12 @@
 """Checks a run request against a quantum architecture, with the same messages on both sides.
 
-The client calls :func:`validate_run_request` before it sends a job, and the project's server calls it
-when it receives one, so a user sees the same message whichever side finds the problem, e.g.
+The client calls :func:`validate_run_request` before it sends a job, and the project's server calls
+it when it receives one, so a user sees the same message whichever side finds the problem, e.g.
 ``circuit 0 ("bell"), instruction 3: ('QB1', 'QB2') is not an allowed locus for cz``.
 
 On star architectures (a computational resonator, e.g. Deneb) the MOVE-sandwich rules V1-V6 of
-STAR_MOVE.md §5 are checked too, by :class:`MoveSandwichTracker`, which the Cirq device reuses so that
-both levels report the same messages.
+STAR_MOVE.md §5 are checked too, by :class:`MoveSandwichTracker`, which the Cirq device reuses so
+that both levels report the same messages.
 """
 
 from __future__ import annotations

@@ -410,7 +410,10 @@ def test_401_after_token_expiry_mid_wait(secret_scanner):
     """The server's clock jumps past the access token's expiry while the client waits: the next
     poll gets 401, the client refreshes once (refresh grant) and carries on."""
     offset = [0.0]
-    server_clock = lambda: time.time() + offset[0]
+
+    def server_clock() -> float:
+        return time.time() + offset[0]
+
     with (
         EmbeddedServer(
             "adonis", seed=3, auth_users={"alice": PASSWORD}, job_delay=0.6, clock=server_clock

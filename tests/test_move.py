@@ -106,7 +106,7 @@ def to_model(instructions: list, name: str = "c") -> Circuit:
 
 
 def test_move_gate_basics():
-    assert MOVE == IQMMoveGate()
+    assert IQMMoveGate() == MOVE
     assert cirq.num_qubits(MOVE) == 2
     np.testing.assert_allclose(cirq.unitary(MOVE), cirq.unitary(cirq.SWAP))
     cirq.testing.assert_equivalent_repr(MOVE, setup_code="import cirq_iqm_ext.move")

@@ -1,4 +1,5 @@
-"""Star architectures end to end: the sampler compiles for Deneb, sends ``move``, the server runs it."""
+"""Star architectures end to end: the sampler compiles for Deneb, sends ``move``, the server runs
+it."""
 
 from __future__ import annotations
 

@@ -349,8 +349,8 @@ class JobStore:
     def packed_measurements(self, job_id: UUID) -> list[dict[str, Any]] | None:
         """The measurements of a ready job in the packed format (computed once, then cached).
 
-        Each circuit maps a key to ``{"shape": [shots, qubits], "bits": base64}``, where ``bits`` are
-        the row-major 0/1 values packed eight to a byte, most significant bit first
+        Each circuit maps a key to ``{"shape": [shots, qubits], "bits": base64}``, where ``bits``
+        are the row-major 0/1 values packed eight to a byte, most significant bit first
         (``numpy.packbits``). ``None`` while the job is not ready.
 
         Raises:
@@ -472,7 +472,8 @@ class JobStore:
 
 
 def pack_bits(shots: Any) -> dict[str, Any]:
-    """One key's ``[shot][qubit]`` bits in the packed format of :meth:`JobStore.packed_measurements`."""
+    """One key's ``[shot][qubit]`` bits in the packed format of
+    :meth:`JobStore.packed_measurements`."""
     array = np.asarray(shots, dtype=np.uint8)
     if array.ndim != 2:
         array = array.reshape(len(array), -1)
