@@ -43,7 +43,7 @@ compat-env: $(COMPAT_VENV)/bin/python $(COMPAT_CIRQ_VENV)/bin/python $(COMPAT36_
 demo: $(STAMP)
 	$(VENV_PY) examples/demo.py
 
-test: $(STAMP) compat-env
+test: $(STAMP) compat-env lint typecheck
 	$(VENV_PY) -m pytest -q
 
 test-fast: $(STAMP)

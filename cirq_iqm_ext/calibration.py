@@ -154,13 +154,13 @@ class CalibrationSet:
                     f"{qubit}: T2 ({figures.t2:g} s) cannot exceed 2 * T1 ({figures.t1:g} s)"
                 )
         undirected = {}
-        for locus, figures in self.couplers.items():
+        for locus, coupler in self.couplers.items():
             unknown = [q for q in locus if q not in self.qubits]
             if unknown:
                 raise CalibrationError(
                     f"coupler {','.join(locus)} names qubit(s) {unknown} without figures"
                 )
-            undirected[frozenset(locus)] = figures
+            undirected[frozenset(locus)] = coupler
         object.__setattr__(self, "_undirected", undirected)
 
     # Lookups ------------------------------------------------------------------------------------
@@ -371,7 +371,7 @@ def _parse_coupler(key: str, figures: Any) -> CouplerCalibration:
         values[f"{gate}_duration"] = (
             None if duration is None else _check_time(duration, f"coupler {key}: {gate}_duration")
         )
-    return CouplerCalibration(**values)  # type: ignore[arg-type]
+    return CouplerCalibration(**values)
 
 
 # Built-in sets ----------------------------------------------------------------------------------

@@ -167,13 +167,13 @@ class IQMNoiseModel(cirq.NoiseModel):
                 continue
             duration = max(duration, self._op_duration(op))
             if kind in ("prx", "cz", "move"):
-                figures = self._figures(kind, names)
-                if figures is None or not all(n in self.calibration.qubits for n in names):
+                gate_figures = self._figures(kind, names)
+                if gate_figures is None or not all(n in self.calibration.qubits for n in names):
                     continue
                 coherence = [
                     (self.calibration.qubits[n].t1, self.calibration.qubits[n].t2) for n in names
                 ]
-                p = depolarizing_remainder(figures[0], figures[1], coherence)
+                p = depolarizing_remainder(gate_figures[0], gate_figures[1], coherence)
                 if p > 0:
                     depolarizing.append(cirq.depolarize(p, n_qubits=len(names)).on(*op.qubits))
         thermal: list[cirq.Operation] = []

@@ -208,10 +208,8 @@ class CircuitTemplate:
                         self._add_prx(qubit, exponent, phase, wire_names)
                 elif (
                     kind is cz_pow
-                    and gate.exponent == 1
-                    and _is_plain_number(  # type: ignore[union-attr]
-                        gate.exponent  # type: ignore[union-attr]
-                    )
+                    and _is_plain_number(cz_exponent := getattr(gate, "exponent", None))
+                    and cz_exponent == 1
                 ):
                     a, b = op.qubits
                     append(

@@ -675,7 +675,7 @@ def _depolarizing_superoperator(p: float, n: int) -> np.ndarray:
     d2 = 4**n
     out = (1 - p) * np.eye(d2, dtype=np.complex128)
     for choice in range(1, d2):
-        pauli = np.array([[1.0]], dtype=np.complex128)
+        pauli: np.ndarray = np.array([[1.0]], dtype=np.complex128)
         c = choice
         for _ in range(n):
             pauli = np.kron(pauli, _PAULIS[c % 4])
