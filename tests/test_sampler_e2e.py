@@ -10,13 +10,13 @@ import httpx
 import numpy as np
 import pytest
 import sympy
+from profile_support import aborts, api, current_api, make_client, make_sampler, submissions  # noqa: F401
 
 from cirq_iqm_ext import APITimeoutError, CircuitExecutionError
 from cirq_iqm_ext.devices import Adonis, Apollo
 from cirq_iqm_ext.errors import CircuitValidationError, ClientConfigurationError
 from cirq_iqm_ext.job import JobAbortedError
 from cirq_iqm_ext.results import IQMResult
-from cirq_iqm_ext.sampler import IQMSampler
 from cirq_iqm_ext.server import EmbeddedServer
 
 THETA = sympy.Symbol("theta")
@@ -31,7 +31,7 @@ def server():
 
 @pytest.fixture
 def sampler(server):
-    with IQMSampler(server.url, environ={}, progress=False) as iqm:
+    with make_sampler(server.url, environ={}, progress=False) as iqm:
         yield iqm
 
 
@@ -78,9 +78,9 @@ def rotation_circuit() -> cirq.Circuit:
     ids=["linspace", "product", "zip", "dicts"],
 )
 def test_sweeps_are_one_job_with_one_result_per_point_in_order(server, sampler, sweep):
-    before = server.app.stats["POST jobs"]
+    before = submissions(server)
     results = sampler.run_sweep(rotation_circuit(), sweep, repetitions=400)
-    assert server.app.stats["POST jobs"] == before + 1
+    assert submissions(server) == before + 1
     resolvers = list(cirq.to_resolvers(sweep))
     assert len(results) == len(resolvers)
     for result, resolver in zip(results, resolvers, strict=True):
@@ -93,35 +93,35 @@ def test_sweeps_are_one_job_with_one_result_per_point_in_order(server, sampler, 
 
 
 def test_a_100_point_sweep_makes_exactly_one_post(server, sampler):
-    before = server.app.stats["POST jobs"]
+    before = submissions(server)
     results = sampler.run_sweep(
         rotation_circuit(),
         cirq.Linspace(THETA, 0, 1, 100) * cirq.Points(PHI, [0.5]),
         repetitions=10,
     )
     assert len(results) == 100
-    assert server.app.stats["POST jobs"] == before + 1
+    assert submissions(server) == before + 1
     assert len({r.job_id for r in results}) == 1
 
 
 def test_max_circuits_per_job_splits_and_keeps_order(server):
-    with IQMSampler(server.url, environ={}, max_circuits_per_job=3, progress=False) as sampler:
-        before = server.app.stats["POST jobs"]
+    with make_sampler(server.url, environ={}, max_circuits_per_job=3, progress=False) as sampler:
+        before = submissions(server)
         sweep = cirq.Points(THETA, [0.0, np.pi] * 4) * cirq.Points(PHI, [0.0])
         results = sampler.run_sweep(rotation_circuit(), sweep, repetitions=50)
-    assert server.app.stats["POST jobs"] == before + 3
+    assert submissions(server) == before + 3
     assert [int(r.measurements["a"].mean().round()) for r in results] == [0, 1] * 4
     assert len({r.job_id for r in results}) == 3
 
 
 def test_run_batch_with_mixed_repetitions(server, sampler):
-    before = server.app.stats["POST jobs"]
+    before = submissions(server)
     results = sampler.run_batch(
         [ghz(3), rotation_circuit(), ghz(2)],
         [None, cirq.Points(THETA, [0.0, np.pi]) * cirq.Points(PHI, [0.0]), None],
         repetitions=[30, 40, 30],
     )
-    assert server.app.stats["POST jobs"] == before + 2  # one job per repetition count
+    assert submissions(server) == before + 2  # one job per repetition count
     assert [len(r) for r in results] == [1, 2, 1]
     assert results[0][0].repetitions == 30 and results[1][1].repetitions == 40
     assert set(results[0][0].histogram(key="m")) <= {0, 7}
@@ -143,7 +143,7 @@ def test_native_program_on_device_qubits_with_compile_false(server):
         cirq.CZ(q1, q2),
         cirq.measure(q1, q2, key="m"),
     )
-    with IQMSampler(server.url, environ={}, compile=False, progress=False) as sampler:
+    with make_sampler(server.url, environ={}, compile=False, progress=False) as sampler:
         result = sampler.run(native, repetitions=20)
         assert result.histogram(key="m") == {2: 20}
         with pytest.raises(CircuitValidationError):
@@ -217,7 +217,7 @@ def test_resume_by_job_id_from_another_sampler(server, sampler):
     job = sampler.submit(
         rotation_circuit(), cirq.Points(THETA, [np.pi]) * cirq.Points(PHI, [0]), repetitions=25
     )
-    with IQMSampler(server.url, environ={}, progress=False) as other:
+    with make_sampler(server.url, environ={}, progress=False) as other:
         results = other.get_job(job.job_id).result()
     assert len(results) == 1
     assert results[0].params.value_of(THETA) == pytest.approx(np.pi)
@@ -228,7 +228,7 @@ def test_resume_by_job_id_from_another_sampler(server, sampler):
 def test_failed_job_raises_with_the_job_id():
     with (
         EmbeddedServer("apollo", seed=1, max_block_qubits=2) as small,
-        IQMSampler(small.url, environ={}, progress=False) as sampler,
+        make_sampler(small.url, environ={}, progress=False) as sampler,
     ):
         with pytest.raises(CircuitExecutionError) as info:
             sampler.run(ghz(3), repetitions=5)
@@ -243,7 +243,9 @@ def slow_server():
 
 
 def test_aborted_job_and_timed_out_wait(slow_server):
-    with IQMSampler(slow_server.url, environ={}, run_sweep_timeout=0.3, progress=False) as sampler:
+    with make_sampler(
+        slow_server.url, environ={}, run_sweep_timeout=0.3, progress=False
+    ) as sampler:
         with pytest.raises(APITimeoutError) as info:
             sampler.run(ghz(2), repetitions=5)
         assert "still" in str(info.value)
@@ -261,7 +263,9 @@ class InterruptingTransport(httpx.BaseTransport):
         self.polls = 0
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        if request.url.path.endswith("/status"):
+        path = request.url.path
+        # A status poll: v1's jobs/{id}/status, or the IQM Server API's GET jobs/{id}.
+        if path.endswith("/status") or (request.method == "GET" and "/api/v1/jobs/" in path):
             self.polls += 1
             if self.polls == 2:
                 raise KeyboardInterrupt
@@ -274,13 +278,13 @@ class InterruptingTransport(httpx.BaseTransport):
 def test_ctrl_c_while_waiting_aborts_the_job_once(slow_server, monkeypatch):
     stderr = io.StringIO()
     monkeypatch.setattr(sys, "stderr", stderr)
-    with IQMSampler(
+    with make_sampler(
         slow_server.url, environ={}, transport=InterruptingTransport(), progress=False
     ) as sampler:
-        before = slow_server.app.stats["POST jobs/{id}/abort"]
+        before = aborts(slow_server)
         with pytest.raises(KeyboardInterrupt):
             sampler.run(ghz(2), repetitions=5)
-        assert slow_server.app.stats["POST jobs/{id}/abort"] == before + 1
+        assert aborts(slow_server) == before + 1
     assert "Interrupted: aborted IQM job" in stderr.getvalue()
 
 
@@ -290,15 +294,15 @@ def test_bad_arguments(sampler):
     with pytest.raises(ValueError, match="no value"):
         sampler.run(rotation_circuit(), repetitions=1)
     with pytest.raises(ClientConfigurationError, match="max_circuits_per_job"):
-        IQMSampler("http://127.0.0.1:1", max_circuits_per_job=0, environ={})
+        make_sampler("http://127.0.0.1:1", max_circuits_per_job=0, environ={})
     with pytest.raises(ClientConfigurationError, match="heralding_mode"):
-        IQMSampler("http://127.0.0.1:1", heralding_mode="ones", environ={})
+        make_sampler("http://127.0.0.1:1", heralding_mode="ones", environ={})
 
 
 def test_device_is_fetched_lazily_and_given_devices_are_used(server):
-    sampler = IQMSampler("http://127.0.0.1:1", environ={})  # nothing listens: no request made
+    sampler = make_sampler("http://127.0.0.1:1", environ={})  # nothing listens: no request made
     sampler.close()
-    with IQMSampler(server.url, environ={}, device=Apollo(), progress=False) as given:
+    with make_sampler(server.url, environ={}, device=Apollo(), progress=False) as given:
         assert given.device.name == "Apollo"
         assert set(given.run(ghz(2), repetitions=8).histogram(key="m")) <= {0, 3}
     assert Adonis().name == "Adonis"
