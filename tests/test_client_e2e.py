@@ -72,7 +72,7 @@ def test_bell_circuit_counts_only_00_and_11(client):
     assert sum(counts.values()) == 500
     assert min(counts.values()) > 150  # both outcomes, roughly balanced
     assert result.metadata.request.shots == 500
-    # v1 reports every step; the IQM Server API's timeline has no submit step: same order either way.
+    # v1 reports every step; the IQM Server API's timeline has no submit step. Same order.
     stamps = list(result.metadata.timestamps)
     assert stamps == [key for key in TIMESTAMP_KEYS if key in stamps]
     assert {"job_start", "execution_start", "execution_end", "job_end"} <= set(stamps)

@@ -465,7 +465,7 @@ class IQMServerApp:
 
     def _read_body(self, request: Request, limit: int) -> bytes:
         raw_length = request.header("Content-Length")
-        if raw_length in (None, ""):
+        if not raw_length:
             if "chunked" in (request.header("Transfer-Encoding") or "").lower():
                 raise HTTPError(
                     411, "Chunked request bodies are not supported; send Content-Length"
