@@ -62,14 +62,16 @@ typecheck: $(STAMP)
 
 $(BENCH_VENV)/bin/python: $(SOURCES)
 	$(PYTHON) -m venv $(BENCH_VENV)
-	$(BENCH_VENV)/bin/python -m pip install --quiet -e ".[qasm]" "qiskit>=1.2"
+	$(BENCH_VENV)/bin/python -m pip install --quiet -e ".[qasm]" "qiskit>=1.2" "iqm-client==36.*"
 
 # Every benchmark, then one summary table of the ratios against their baselines.
 bench: bench-compile bench-sampler bench-server
 	$(VENV_PY) tests/benchmarks/_report.py
 
+# Square lattices against Cirq's pipeline and Qiskit; star devices against IQM's MOVE insertion.
 bench-compile: $(BENCH_VENV)/bin/python
 	$(BENCH_VENV)/bin/python tests/benchmarks/bench_compile.py
+	$(BENCH_VENV)/bin/python tests/benchmarks/bench_star.py
 
 bench-sampler: $(STAMP)
 	$(VENV_PY) tests/benchmarks/bench_sampler.py
