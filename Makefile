@@ -8,7 +8,7 @@ COMPAT36_VENV := .venv-compat36
 BENCH_VENV := .venv-bench
 STAMP := $(VENV)/.installed-test
 SOURCES := setup.cfg setup.py
-RUFF_CONFIG := --line-length 100 --target-version py311
+RUFF_CONFIG := --isolated --line-length 100 --target-version py311
 RUFF_RULES := --select E,F,W,I,B,UP,N,SIM,RUF \
 	--ignore E741,RUF001,RUF002,RUF003,RUF005,RUF015,RUF043,N802,N806,N818,SIM117,UP031,UP042
 LINTED := cirq_iqm_ext tests examples
