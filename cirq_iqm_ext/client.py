@@ -829,6 +829,20 @@ class IQMClient:
         """
         return self.profile.counts(_as_uuid(job_id))
 
+    def get_calibration_metrics(
+        self, calibration_set_id: UUID | str | None = None
+    ) -> dict[str, Any]:
+        """Quality metrics of a calibration set (default: the current one), in the form of
+        PROTOCOL.md §4.3 whichever profile is in use: ``{"calibration_set_id", "metrics":
+        {"QB1.t1_time": {"value": "4.4e-05", "unit": "s"}, "QB1,QB3.cz.fidelity": ...}}``.
+
+        Raises:
+            ClientConfigurationError: The server offers no metrics (404).
+            ServerResponseError: The answer is malformed.
+        """
+        which = None if calibration_set_id is None else _as_uuid(calibration_set_id)
+        return self.profile.metrics(which)
+
     def _wait(
         self,
         job_id: UUID,

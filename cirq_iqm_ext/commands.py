@@ -265,37 +265,25 @@ def add_calibration(subparsers: Any) -> None:
 
 
 def fetch_metrics(client: IQMClient, calibration_set_id: UUID | None = None) -> dict[str, Any]:
-    """``GET calibration/metrics/{id|latest}`` (PROTOCOL.md §4.3) through ``client``.
-
-    Goes through the client's request path, so authentication, retries and error mapping are the
-    same as for every other call.
+    """The quality metrics of a calibration set (PROTOCOL.md §4.3 form), in either profile.
 
     Raises:
         ClientConfigurationError: The server does not offer metrics (404) or refused the request.
         ServerResponseError: The answer is not the documented shape.
     """
-    from cirq_iqm_ext.errors import ClientConfigurationError, ServerResponseError
+    from cirq_iqm_ext.errors import ClientConfigurationError
 
-    which = "latest" if calibration_set_id is None else str(calibration_set_id)
-    path = f"calibration/metrics/{which}"
-    endpoint = f"GET {path}"
-    # The client has no public method for this optional endpoint yet; its request core is reused
-    # so that nothing here does HTTP on its own.
-    response = client._request("GET", path)
-    if response.status_code == 404:
+    try:
+        return client.get_calibration_metrics(calibration_set_id)
+    except ClientConfigurationError as error:
+        if error.status_code != 404:
+            raise
         raise ClientConfigurationError(
             f"{client.url} has no calibration metrics"
             + ("" if calibration_set_id is None else f" for calibration set {calibration_set_id}")
-            + f" ({endpoint}: HTTP 404)",
+            + f" (HTTP 404: {error.detail})",
             status_code=404,
-        )
-    client._raise_for_status(response, endpoint)
-    data = client._json(response, endpoint)
-    if not isinstance(data, dict) or not isinstance(data.get("metrics"), dict):
-        raise ServerResponseError(
-            f'The answer to {endpoint} has no "metrics" object', endpoint=endpoint
-        )
-    return data
+        ) from None
 
 
 def _calibration(args: argparse.Namespace) -> int:

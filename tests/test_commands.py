@@ -105,6 +105,22 @@ def test_both_protocol_profiles_from_the_command_line(server, capsys, tmp_path, 
     assert json.loads(out)["counts"] == {"1": 20}
 
 
+def test_calibration_metrics_are_the_same_through_both_profiles(server, capsys):
+    tables = {}
+    for api in ("cocos-v1", "iqm-server"):
+        code, out, err = cli(capsys, "calibration", "--url", server.url, "--api", api, "--json")
+        assert code == 0, err
+        tables[api] = json.loads(out)
+    v1, new = tables["cocos-v1"], tables["iqm-server"]
+    assert new["calibration_set_id"] == v1["calibration_set_id"]
+    for name in ("QB1.t1_time", "QB3.t2_time", "QB2.prx.fidelity", "QB1.readout.error_0_to_1"):
+        assert float(new["metrics"][name]["value"]) == pytest.approx(
+            float(v1["metrics"][name]["value"])
+        )
+    cz = [k for k in v1["metrics"] if k.endswith(".cz.fidelity")]
+    assert cz and all(k in new["metrics"] for k in cz)
+
+
 # ------------------------------------------------------------------------------- calibration
 
 

@@ -120,6 +120,11 @@ class Profile(Protocol):
         """``{"status": v1 status, "counts_batch": [...] or None, "warnings"?: [...]}``."""
         ...
 
+    def metrics(self, calibration_set_id: UUID | None) -> dict[str, Any]:
+        """Quality metrics of a calibration set (``None``: the current one), in v1's form:
+        ``{"calibration_set_id", "metrics": {"QB1.t1_time": {"value", "unit"}, ...}}``."""
+        ...
+
     def abort(self, job_id: UUID) -> None:
         """Asks the server to stop the job."""
         ...

@@ -107,6 +107,16 @@ class CocosV1Profile:
             )
         return data
 
+    def metrics(self, calibration_set_id: UUID | None) -> dict[str, Any]:
+        """``GET calibration/metrics/{id|latest}`` (an optional extra)."""
+        which = "latest" if calibration_set_id is None else str(calibration_set_id)
+        data, endpoint, _ = self._get(f"calibration/metrics/{which}")
+        if not isinstance(data, dict) or not isinstance(data.get("metrics"), dict):
+            raise ServerResponseError(
+                f'The answer to {endpoint} has no "metrics" object', endpoint=endpoint
+            )
+        return data
+
     def abort(self, job_id: UUID) -> None:
         """``POST jobs/{id}/abort``; 409 (already finished) raises :class:`JobAbortionError`."""
         path = f"jobs/{job_id}/abort"

@@ -42,6 +42,7 @@ from cirq_iqm_ext.profiles.iqm_server_format import (
     COMPLETED,
     architecture_from_dqa,
     counts_batch_items,
+    metrics_from_observation_set,
     run_request_from_job_definition,
     run_request_to_job_definition,
     status_from_iqm_server,
@@ -282,6 +283,17 @@ class IQMServerProfile:
         except ModelValidationError as error:
             raise ServerResponseError(
                 f"Malformed answer to {endpoint}: {error}", endpoint=endpoint, job_id=job_id
+            ) from None
+
+    def metrics(self, calibration_set_id: UUID | None) -> dict[str, Any]:
+        """``GET calibration-sets/{qc}/{cs}/metrics``, converted to v1's metrics form."""
+        which = "default" if calibration_set_id is None else str(calibration_set_id)
+        data, endpoint = self._get(f"calibration-sets/{self._alias()}/{which}/metrics")
+        try:
+            return metrics_from_observation_set(data)
+        except ValueError as error:
+            raise ServerResponseError(
+                f"Malformed answer to {endpoint}: {error}", endpoint=endpoint
             ) from None
 
     def counts(self, job_id: UUID) -> dict[str, Any]:

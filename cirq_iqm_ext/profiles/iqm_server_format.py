@@ -13,6 +13,7 @@ Units: v1 ``prx`` arguments ``angle_t``/``phase_t`` are in full turns, the IQM S
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 from uuid import UUID
@@ -534,3 +535,50 @@ def counts_batch_items(items: Any) -> list[dict[str, Any]]:
         {"measurement_keys": list(i.get("measurement_keys") or []), "counts": dict(i["counts"])}
         for i in items
     ]
+
+
+#: Quality-metric ``dut_field`` patterns (PROTOCOL_IQM_SERVER.md §6.4) and their v1 names (§4.3).
+_METRIC_NAMES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"^characterization\.model\.([^.]+)\.(t1_time|t2_time)$"), r"\1.\2"),
+    (re.compile(r"^metrics\.rb\.prx\.[^.]+\.([^.]+)\.fidelity$"), r"\1.prx.fidelity"),
+    (
+        re.compile(r"^metrics\.ssro\.measure\.[^.]+\.([^.]+)\.(error_0_to_1|error_1_to_0)$"),
+        r"\1.readout.\2",
+    ),
+    (re.compile(r"^metrics\.irb\.(cz|move)\.[^.]+\.([^.]+)\.fidelity$"), r"\2.\1.fidelity"),
+)
+
+
+def metrics_from_observation_set(data: Any) -> dict[str, Any]:
+    """A quality-metric set (E11) as the v1 metrics answer (PROTOCOL.md §4.3).
+
+    Loci joined with ``__`` become comma-joined; values become strings, as v1 sends them.
+    Observations without a v1 counterpart are left out.
+
+    Raises:
+        ValueError: ``data`` is not an observation set.
+    """
+    if not isinstance(data, Mapping) or not isinstance(data.get("observations"), list):
+        raise ValueError('a quality-metric set needs a list of "observations"')
+    metrics: dict[str, dict[str, str]] = {}
+    for observation in data["observations"]:
+        if not isinstance(observation, Mapping) or observation.get("invalid"):
+            continue
+        field, value = observation.get("dut_field"), observation.get("value")
+        if (
+            not isinstance(field, str)
+            or isinstance(value, bool)
+            or not isinstance(value, int | float)
+        ):
+            continue
+        for pattern, template in _METRIC_NAMES:
+            if pattern.match(field):
+                name = pattern.sub(template, field)
+                locus, _, rest = name.partition(".")
+                name = f"{locus.replace('__', ',')}.{rest}"
+                metrics[name] = {
+                    "value": repr(float(value)),
+                    "unit": str(observation.get("unit", "")),
+                }
+                break
+    return {"calibration_set_id": data.get("describes_id"), "metrics": metrics}
