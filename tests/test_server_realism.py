@@ -121,7 +121,15 @@ def test_a_full_queue_answers_503_with_retry_after():
         EmbeddedServer(job_delay=2.0, max_queue=1, retry_after=3) as server,
         httpx.Client(base_url=server.url) as http,
     ):
-        statuses = [http.post("/jobs", json=run_request()) for _ in range(4)]
+        first = http.post("/jobs", json=run_request())
+        # Wait until the worker has taken the first job, so exactly one place is left in the queue.
+        deadline = time.monotonic() + 5
+        while "compile_start" not in http.get(f"/jobs/{first.json()['id']}").json()["metadata"].get(
+            "timestamps", {}
+        ):
+            assert time.monotonic() < deadline, "the worker never started the first job"
+            time.sleep(0.01)
+        statuses = [first] + [http.post("/jobs", json=run_request()) for _ in range(3)]
         codes = [r.status_code for r in statuses]
         assert codes[:2] == [201, 201] and 503 in codes
         refused = statuses[codes.index(503)]
