@@ -48,6 +48,7 @@ from cirq_iqm_ext.errors import CircuitValidationError, ModelValidationError
 from cirq_iqm_ext.models import QuantumArchitectureSpecification, RunRequest
 from cirq_iqm_ext.server.jobs import (
     IdempotencyConflictError,
+    Job,
     JobFinishedError,
     JobStore,
     QueueFullError,
@@ -227,6 +228,16 @@ class HTTPError(Exception):
         self.detail = detail
         self.headers = headers or []
         self.body = body if body is not None else {"detail": detail}
+
+
+class AdmissionError(HTTPError):
+    """A run request refused on submission; ``kind`` says at which step (see ``admit``)."""
+
+    def __init__(
+        self, kind: str, status: int, detail: str, headers: list[tuple[str, str]] | None = None
+    ):
+        super().__init__(status, detail, headers=headers)
+        self.kind = kind
 
 
 @dataclass
@@ -567,36 +578,67 @@ class IQMServerApp:
             raise HTTPError(
                 400, f"Unknown calibration set id {calibration_set_id}; this server has {known}"
             )
-        try:
-            validate_run_request(run_request, self.architecture)
-        except CircuitValidationError as error:
-            raise HTTPError(400, str(error)) from None
-        self._check_durations(run_request, calibration)
         warnings = []
         if run_request.custom_settings:
             warnings.append("custom_settings are ignored by this server")
-        try:
-            job, created = self.store.create(
-                run_request,
-                calibration_set_id,
-                idempotency_key=request.header("Idempotency-Key") or None,
-                warnings=warnings,
-            )
-        except IdempotencyConflictError as error:
-            raise HTTPError(409, str(error)) from None
-        if created:
-            try:
-                self.worker.submit(job.id)
-            except QueueFullError as error:
-                self.store.discard(job.id)
-                raise HTTPError(
-                    503, str(error), headers=[("Retry-After", f"{self.config.retry_after:g}")]
-                ) from None
+        job, created = self.admit(
+            run_request,
+            calibration,
+            idempotency_key=request.header("Idempotency-Key") or None,
+            warnings=warnings,
+        )
         return (
             (201 if created else 200),
             {"id": str(job.id)},
             [("Location", f"{self._base}/jobs/{job.id}"), IDEMPOTENCY_HEADER],
         )
+
+    def admit(
+        self,
+        run_request: RunRequest,
+        calibration: CalibrationSet,
+        *,
+        idempotency_key: str | None,
+        move_gate_validation: str = "strict",
+        warnings: list[str] | None = None,
+    ) -> tuple[Job, bool]:
+        """Validates a run request, stores the job and queues it: what both APIs do on submit.
+
+        Returns:
+            The job and whether it was created now (``False``: an idempotent repeat).
+
+        Raises:
+            AdmissionError: Refused; ``kind`` tells why (``validation``, ``duration``,
+                ``idempotency``, ``queue``) so each API can word its answer.
+        """
+        try:
+            validate_run_request(
+                run_request, self.architecture, move_gate_validation=move_gate_validation
+            )
+        except CircuitValidationError as error:
+            raise AdmissionError("validation", 400, str(error)) from None
+        try:
+            self._check_durations(run_request, calibration)
+        except HTTPError as error:
+            raise AdmissionError("duration", error.status, error.detail) from None
+        try:
+            job, created = self.store.create(
+                run_request,
+                calibration.calibration_set_id,
+                idempotency_key=idempotency_key,
+                warnings=warnings,
+            )
+        except IdempotencyConflictError as error:
+            raise AdmissionError("idempotency", 409, str(error)) from None
+        if created:
+            try:
+                self.worker.submit(job.id)
+            except QueueFullError as error:
+                self.store.discard(job.id)
+                raise AdmissionError(
+                    "queue", 503, str(error), [("Retry-After", f"{self.config.retry_after:g}")]
+                ) from None
+        return job, created
 
     def _check_limits(self, run_request: RunRequest) -> None:
         config = self.config

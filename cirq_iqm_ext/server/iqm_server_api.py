@@ -23,7 +23,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from cirq_iqm_ext._version import __version__
 from cirq_iqm_ext.calibration import DEFAULT_IMPLEMENTATIONS, CalibrationSet
-from cirq_iqm_ext.errors import CircuitValidationError, ModelValidationError
+from cirq_iqm_ext.errors import ModelValidationError
 from cirq_iqm_ext.models import RunRequest
 from cirq_iqm_ext.profiles import COCOS_V1_HEADER
 from cirq_iqm_ext.profiles.iqm_server_format import (
@@ -35,14 +35,11 @@ from cirq_iqm_ext.profiles.iqm_server_format import (
     status_to_iqm_server,
     timeline_from_timestamps,
 )
-from cirq_iqm_ext.server.app import HTTPError, Request, Response
+from cirq_iqm_ext.server.app import AdmissionError, HTTPError, Request, Response
 from cirq_iqm_ext.server.jobs import (
-    IdempotencyConflictError,
     JobFinishedError,
-    QueueFullError,
     UnknownJobError,
 )
-from cirq_iqm_ext.validation import validate_run_request
 
 if TYPE_CHECKING:
     from cirq_iqm_ext.server.app import IQMServerApp
@@ -80,6 +77,14 @@ def error(status: int, message: str, code: str | None = None, **kw: Any) -> HTTP
         "source": SOURCE,
     }
     return HTTPError(status, message, body=body, **kw)
+
+
+#: The §7.1 ``error_code`` of each way the shared submission path refuses a job.
+ADMISSION_CODES = {
+    "validation": "circuit_validation_error",
+    "duration": "circuit_validation_error",
+    "idempotency": "invalid_request",
+}
 
 
 class IQMServerAPI:
@@ -330,33 +335,20 @@ class IQMServerAPI:
         if calibration is None:
             raise error(404, f"Calibration set {cal_id} not found")
         try:
-            validate_run_request(
+            job, created = app.admit(
                 run_request,
-                app.architecture,
+                calibration,
+                idempotency_key=request.header("Idempotency-Key") or None,
                 move_gate_validation=options["move_gate_validation"],
             )
-        except CircuitValidationError as failure:
-            raise error(400, str(failure), "circuit_validation_error") from None
-        try:
-            app._check_durations(run_request, calibration)
-        except HTTPError as failure:
-            raise error(400, failure.detail, "circuit_validation_error") from None
-        try:
-            job, created = app.store.create(
-                run_request,
-                cal_id,
-                idempotency_key=request.header("Idempotency-Key") or None,
-            )
-        except IdempotencyConflictError as failure:
-            raise error(409, str(failure), "invalid_request") from None
+        except AdmissionError as failure:
+            raise error(
+                failure.status,
+                failure.detail,
+                ADMISSION_CODES.get(failure.kind),
+                headers=failure.headers,
+            ) from None
         if created:
-            try:
-                app.worker.submit(job.id)
-            except QueueFullError as failure:
-                app.store.discard(job.id)
-                raise error(
-                    503, str(failure), headers=[("Retry-After", f"{app.config.retry_after:g}")]
-                ) from None
             with self._lock:
                 self._options[job.id] = options
                 while len(self._options) > MAX_REMEMBERED_OPTIONS:
