@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
     from cirq_iqm_ext.client import IQMClient
     from cirq_iqm_ext.results import IQMResult
+    from cirq_iqm_ext.sampler import IQMSampler
 
 #: Environment variable naming the server when ``--url`` is not given.
 URL_ENV = "IQM_SERVER_URL"
@@ -157,6 +158,12 @@ def _client(args: argparse.Namespace) -> IQMClient:
     from cirq_iqm_ext.client import IQMClient
 
     return IQMClient(_url(args), **_profile_options(args))
+
+
+def _sampler(args: argparse.Namespace, url: str, **options: Any) -> IQMSampler:
+    from cirq_iqm_ext.sampler import IQMSampler
+
+    return IQMSampler(url, run_sweep_timeout=args.timeout, **_profile_options(args), **options)
 
 
 def _profile_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -454,9 +461,7 @@ def _params_text(result: IQMResult) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from cirq_iqm_ext.sampler import IQMSampler
-
-    url = _url(args)
+    url = _url(args)  # a missing URL is a usage error before the file is read
     circuit, added = _with_measurements(read_circuit(args.file))
     if added:
         print(
@@ -464,9 +469,7 @@ def _run(args: argparse.Namespace) -> int:
             "under the key 'm'",
             file=sys.stderr,
         )
-    with IQMSampler(
-        url, compile=args.compile, run_sweep_timeout=args.timeout, **_profile_options(args)
-    ) as sampler:
+    with _sampler(args, url, compile=args.compile) as sampler:
         job = sampler.submit(circuit, repetitions=args.shots)
         if not args.wait:
             if args.json:
@@ -550,11 +553,7 @@ def add_result(subparsers: Any) -> None:
 
 
 def _result(args: argparse.Namespace) -> int:
-    from cirq_iqm_ext.sampler import IQMSampler
-
-    with IQMSampler(
-        _url(args), run_sweep_timeout=args.timeout, **_profile_options(args)
-    ) as sampler:
+    with _sampler(args, _url(args)) as sampler:
         results = sampler.get_job(args.job_id).result()
     _print_results(results, args.json)
     return EXIT_OK
