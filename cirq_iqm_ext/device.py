@@ -25,7 +25,7 @@ import cirq
 import networkx as nx
 
 from cirq_iqm_ext.errors import CircuitValidationError
-from cirq_iqm_ext.models import QuantumArchitectureSpecification
+from cirq_iqm_ext.models import QuantumArchitectureSpecification, parse_uuid
 from cirq_iqm_ext.move import IQMMoveGate
 from cirq_iqm_ext.validation import (
     MoveSandwichTracker,
@@ -54,15 +54,6 @@ class DeviceValidationError(CircuitValidationError):
 
 def _natural_key(name: str) -> tuple[Any, ...]:
     return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name))
-
-
-def _parse_calibration_set_id(value: UUID | str | None) -> UUID | None:
-    if value is None or isinstance(value, UUID):
-        return value
-    try:
-        return UUID(str(value))
-    except ValueError:
-        raise ValueError(f"calibration_set_id must be a UUID, got {value!r}") from None
 
 
 class IQMDeviceMetadata(cirq.DeviceMetadata):
@@ -141,7 +132,7 @@ class IQMDevice(cirq.Device):
                 f"{type(architecture).__name__}; use IQMDevice.from_architecture for dicts"
             )
         self._architecture = architecture
-        cal_id = _parse_calibration_set_id(calibration_set_id)
+        cal_id = parse_uuid(calibration_set_id, "calibration_set_id")
         if cal_id is None:
             cal_id = architecture.calibration_set_id
         self._mid_circuit_measurement = bool(mid_circuit_measurement)

@@ -312,7 +312,12 @@ class HeraldingMode(str, enum.Enum):
     ZEROS = "zeros"
 
 
-def _parse_uuid(value: Any, what: str) -> UUID | None:
+def parse_uuid(value: Any, what: str) -> UUID | None:
+    """``value`` as a UUID (``None`` stays ``None``).
+
+    Raises:
+        ModelValidationError: ``value`` is not a UUID; the message names ``what``.
+    """
     if value is None or isinstance(value, UUID):
         return value
     try:
@@ -353,7 +358,7 @@ class RunRequest:
         if self.qubit_mapping is not None:
             self._check_mapping(circuits)
         object.__setattr__(
-            self, "calibration_set_id", _parse_uuid(self.calibration_set_id, "calibration_set_id")
+            self, "calibration_set_id", parse_uuid(self.calibration_set_id, "calibration_set_id")
         )
         if self.custom_settings is not None:
             object.__setattr__(
@@ -598,7 +603,7 @@ class Metadata:
         known = {"request", "calibration_set_id", "cocos_version", "timestamps"}
         return cls(
             request_dict=dict(request),
-            calibration_set_id=_parse_uuid(data.get("calibration_set_id"), "calibration_set_id"),
+            calibration_set_id=parse_uuid(data.get("calibration_set_id"), "calibration_set_id"),
             cocos_version=version,
             timestamps=dict(timestamps),
             extra={k: v for k, v in data.items() if k not in known},
@@ -773,7 +778,7 @@ class QuantumArchitectureSpecification:
         object.__setattr__(self, "operations", operations)
         object.__setattr__(self, "computational_resonators", tuple(self.computational_resonators))
         object.__setattr__(
-            self, "calibration_set_id", _parse_uuid(self.calibration_set_id, "calibration_set_id")
+            self, "calibration_set_id", parse_uuid(self.calibration_set_id, "calibration_set_id")
         )
 
     @classmethod
