@@ -963,30 +963,9 @@ class _ClientWire:
     def __init__(self, client: IQMClient):
         self._client = client
 
-    def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        json_body: Any = None,
-        content: bytes | None = None,
-        params: Mapping[str, str] | None = None,
-        idempotent: bool = True,
-        extra_headers: Mapping[str, str] | None = None,
-        job_id: UUID | None = None,
-        capabilities: bool = True,
-    ) -> httpx.Response:
-        return self._client._request(
-            method,
-            path,
-            json_body=json_body,
-            content=content,
-            params=params,
-            idempotent=idempotent,
-            extra_headers=extra_headers,
-            job_id=job_id,
-            capabilities=capabilities,
-        )
+    def request(self, method: str, path: str, **options: Any) -> httpx.Response:
+        # The options are those of Wire.request, passed through unchanged.
+        return self._client._request(method, path, **options)
 
     def check(
         self,
