@@ -191,10 +191,11 @@ class IQMSampler(cirq.Sampler):
     def _prepare_uncached(
         self, program: cirq.AbstractCircuit, device: IQMDevice
     ) -> PreparedProgram:
+        device_qubits = set(device.qubits)
         on_device = all(
-            isinstance(q, cirq.NamedQubit) and q in set(device.qubits) for q in program.all_qubits()
+            isinstance(q, cirq.NamedQubit) and q in device_qubits for q in program.all_qubits()
         )
-        if not self._compile or (on_device and _is_valid_native(program, device)):
+        if not self._compile:
             if not on_device:
                 raise ClientConfigurationError(
                     "With compile=False the program must use the device's qubits "
@@ -202,12 +203,10 @@ class IQMSampler(cirq.Sampler):
                     f"{sorted(map(str, program.all_qubits()))[:5]}. Use compile=True to map "
                     "logical qubits onto the device"
                 )
-            device.validate_circuit(program)
-            native = cirq.Circuit(
-                program.unfreeze() if isinstance(program, cirq.FrozenCircuit) else program
-            )
-            identity = {q.name: q.name for q in native.all_qubits()}  # type: ignore[attr-defined]
-            return PreparedProgram(CircuitTemplate(native), identity, identity, identity, native)
+            device.validate_circuit(program)  # raises, naming every violation
+            return _as_native(program)
+        if on_device and _is_valid_native(program, device):
+            return _as_native(program)  # already native: compiling could only change it
         from cirq_iqm_ext.transpiler import transpile  # the compiler is imported only when used
 
         compiled = transpile(program, device, seed=self._seed)
@@ -417,6 +416,15 @@ class IQMSampler(cirq.Sampler):
 
         future.add_done_callback(transfer)
         return awaitable
+
+
+def _as_native(program: cirq.AbstractCircuit) -> PreparedProgram:
+    """A program that is already native on the device, sent on its own qubits."""
+    native = cirq.Circuit(
+        program.unfreeze() if isinstance(program, cirq.FrozenCircuit) else program
+    )
+    identity = {q.name: q.name for q in native.all_qubits()}  # type: ignore[attr-defined]
+    return PreparedProgram(CircuitTemplate(native), identity, identity, identity, native)
 
 
 def _is_valid_native(program: cirq.AbstractCircuit, device: IQMDevice) -> bool:
