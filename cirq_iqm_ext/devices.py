@@ -84,6 +84,8 @@ def star_architecture(
     Raises:
         ValueError: Fewer than 2 qubits, or a ``without_move`` number out of range.
     """
+    if isinstance(n_qubits, bool) or not isinstance(n_qubits, int):
+        raise TypeError(f"n_qubits must be an int, got {type(n_qubits).__name__} {n_qubits!r}")
     if n_qubits < 2:
         raise ValueError(f"A star architecture needs at least 2 qubits, got {n_qubits}")
     skipped = set(without_move)

@@ -277,8 +277,15 @@ def local_sampler(
         The sampler.
 
     Raises:
+        TypeError: ``device`` is not an ``IQMDevice``.
         ValueError: No calibration given and none is built in for the device's name.
     """
+    from cirq_iqm_ext.device import IQMDevice  # here: the device module imports Cirq's heavy parts
+
+    if not isinstance(device, IQMDevice):
+        raise TypeError(
+            f"local_sampler needs an IQMDevice (e.g. cirq_iqm_ext.Adonis()), got {device!r}"
+        )
     if not noise:
         return LocalSampler(device, None, seed)
     if calibration is None:

@@ -274,7 +274,12 @@ def transpile(
             qubits than the device (or ``qubit_subset``) offers, or ``initial_mapping`` is invalid.
         cirq_iqm_ext.errors.CircuitValidationError: Star devices: explicit MOVEs break a sandwich
             rule, or a qubit-qubit CZ cannot be implemented through any resonator.
+        TypeError: ``circuit`` is not a Cirq circuit or ``device`` not an ``IQMDevice``.
     """
+    if not isinstance(circuit, cirq.AbstractCircuit):
+        raise TypeError(f"transpile needs a cirq.Circuit, got {type(circuit).__name__}")
+    if not isinstance(device, IQMDevice):
+        raise TypeError(f"transpile needs an IQMDevice to compile for, got {device!r}")
     if device.resonators:
         return _transpile_star(
             circuit,

@@ -625,3 +625,8 @@ def test_server_move_model_exchanges_population_and_cancels_in_a_sandwich():
     moved = np.diag([1, 1, 1, 1, 1, -1, 1, -1]) @ moved  # cz(QB1, R): QB1 = R = 1
     back = model.apply(moved, 3, "QB2", "COMP_R", (1, 2))
     np.testing.assert_allclose(back, np.kron(np.diag([1, 1, 1, -1]), np.eye(2)) @ state, atol=1e-12)
+
+
+def test_star_device_size_must_be_an_int():
+    with pytest.raises(TypeError, match="n_qubits must be an int, got str"):
+        star_device("6")  # type: ignore[arg-type]

@@ -222,3 +222,8 @@ def test_local_sampler_sweeps_resolve_parameters():
     sampler = local_sampler(Adonis(), seed=1, noise=False)
     results = sampler.run_sweep(circuit, cirq.Points("theta", [0.0, 1.0]), repetitions=20)
     assert [r.measurements["m"].mean() for r in results] == [0.0, 1.0]
+
+
+def test_local_sampler_needs_a_device():
+    with pytest.raises(TypeError, match="needs an IQMDevice"):
+        local_sampler("adonis")  # type: ignore[arg-type]

@@ -635,3 +635,10 @@ def test_exact_embedding_is_found_and_respects_bipartite_lattices():
         assert square.dist[layout[a]][layout[b]] == 1
     triangle = Skeleton.build(3, [(0, 1), (1, 2), (2, 0)], [True] * 3)
     assert exact_embedding(triangle, square) is None
+
+
+def test_transpile_names_wrong_arguments():
+    with pytest.raises(TypeError, match=r"needs a cirq\.Circuit, got str"):
+        transpile("h q[0];", Adonis())  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="needs an IQMDevice"):
+        transpile(cirq.Circuit(), "adonis")  # type: ignore[arg-type]
