@@ -40,6 +40,7 @@ DEFAULT_IMPLEMENTATIONS: dict[str, str] = {
     "cz": "tgss",
     "measure": "constant",
     "move": "tgss_crf",
+    "delay": "wait",  # iqm-pulse's name; it needs no calibration
 }
 
 _QUBIT_FIELDS = (
@@ -299,12 +300,25 @@ class CalibrationSet:
     ) -> dict[str, Any]:
         """The body of ``GET api/v1/calibration/{id}/gates`` (PROTOCOL.md §4.2).
 
-        Lists only the loci of ``architecture`` that this set calibrates.
+        Lists only the loci of ``architecture`` that this set calibrates. ``delay``, when the
+        architecture lists it, needs no calibration: it appears with implementation ``wait`` on
+        every qubit. Official clients (iqm-client 36) check a delay's components against the QPU,
+        not these loci, but their Qiskit adapter reads each gate's first locus (so the list must
+        not be empty) and puts delay on qubits only, which is why resonators are left out here.
         """
         gates: dict[str, Any] = {}
+        resonators = list(architecture.computational_resonators)
         for op_name, loci in architecture.operations.items():
             if op_name == "barrier":
                 continue  # not a calibrated gate
+            if op_name == "delay":
+                qubit_loci = [[q] for q in architecture.qubits if q not in resonators]
+                gates[op_name] = {
+                    "implementations": {DEFAULT_IMPLEMENTATIONS["delay"]: {"loci": qubit_loci}},
+                    "default_implementation": DEFAULT_IMPLEMENTATIONS["delay"],
+                    "override_default_implementation": {},
+                }
+                continue
             calibrated = [list(locus) for locus in loci if self.gate(op_name, locus) is not None]
             if not calibrated:
                 continue
@@ -314,7 +328,6 @@ class CalibrationSet:
                 "default_implementation": implementation,
                 "override_default_implementation": {},
             }
-        resonators = list(architecture.computational_resonators)
         return {
             "calibration_set_id": str(self.calibration_set_id),
             "qubits": [q for q in architecture.qubits if q not in resonators],

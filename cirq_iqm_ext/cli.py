@@ -120,6 +120,12 @@ def _add_serve(subparsers: Any) -> None:
     parser.add_argument(
         "--max-queue", type=int, default=1000, help="jobs waiting before 503 (default 1000)"
     )
+    parser.add_argument(
+        "--no-delay",
+        dest="delay",
+        action="store_false",
+        help="behave like a CoCoS v1 server without delay: do not list it, refuse waits",
+    )
     parser.set_defaults(handler=_serve, subparser=parser)
 
 
@@ -170,6 +176,7 @@ def _run_server(
         state_dir=args.state_dir,
         workers=args.workers,
         max_queue=args.max_queue,
+        delay=args.delay,
     )
     try:
         server.start()

@@ -2,6 +2,9 @@
 
 Each function returns a fresh :class:`~cirq_iqm_ext.device.IQMDevice`; no network is involved, so
 they suit compiling and simulating offline. The data lives in ``cirq_iqm_ext/data/architectures/``.
+They describe today's machines, which execute waits: every architecture lists ``delay`` (no loci:
+any qubit), so ``cirq.wait`` is valid on them. A CoCoS v1 server has no ``delay``; a device built
+from such a server's architecture rejects waits.
 """
 
 from __future__ import annotations
@@ -72,7 +75,8 @@ def star_architecture(
     """A Deneb-like star architecture: ``QB1``...``QBn`` each coupled to one resonator.
 
     Built from Deneb's data: every qubit has ``prx`` and ``measure``, and ``cz`` and ``move`` with
-    the resonator, except ``move`` on the qubits listed in ``without_move``.
+    the resonator, except ``move`` on the qubits listed in ``without_move``; ``barrier`` and
+    ``delay`` act anywhere.
 
     Args:
         n_qubits: Number of qubits (at least 2).
@@ -104,6 +108,7 @@ def star_architecture(
             "move": [[f"QB{i}", resonator] for i in range(1, n_qubits + 1) if i not in skipped],
             "measure": [[q] for q in qubits],
             "barrier": [],
+            "delay": [],
         },
     }
     return QuantumArchitectureSpecification.from_dict({"quantum_architecture": data})

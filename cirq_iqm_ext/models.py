@@ -29,6 +29,12 @@ import numpy as np
 from cirq_iqm_ext.errors import ModelValidationError
 from cirq_iqm_ext.util import to_json_dict
 
+#: Query of ``GET quantum-architecture`` by which this project's client asks a v1 server to list
+#: the ``delay`` instruction when it executes waits. CoCoS v1 itself has no delay and ignores the
+#: query; other v1 clients (IQM's, which know no ``delay``) never send it, so they see the plain
+#: architecture.
+ARCHITECTURE_EXTENSIONS_QUERY = {"extensions": "delay"}
+
 #: Names that older servers and clients used, rewritten to the current ones on input.
 DEPRECATED_INSTRUCTION_NAMES: dict[str, str] = {"phased_rx": "prx", "measurement": "measure"}
 
@@ -41,23 +47,30 @@ class InstructionSpec:
         arity: Number of qubits, or ``None`` for "one or more".
         args: Argument names mapped to the accepted Python types.
         directed: Whether the order of a two-qubit locus matters.
+        non_negative: Numeric arguments that must be ``>= 0`` (a ``delay``'s ``duration``).
     """
 
     arity: int | None
     args: Mapping[str, tuple[type, ...]]
     directed: bool = False
+    non_negative: frozenset[str] = frozenset()
 
 
 _NUMBER = (int, float)
 
-#: The instruction set of PROTOCOL.md §3.2.
+#: The instruction set of PROTOCOL.md §3.2, plus ``delay`` (PROTOCOL_IQM_SERVER.md §3.3): a wait of
+#: ``duration`` seconds, which only servers that list it in their architecture execute.
 INSTRUCTION_SPECS: dict[str, InstructionSpec] = {
     "prx": InstructionSpec(1, {"angle_t": _NUMBER, "phase_t": _NUMBER}),
     "cz": InstructionSpec(2, {}),
     "measure": InstructionSpec(None, {"key": (str,)}),
     "barrier": InstructionSpec(None, {}),
     "move": InstructionSpec(2, {}, directed=True),
+    "delay": InstructionSpec(None, {"duration": _NUMBER}, non_negative=frozenset({"duration"})),
 }
+
+#: Operations that act on any existing component, so an architecture lists them without loci.
+ANYWHERE_OPERATIONS = frozenset({"barrier", "delay"})
 
 
 def canonical_instruction_name(name: str) -> str:
@@ -83,7 +96,7 @@ class Instruction:
     """One native operation: ``{"name", "qubits", "args", "implementation"?}``.
 
     Args:
-        name: Instruction name (``prx``, ``cz``, ``measure``, ``barrier``, ``move``;
+        name: Instruction name (``prx``, ``cz``, ``measure``, ``barrier``, ``move``, ``delay``;
             ``phased_rx`` and ``measurement`` are accepted and rewritten).
         qubits: Names of the qubits it acts on (logical or physical), in order.
         args: Arguments, exactly the names the instruction takes. Numbers are stored as floats.
@@ -91,7 +104,8 @@ class Instruction:
 
     Raises:
         ModelValidationError: Unknown name, wrong arity, repeated qubit, missing, unknown or
-            mistyped arguments, or an empty implementation name.
+            mistyped arguments, a number that is not finite (or a negative ``duration``), or an
+            empty implementation name.
     """
 
     __slots__ = ("args", "implementation", "name", "qubits")
@@ -141,12 +155,21 @@ class Instruction:
             value = args[arg_name]
             if types is _NUMBER:
                 if type(value) is not float:
-                    _require_type(
-                        value, types, f'Argument "{arg_name}" of the "{name}" instruction'
-                    )
-                    value = args[arg_name] = float(value)
+                    what = f'Argument "{arg_name}" of the "{name}" instruction'
+                    _require_type(value, types, what)
+                    try:
+                        value = args[arg_name] = float(value)
+                    except OverflowError:  # an int beyond the float range
+                        raise _fail(
+                            f"{what} must be finite, got an int too large for a float"
+                        ) from None
                 if not math.isfinite(value):
                     raise _fail(f'Argument "{arg_name}" of the "{name}" instruction must be finite')
+                if value < 0 and arg_name in spec.non_negative:
+                    raise _fail(
+                        f'Argument "{arg_name}" of the "{name}" instruction must be >= 0, '
+                        f"got {value!r}"
+                    )
             elif type(value) not in types:
                 _require_type(value, types, f'Argument "{arg_name}" of the "{name}" instruction')
         if implementation is not None:
@@ -367,11 +390,15 @@ class RunRequest:
         ratio = self.max_circuit_duration_over_t2
         if ratio is not None:
             _require_type(ratio, _NUMBER, "max_circuit_duration_over_t2")
+            try:
+                ratio = float(ratio)
+            except OverflowError:  # an int beyond the float range
+                ratio = math.inf
             if not math.isfinite(ratio) or ratio < 0:
                 raise _fail(
                     f"max_circuit_duration_over_t2 must be a finite number >= 0, got {ratio!r}"
                 )
-            object.__setattr__(self, "max_circuit_duration_over_t2", float(ratio))
+            object.__setattr__(self, "max_circuit_duration_over_t2", ratio)
         try:
             object.__setattr__(self, "heralding_mode", HeraldingMode(self.heralding_mode))
         except ValueError:
@@ -744,7 +771,8 @@ class QuantumArchitectureSpecification:
         name: Architecture name, e.g. ``"Adonis"``.
         qubits: Qubit (and computational resonator) names.
         qubit_connectivity: Coupled pairs.
-        operations: Operation name -> allowed loci. ``barrier`` with no loci acts anywhere.
+        operations: Operation name -> allowed loci. ``barrier`` and ``delay`` (a wait, listed only
+            by servers that execute it) have no loci: they act on any existing component.
         computational_resonators: Names of computational resonators among ``qubits``.
         calibration_set_id: The calibration set the architecture belongs to, when known.
     """
@@ -813,7 +841,7 @@ class QuantumArchitectureSpecification:
                 spec = INSTRUCTION_SPECS.get(name)
                 if spec is not None and spec.arity == 2:
                     operations[name] = pairs
-                elif name == "barrier":
+                elif name in ANYWHERE_OPERATIONS:
                     operations[name] = ()
                 else:
                     operations[name] = tuple((q,) for q in qubits)
@@ -861,7 +889,9 @@ class QuantumArchitectureSpecification:
                 if not isinstance(impl, Mapping) or "loci" not in impl:
                     raise _fail(f'Implementation {impl_name!r} of {gate_name!r} has no "loci"')
                 loci.update(dict.fromkeys(_parse_locus_list(impl["loci"], f"{gate_name} loci")))
-            operations[canonical_instruction_name(gate_name)] = tuple(loci)
+            name = canonical_instruction_name(gate_name)
+            # A DQA lists delay on its qubits; like barrier, it acts on any existing component.
+            operations[name] = () if name in ANYWHERE_OPERATIONS else tuple(loci)
         pairs = tuple(
             dict.fromkeys(
                 locus

@@ -206,7 +206,9 @@ class LocalSampler(cirq.Sampler):
     """Runs circuits locally, validated against a device, with a calibration's noise.
 
     Build it with :func:`local_sampler`. Circuits must already be native to the device (use
-    :func:`cirq_iqm_ext.transpile` first); parameters are resolved per sweep point.
+    :func:`cirq_iqm_ext.transpile` first); parameters are resolved per sweep point. A
+    ``cirq.wait`` runs as the ``delay`` instruction where the device lists it: every qubit relaxes
+    (T1, T2) for its duration.
     """
 
     def __init__(
@@ -247,7 +249,7 @@ class LocalSampler(cirq.Sampler):
         for resolver in cirq.to_resolvers(params):
             circuit = cirq.resolve_parameters(program, resolver)
             self.device.validate_circuit(circuit)
-            native = serialize_circuit(circuit, name="local")
+            native = serialize_circuit(circuit, name="local")  # waits become delay
             arrays = self._simulator.run_circuit_arrays(native, repetitions)
             results.append(
                 cirq.ResultDict(

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 
 from cirq_iqm_ext.errors import CircuitValidationError
 from cirq_iqm_ext.models import (
+    ANYWHERE_OPERATIONS,
     INSTRUCTION_SPECS,
     Circuit,
     QuantumArchitectureSpecification,
@@ -54,6 +55,15 @@ def architecture_resonators(architecture: QuantumArchitectureSpecification) -> t
     if single:
         declared |= paired - single
     return tuple(q for q in architecture.qubits if q in declared)
+
+
+def _delay_unsupported(architecture_name: str) -> str:
+    # A wait is never dropped silently: a circuit that relies on it would give wrong results.
+    return (
+        f"delay (a wait) is not supported by {architecture_name}: this server does not execute "
+        "waits; a CoCoS v1 server has no delay instruction — use the IQM Server API profile "
+        '(api="iqm-server") of a server that lists delay, or remove the wait'
+    )
 
 
 def _set_repr(names: Iterable[str]) -> str:
@@ -177,6 +187,10 @@ def circuit_violations(
 ) -> list[str]:
     """Lists every way ``circuit`` breaks the rules of PROTOCOL.md §3.2 on ``architecture``.
 
+    ``barrier`` and ``delay`` need only existing components, ``delay`` only where the architecture
+    lists it (a server that executes waits). Unlike a barrier, a delay after a qubit's measurement
+    breaks the terminal-measurement rule like any other operation.
+
     On an architecture with computational resonators, a circuit that passes those checks is also
     walked for the MOVE-sandwich rules (STAR_MOVE.md §5); the first one broken is reported.
 
@@ -212,6 +226,9 @@ def circuit_violations(
         if unknown:
             violations.append(f"{where}: qubit(s) {unknown} do not exist on {architecture.name}")
             continue
+        if name == "delay" and name not in index.operations:
+            violations.append(f"{where}: {_delay_unsupported(architecture.name)}")
+            continue
         if name != "barrier" and name not in index.operations:
             violations.append(f"{where}: {name} is not supported by {architecture.name}")
             continue
@@ -223,7 +240,7 @@ def circuit_violations(
             if key in keys:
                 violations.append(f"{where}: measurement key {key!r} is used more than once")
             keys.add(key)
-        elif name != "barrier" and locus not in index.loci[name]:
+        elif name not in ANYWHERE_OPERATIONS and locus not in index.loci[name]:
             violations.append(f"{where}: {locus} is not an allowed locus for {name}")
         if not allow_mid_circuit_measurement and name != "barrier":
             after = [q for q in locus if q in measured]

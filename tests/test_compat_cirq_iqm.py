@@ -27,6 +27,8 @@ def test_cirq_iqm14_sampler_runs_bell_sweep_batch_and_abort():
             f"{COMPAT_PYTHON} does not exist: run `make compat-env` to create the environment "
             "with the archived cirq-iqm 14.x"
         )
+    # The default server, which executes delay: it lists delay only to clients that ask for it,
+    # so the archived adapter (which fails on an operation name it does not know) sees plain v1.
     with EmbeddedServer(seed=2, job_delay=1.0) as server:
         done = subprocess.run(
             [str(COMPAT_PYTHON), str(SCRIPT), server.url],

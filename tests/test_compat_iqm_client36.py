@@ -87,7 +87,7 @@ def test_official_client_36_lists_and_reads_the_architecture(reports, name):
     assert report["quantum_computer"] == "adonis"
     assert report["health"] == {"status": "ok"}
     assert report["dqa"]["qubits"] == ["QB1", "QB2", "QB3", "QB4", "QB5"]
-    assert report["dqa"]["gates"] == ["cz", "measure", "prx"]
+    assert report["dqa"]["gates"] == ["cz", "delay", "measure", "prx"]
     assert report["dqa_by_id_matches"] is True
     assert report["static"]["qubits"] == report["dqa"]["qubits"]
     assert report["metrics"] == "ObservationFinder"
@@ -113,3 +113,18 @@ def test_official_cirq_adapter_36_runs_a_circuit_and_a_sweep(reports, name):
     assert set(report["cirq_counts"]) == {"00", "11"}
     assert sum(report["cirq_counts"].values()) == 100
     assert report["sweep_ones"] == [0, 50]
+
+
+@pytest.mark.parametrize("name", ["no_auth", "token"])
+def test_official_client_36_sends_a_delay_and_gets_results(reports, name):
+    report = reports[name]
+    # delay is listed on every qubit (implementation "wait"); the client accepts it and sends it.
+    assert report["delay_dqa_loci"] == [[q] for q in report["dqa"]["qubits"]]
+    assert report["delay_status"] == "completed"
+    assert report["delay_ones"] == 40  # noiseless server: the flipped qubit stays 1
+    assert report["delay_payload"] == {
+        "name": "delay",
+        "locus": report["delay_payload"]["locus"],
+        "args": {"duration": 2e-6},
+    }
+    assert len(report["delay_payload"]["locus"]) == 2

@@ -334,3 +334,79 @@ def test_to_json_dict_converts_numpy():
     assert json.dumps(converted)
     with pytest.raises(TypeError, match="JSON object keys must be strings"):
         to_json_dict({1: 2})  # type: ignore[dict-item]
+
+
+# ----------------------------------------------------------------------------- delay (a wait)
+
+
+def test_delay_takes_a_duration_in_seconds_on_one_or_more_qubits():
+    one = Instruction("delay", ["QB1"], {"duration": 1.5e-6})
+    assert one.to_dict() == {"name": "delay", "qubits": ["QB1"], "args": {"duration": 1.5e-6}}
+    assert Instruction.from_dict(one.to_dict()) == one
+    several = Instruction("delay", ("QB1", "QB2", "COMP_R"), {"duration": 0})
+    assert several.args == {"duration": 0.0} and type(several.args["duration"]) is float
+    request = RunRequest((Circuit("c", (several, Instruction("measure", ["QB1"], {"key": "m"}))),))
+    assert RunRequest.from_dict(request.to_dict()) == request
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ({"duration": -1e-9}, 'Argument "duration" of the "delay" instruction must be >= 0'),
+        ({"duration": True}, 'Argument "duration" of the "delay" instruction must be int or float'),
+        ({"duration": "1e-6"}, 'Argument "duration" of the "delay" instruction must be int or'),
+        ({"duration": float("nan")}, 'Argument "duration" of the "delay" instruction must be fin'),
+        ({"duration": float("inf")}, 'Argument "duration" of the "delay" instruction must be fin'),
+        ({"duration": 10**400}, '"duration" of the "delay" instruction must be finite, got an int'),
+        ({}, "takes ['duration'], but got []"),
+        ({"duration": 1e-6, "unit": "s"}, "takes ['duration'], but got ['duration', 'unit']"),
+    ],
+)
+def test_bad_delay_durations_are_refused_naming_the_field(args, message):
+    with pytest.raises(ModelValidationError) as info:
+        Instruction("delay", ["QB1"], args)
+    assert message in str(info.value)
+
+
+def test_delay_needs_a_qubit_and_no_repeats():
+    with pytest.raises(ModelValidationError, match="at least one qubit"):
+        Instruction("delay", [], {"duration": 1e-6})
+    with pytest.raises(ModelValidationError, match="more than once"):
+        Instruction("delay", ["QB1", "QB1"], {"duration": 1e-6})
+
+
+def test_huge_ints_elsewhere_are_refused_too():
+    with pytest.raises(ModelValidationError, match='"angle_t" of the "prx" instruction'):
+        Instruction("prx", ["QB1"], {"angle_t": 10**400, "phase_t": 0.0})
+    with pytest.raises(ModelValidationError, match="max_circuit_duration_over_t2"):
+        RunRequest((_circuit(),), max_circuit_duration_over_t2=10**400)
+
+
+def test_delay_is_listed_without_loci_in_every_architecture_form():
+    listed = QuantumArchitectureSpecification.from_dict(
+        {
+            "name": "Pair",
+            "qubits": ["QB1", "QB2"],
+            "qubit_connectivity": [["QB1", "QB2"]],
+            "operations": ["prx", "cz", "measure", "barrier", "delay"],
+        }
+    )
+    assert listed.operations["delay"] == () and listed.operations["barrier"] == ()
+    dynamic = QuantumArchitectureSpecification.from_dict(
+        {
+            "qubits": ["QB1", "QB2"],
+            "computational_resonators": [],
+            "gates": {
+                "prx": {"implementations": {"drag_gaussian": {"loci": [["QB1"], ["QB2"]]}}},
+                "delay": {"implementations": {"wait": {"loci": [["QB1"], ["QB2"]]}}},
+            },
+        }
+    )
+    assert dynamic.operations["delay"] == ()
+    assert dynamic.qubit_connectivity == ()
+    assert (
+        "delay"
+        not in QuantumArchitectureSpecification.from_dict(
+            load("architecture_static.json")
+        ).operations
+    )

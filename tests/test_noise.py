@@ -7,6 +7,7 @@ in 150,000 runs), with seeds fixed so they are deterministic anyway.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import cirq
@@ -227,3 +228,69 @@ def test_local_sampler_sweeps_resolve_parameters():
 def test_local_sampler_needs_a_device():
     with pytest.raises(TypeError, match="needs an IQMDevice"):
         local_sampler("adonis")  # type: ignore[arg-type]
+
+
+# ----------------------------------------------------------------------------- waits
+
+
+def test_local_sampler_runs_waits_as_idle_relaxation():
+    figures = builtin_calibration("adonis").qubit("QB1")
+    sampler = local_sampler(Adonis(), seed=5)
+    shots = 10_000
+    circuit = cirq.Circuit(
+        cirq.X(Q1), cirq.wait(Q1, nanos=2 * figures.t1 * 1e9), cirq.measure(Q1, key="m")
+    )
+    p1 = math.exp(-2)
+    e01, e10 = figures.readout_error_0_to_1 or 0.0, figures.readout_error_1_to_0 or 0.0
+    expected = p1 * (1 - e10) + (1 - p1) * e01
+    observed = float(sampler.run(circuit, repetitions=shots).measurements["m"].mean())
+    assert abs(observed - expected) < 5 * math.sqrt(expected * (1 - expected) / shots) + 0.005
+    # Noiseless, a wait changes nothing; several qubits may wait together.
+    exact = local_sampler(Adonis(), seed=5, noise=False)
+    both = cirq.Circuit(
+        cirq.X.on_each(Q1, Q2), cirq.wait(Q1, Q2, micros=50), cirq.measure(Q1, Q2, key="m")
+    )
+    assert exact.run(both, repetitions=20).measurements["m"].tolist() == [[1, 1]] * 20
+
+
+def test_local_sampler_waits_agree_with_the_cirq_noise_model():
+    # Ramsey: X90, wait, X90; the fast simulator and Cirq's density matrix with IQMNoiseModel.
+    calibration = builtin_calibration("adonis")
+    t2 = calibration.qubit("QB1").t2
+    circuit = cirq.Circuit(
+        cirq.X(Q1) ** 0.5, cirq.wait(Q1, nanos=0.7 * t2 * 1e9), cirq.X(Q1) ** 0.5
+    )
+    noisy = circuit.with_noise(IQMNoiseModel(calibration, readout_errors=False))
+    rho = cirq.DensityMatrixSimulator(dtype=np.complex128).simulate(noisy).final_density_matrix
+    expected = float(rho[1, 1].real)
+    shots = 20_000
+    simulator = CalibratedSimulator(calibration, seed=8)
+    native = Circuit(
+        "ramsey",
+        (
+            Instruction("prx", ("QB1",), {"angle_t": 0.25, "phase_t": 0.0}),
+            Instruction("delay", ("QB1",), {"duration": 0.7 * t2}),
+            Instruction("prx", ("QB1",), {"angle_t": 0.25, "phase_t": 0.0}),
+            Instruction("measure", ("QB1",), {"key": "m"}),
+        ),
+    )
+    schedule = simulator.schedule(native, None, calibration)
+    assert schedule.durations[1] == pytest.approx(0.7 * t2)
+    assert abs(expected - (1 + math.exp(-0.7)) / 2) < 0.01  # both follow exp(-t/T2)
+    # The server's readout errors are part of its sampling; compare without them.
+    bits = CalibratedSimulator(calibration, seed=8)._sample(
+        schedule, ["QB1"], shots, native, 0, calibration
+    )
+    assert abs(float(bits.mean()) - expected) < 5 * math.sqrt(expected * (1 - expected) / shots)
+
+
+def test_local_sampler_refuses_waits_where_the_device_lists_no_delay():
+    from cirq_iqm_ext.device import IQMDevice
+
+    spec = Adonis().architecture
+    without = dataclasses.replace(
+        spec, operations={k: v for k, v in spec.operations.items() if k != "delay"}
+    )
+    sampler = local_sampler(IQMDevice(without), calibration="adonis", seed=1)
+    with pytest.raises(CircuitValidationError, match="delay"):
+        sampler.run(cirq.Circuit(cirq.wait(Q1, micros=1), cirq.measure(Q1, key="m")))

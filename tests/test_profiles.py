@@ -555,3 +555,46 @@ def test_configuration_errors():
     with pytest.raises(ClientConfigurationError, match="Plain http is allowed only"):
         IQMClient("http://example.com", api="iqm-server", environ={})
     assert API_CHOICES == ("auto", "cocos-v1", "iqm-server")
+
+
+def test_architecture_from_dqa_carries_delay_without_loci():
+    with_delay = {
+        **DQA,
+        "gates": {
+            **DQA["gates"],
+            "delay": {
+                "implementations": {"wait": {"loci": [["QB1"], ["QB2"], ["QB3"]]}},
+                "default_implementation": "wait",
+                "override_default_implementation": {},
+            },
+        },
+    }
+    spec = architecture_from_dqa(with_delay, "Deneb")
+    assert spec.operations["delay"] == ()  # like barrier: any existing component
+    assert set(spec.qubit_connectivity) == {("QB1", "COMP_R"), ("QB2", "COMP_R"), ("QB3", "COMP_R")}
+    assert "delay" not in architecture_from_dqa(DQA, "Deneb").operations
+
+
+def test_delay_instructions_convert_both_ways_and_bad_durations_are_refused():
+    v1 = {"name": "delay", "qubits": ["QB1", "QB2"], "args": {"duration": 2e-6}}
+    wire = instruction_to_iqm_server(v1)
+    assert wire == {
+        "name": "delay",
+        "locus": ["QB1", "QB2"],
+        "args": {"duration": 2e-6},
+        "implementation": None,
+    }
+    assert instruction_from_iqm_server(wire, "here") == v1
+    assert instruction_from_iqm_server({**wire, "args": {"duration": 0}}, "here")["args"] == {
+        "duration": 0.0
+    }
+    for duration, code, phrase in [
+        (-1.0, "circuit_validation_error", ">= 0 seconds"),
+        (True, "invalid_request", "must be a number"),
+        (10**400, "invalid_request", "too large"),
+        (math.inf, "invalid_request", "finite"),
+    ]:
+        with pytest.raises(JobDefinitionError) as info:
+            instruction_from_iqm_server({**wire, "args": {"duration": duration}}, "here")
+        assert info.value.error_code == code
+        assert '"duration"' in info.value.message and phrase in info.value.message

@@ -38,7 +38,7 @@ def test_calibration_endpoints(client, noisy):
     assert client.get(f"/calibration/metrics/{uuid.uuid4()}").status_code == 404
     gates = client.get("/api/v1/calibration/default/gates").json()
     assert gates["calibration_set_id"] == str(default.calibration_set_id)
-    assert set(gates["gates"]) == {"prx", "cz", "measure"}
+    assert set(gates["gates"]) == {"prx", "cz", "measure", "delay"}
     assert client.get("/info/client-libraries").json()["iqm-client"] == {
         "min": "17.0",
         "max": "18.0",
@@ -80,6 +80,7 @@ def test_duration_check_names_the_circuit_and_both_figures(client):
     assert response.status_code == 400
     assert 'circuit 0 ("long")' in detail and f"{t2 * 1e6:.3f} µs on QB1" in detail
     assert "µs, longer than max_circuit_duration_over_t2 = 0.01" in detail
+    assert "max_circuit_duration_over_t2=0 to turn the check off" in detail
     # The server default (1.0) rejects a circuit longer than T2; 0.0 disables the check.
     too_long = long_circuit(int(t2 / 40e-9) + 10)
     assert client.post("/jobs", json=run_request(too_long, shots=1)).status_code == 400

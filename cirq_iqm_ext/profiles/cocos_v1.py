@@ -16,7 +16,12 @@ from cirq_iqm_ext.errors import (
     ModelValidationError,
     ServerResponseError,
 )
-from cirq_iqm_ext.models import QuantumArchitectureSpecification, RunResult, RunStatus
+from cirq_iqm_ext.models import (
+    ARCHITECTURE_EXTENSIONS_QUERY,
+    QuantumArchitectureSpecification,
+    RunResult,
+    RunStatus,
+)
 from cirq_iqm_ext.profiles import Wire
 
 
@@ -45,8 +50,8 @@ class CocosV1Profile:
         return self._wire.json(response, endpoint, job_id), endpoint, response
 
     def architecture(self) -> QuantumArchitectureSpecification:
-        """``GET quantum-architecture``."""
-        data, endpoint, _ = self._get("quantum-architecture")
+        """``GET quantum-architecture``, asking for ``delay`` to be listed where it runs."""
+        data, endpoint, _ = self._get("quantum-architecture", ARCHITECTURE_EXTENSIONS_QUERY)
         return _parse_architecture(data, endpoint)
 
     def dynamic_architecture(

@@ -108,7 +108,12 @@ def _real(value: Any, what: str) -> float:
     """A finite JSON number as a float; ints are accepted as floats, booleans are not."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise JobDefinitionError(f"{what} must be a number, got {value!r}")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an int beyond the float range
+        raise JobDefinitionError(
+            f"{what} must be finite, got an int too large for a float"
+        ) from None
     if not math.isfinite(value):
         raise JobDefinitionError(f"{what} must be finite, got {value!r}")
     return value
@@ -257,6 +262,12 @@ def instruction_from_iqm_server(data: Any, where: str) -> dict[str, Any]:
             raise JobDefinitionError(f'{where}: argument "{arg}" must be a string, got {value!r}')
         else:
             converted[arg] = value
+    if name == "delay" and converted["duration"] < 0:
+        raise JobDefinitionError(
+            f"{where}: argument \"duration\" of 'delay' must be >= 0 seconds, "
+            f"got {converted['duration']!r}",
+            "circuit_validation_error",
+        )
     if name == "prx":
         converted = {
             "angle_t": radians_to_turns(converted["angle"]),
@@ -492,7 +503,9 @@ def architecture_from_dqa(
     """A v1 architecture from a dynamic quantum architecture (§9.1).
 
     ``qubits`` are the qubits and resonators, ``operations[g]`` the union of g's loci (plus
-    ``barrier`` anywhere), ``qubit_connectivity`` every two-component locus.
+    ``barrier`` anywhere), ``qubit_connectivity`` every two-component locus. A ``delay`` the DQA
+    lists (the server executes waits) is carried over without loci: like ``barrier``, it acts on
+    any existing component.
 
     Raises:
         ModelValidationError: The DQA is malformed.
@@ -500,6 +513,8 @@ def architecture_from_dqa(
     spec = QuantumArchitectureSpecification.from_dict({**dqa, "name": name})
     operations = dict(spec.operations)
     operations.setdefault("barrier", ())
+    if "delay" in operations:
+        operations["delay"] = ()
     return QuantumArchitectureSpecification(
         name=spec.name,
         qubits=spec.qubits,

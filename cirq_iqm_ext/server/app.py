@@ -45,7 +45,11 @@ from cirq_iqm_ext.calibration import (
     load_calibration,
 )
 from cirq_iqm_ext.errors import CircuitValidationError, ModelValidationError
-from cirq_iqm_ext.models import QuantumArchitectureSpecification, RunRequest
+from cirq_iqm_ext.models import (
+    ARCHITECTURE_EXTENSIONS_QUERY,
+    QuantumArchitectureSpecification,
+    RunRequest,
+)
 from cirq_iqm_ext.server.jobs import (
     IdempotencyConflictError,
     Job,
@@ -172,6 +176,9 @@ class ServerConfig:
         retry_after: Seconds suggested in ``Retry-After`` with a 503.
         clock: Current time in seconds since the epoch for the token issuer (injectable for
             tests; default :func:`time.time`).
+        delay: Whether the server executes ``delay`` (a wait) and lists it in its architecture
+            (default). ``False`` behaves like a real CoCoS v1 server, which has no delay: the
+            architecture does not list it and jobs with a delay are refused (400).
     """
 
     architecture: str | Path | Mapping[str, Any] | QuantumArchitectureSpecification = "adonis"
@@ -200,6 +207,7 @@ class ServerConfig:
     max_queue: int = 1000
     retry_after: float = 1.0
     clock: Callable[[], float] | None = None
+    delay: bool = True
 
     def __repr__(self) -> str:
         # Never show the token or passwords.
@@ -208,7 +216,7 @@ class ServerConfig:
         return (
             f"ServerConfig(architecture={self.architecture!r}, token={token}, "
             f"auth_users={users!r}, seed={self.seed!r}, job_delay={self.job_delay!r}, "
-            f"noise={self.noise!r}, state_dir={self.state_dir!r})"
+            f"noise={self.noise!r}, state_dir={self.state_dir!r}, delay={self.delay!r})"
         )
 
 
@@ -293,8 +301,11 @@ class IQMServerApp:
     def __init__(self, config: ServerConfig):
         if config.noise not in NOISE_MODES:
             raise ValueError(f"noise must be one of {NOISE_MODES}, got {config.noise!r}")
-        self.architecture = load_architecture(config.architecture)
+        self.architecture = _with_delay(load_architecture(config.architecture), config.delay)
+        # v1 clients see delay only when they ask for it (ARCHITECTURE_EXTENSIONS_QUERY): IQM's
+        # own v1 clients know no delay (cirq-iqm 14 fails on an unknown operation name).
         self._architecture_body = self.architecture.to_dict()
+        self._plain_architecture_body = _with_delay(self.architecture, False).to_dict()
         default = _default_calibration(config, self.architecture)
         if config.calibration_set_id is not None:
             default = default.with_id(config.calibration_set_id)
@@ -534,7 +545,9 @@ class IQMServerApp:
         return 200, {"status": "ok"}, [IDEMPOTENCY_HEADER]
 
     def _get_architecture(self, request: Request) -> Response:
-        return 200, self._architecture_body, [IDEMPOTENCY_HEADER]
+        asked = all(_query(request, k) == v for k, v in ARCHITECTURE_EXTENSIONS_QUERY.items())
+        body = self._architecture_body if asked else self._plain_architecture_body
+        return 200, body, [IDEMPOTENCY_HEADER]
 
     def _client_libraries(self, request: Request) -> Response:
         return 200, CLIENT_LIBRARIES, []
@@ -685,7 +698,10 @@ class IQMServerApp:
                     400,
                     f'circuit {index} ("{circuit.name}") lasts {duration * 1e6:.3f} µs, longer '
                     f"than max_circuit_duration_over_t2 = {ratio:g} times the shortest T2 of its "
-                    f"qubits ({t2 * 1e6:.3f} µs on {qubit}), i.e. {ratio * t2 * 1e6:.3f} µs",
+                    f"qubits ({t2 * 1e6:.3f} µs on {qubit}), i.e. {ratio * t2 * 1e6:.3f} µs "
+                    "(delays count); send a larger max_circuit_duration_over_t2, or "
+                    "max_circuit_duration_over_t2=0 to turn the check off (e.g. for a T1 "
+                    "experiment, whose delays last several T2)",
                 )
 
     def _job_id(self, request: Request) -> UUID:
@@ -772,7 +788,8 @@ def circuit_duration(
 ) -> tuple[float, list[str], str | None]:
     """The duration of a circuit's critical path from the calibrated gate durations.
 
-    Gates start as soon as all their qubits are free (ASAP); a barrier lines its qubits up.
+    Gates start as soon as all their qubits are free (ASAP); a barrier lines its qubits up, and a
+    delay lines them up and then lasts its ``duration`` (it needs no calibration).
 
     Returns:
         ``(seconds, physical qubits used, None)``, or ``(…, …, "QB1,QB2 cz")`` naming the first
@@ -782,12 +799,28 @@ def circuit_duration(
     for instruction in circuit.instructions:
         names = tuple(mapping.get(q, q) if mapping else q for q in instruction.qubits)
         start = max((free.get(q, 0.0) for q in names), default=0.0)
-        figures = calibration.gate(instruction.name, names)
-        if figures is None:
-            return 0.0, [], f"{','.join(names)} {instruction.name}"
+        if instruction.name == "delay":
+            length = float(instruction.args["duration"])
+        else:
+            figures = calibration.gate(instruction.name, names)
+            if figures is None:
+                return 0.0, [], f"{','.join(names)} {instruction.name}"
+            length = figures[1]
         for q in names:
-            free[q] = start + figures[1]
+            free[q] = start + length
     return max(free.values(), default=0.0), list(free), None
+
+
+def _with_delay(
+    architecture: QuantumArchitectureSpecification, delay: bool
+) -> QuantumArchitectureSpecification:
+    """``architecture`` listing ``delay`` (any component) exactly when the server executes it."""
+    if ("delay" in architecture.operations) == delay:
+        return architecture
+    operations = {k: v for k, v in architecture.operations.items() if k != "delay"}
+    if delay:
+        operations["delay"] = ()
+    return dataclasses.replace(architecture, operations=operations)
 
 
 def _default_calibration(

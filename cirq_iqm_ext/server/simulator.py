@@ -95,6 +95,14 @@ class _Schedule:
     durations: list[float] = field(default_factory=list)
     measurements: list[tuple[str, list[str]]] = field(default_factory=list)
     terminal: bool = True
+    #: Moment at which each measured qubit is read out; it no longer relaxes from there on.
+    measured_at: dict[str, int] = field(default_factory=dict)
+
+    def reserve(self, moment: int) -> None:
+        """Makes sure the moment exists."""
+        while len(self.moments) <= moment:
+            self.moments.append([])
+            self.durations.append(0.0)
 
 
 class CalibratedSimulator:
@@ -244,6 +252,11 @@ class CalibratedSimulator:
             return cirq.measure(*qubits, key=instruction.args["key"])
         if name == "barrier":
             return None
+        if name == "delay":
+            # IQMNoiseModel relaxes every qubit for a wait's duration, as the schedule does here.
+            return cirq.WaitGate(
+                cirq.Duration(nanos=instruction.args["duration"] * 1e9), num_qubits=len(qubits)
+            ).on(*qubits)
         if name == "move":
             model = move_model or MovePhaseModel(None)
             names = [q.name if isinstance(q, cirq.NamedQubit) else str(q) for q in qubits]
@@ -269,12 +282,26 @@ class CalibratedSimulator:
             name = instruction.name
             if name == "measure":
                 schedule.measurements.append((instruction.args["key"], list(names)))
+                # A measurement waits for all its qubits, like any operation on several.
+                start = max((level.get(q, 0) for q in names), default=0)
+                for q in names:
+                    schedule.measured_at.setdefault(q, start)
                 measured.update(names)
                 continue
             if name == "barrier":
                 top = max((level.get(q, 0) for q in names), default=0)
                 for q in names:
                     level[q] = top
+                continue
+            if name == "delay":
+                # An idle: lines its qubits up like a barrier, then occupies them for a moment
+                # that lasts at least the duration; every qubit relaxes for that moment (T1, T2).
+                moment = max((level.get(q, 0) for q in names), default=0)
+                schedule.reserve(moment)
+                duration = float(instruction.args["duration"])
+                schedule.durations[moment] = max(schedule.durations[moment], duration)
+                for q in names:
+                    level[q] = moment + 1
                 continue
             if name == "prx":
                 op = _Op(
@@ -299,9 +326,7 @@ class CalibratedSimulator:
                     ]
                     op.depolarizing = depolarizing_remainder(figures[0], figures[1], coherence)
             moment = max((level.get(q, 0) for q in names), default=0)
-            while len(schedule.moments) <= moment:
-                schedule.moments.append([])
-                schedule.durations.append(0.0)
+            schedule.reserve(moment)
             schedule.moments[moment].append(op)
             schedule.durations[moment] = max(schedule.durations[moment], duration)
             for q in names:
@@ -336,11 +361,11 @@ class CalibratedSimulator:
                 probabilities = _StateVector(width, self._rng).run(moments, index)
                 samples = _draw(probabilities, shots, self._rng)
             elif width <= self._max_density_qubits:
-                noise = _ThermalTable(block, schedule.durations, calibration)
+                noise = _ThermalTable(block, schedule.durations, calibration, schedule.measured_at)
                 probabilities = _density_matrix(width, moments, index, noise)
                 samples = _draw(probabilities, shots, self._rng)
             else:
-                noise = _ThermalTable(block, schedule.durations, calibration)
+                noise = _ThermalTable(block, schedule.durations, calibration, schedule.measured_at)
                 trajectories = min(shots, self._max_trajectories)
                 shares = np.full(trajectories, shots // trajectories)
                 shares[: shots % trajectories] += 1
@@ -391,7 +416,7 @@ class CalibratedSimulator:
         from cirq_iqm_ext.noise import IQMNoiseModel
 
         cirq_circuit, measurements = self.build_circuit(circuit, qubit_mapping)
-        seed = int(self._rng.integers(2**63 - 1))
+        seed = int(self._rng.integers(2**32))  # Cirq seeds a RandomState: 32 bits
         if calibration is None:
             result = cirq.Simulator(seed=seed).run(cirq_circuit, repetitions=shots)
         else:
@@ -482,9 +507,19 @@ def _draw(probabilities: np.ndarray, shots: int, rng: np.random.Generator) -> np
 
 
 class _ThermalTable:
-    """Relaxation parameters ``(γ, p_z)`` per moment and block qubit."""
+    """Relaxation parameters ``(γ, p_z)`` per moment and block qubit.
 
-    def __init__(self, block: list[str], durations: list[float], calibration: CalibrationSet):
+    A qubit relaxes in every moment (idle or not) until it is read out: what happens to it after
+    its measurement, e.g. while another qubit waits out a long delay, cannot change its result.
+    """
+
+    def __init__(
+        self,
+        block: list[str],
+        durations: list[float],
+        calibration: CalibrationSet,
+        measured_at: Mapping[str, int] | None = None,
+    ):
         self.gamma = np.zeros((len(durations), len(block)))
         self.p_z = np.zeros((len(durations), len(block)))
         cache: dict[tuple[str, float], tuple[float, float]] = {}
@@ -492,7 +527,8 @@ class _ThermalTable:
             figures = calibration.qubits.get(q)
             if figures is None:
                 continue
-            for m, duration in enumerate(durations):
+            end = (measured_at or {}).get(q, len(durations))
+            for m, duration in enumerate(durations[:end]):
                 key = (q, duration)
                 if key not in cache:
                     cache[key] = thermal_parameters(figures.t1, figures.t2, duration)

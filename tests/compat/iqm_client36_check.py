@@ -89,6 +89,30 @@ def main(url: str, out: dict[str, Any]) -> None:
     out["counts"] = {"keys": list(counts[0].measurement_keys), "counts": dict(counts[0].counts)}
     out["payload_circuits"] = len(client.get_job(job.job_id).payload().circuits)
 
+    # A wait: the DQA lists delay, and the official client validates and sends it unchanged.
+    flip_and_wait = Circuit(
+        name="delayed",
+        instructions=(
+            CircuitOperation(
+                name="prx", locus=(alice,), args={"angle": 3.141592653589793, "phase": 0.0}
+            ),
+            CircuitOperation(name="delay", locus=(alice, bob), args={"duration": 2e-6}),
+            CircuitOperation(name="measure", locus=(alice,), args={"key": "d"}),
+        ),
+    )
+    delayed = client.submit_circuits([flip_and_wait], shots=40)
+    out["delay_status"] = _status(
+        delayed.wait_for_completion(timeout_secs=60, polling_interval=0.05)
+    )
+    delayed_results = delayed.result()
+    assert delayed_results is not None
+    out["delay_ones"] = sum(shot[0] for shot in delayed_results[0]["d"])
+    sent = client.get_job(delayed.job_id).payload().circuits[0].instructions[1]
+    out["delay_payload"] = {"name": sent.name, "locus": list(sent.locus), "args": dict(sent.args)}
+    out["delay_dqa_loci"] = (
+        [list(locus) for locus in dqa.gates["delay"].loci] if "delay" in dqa.gates else None
+    )
+
     # Cancel a job that is still pending, then cancel it again (a no-op on a terminal job).
     pending = client.submit_circuits([bell(alice, bob)], shots=10)
     client.cancel_job(pending.job_id)
