@@ -16,6 +16,7 @@ from cirq_iqm_ext.errors import (
     CircuitValidationError,
     ClientAuthenticationError,
     ClientConfigurationError,
+    CompilationError,
     IQMConnectionError,
     IQMError,
     JobAbortionError,
@@ -38,6 +39,7 @@ from cirq_iqm_ext.models import (
 )
 
 if TYPE_CHECKING:
+    from cirq_iqm_ext.barriers import IQMBarrierGate, barrier
     from cirq_iqm_ext.client import IQMClient, IQMServerWarning
     from cirq_iqm_ext.device import DeviceValidationError, IQMDevice, IQMDeviceMetadata
     from cirq_iqm_ext.devices import Adonis, Aphrodite, Apollo, Deneb, Garnet, star_device
@@ -53,6 +55,8 @@ if TYPE_CHECKING:
 
 #: Public name -> the module that defines it, imported when the name is first used.
 _LAZY: dict[str, str] = {
+    "IQMBarrierGate": "cirq_iqm_ext.barriers",
+    "barrier": "cirq_iqm_ext.barriers",
     "IQMClient": "cirq_iqm_ext.client",
     "IQMServerWarning": "cirq_iqm_ext.client",
     "IQMDevice": "cirq_iqm_ext.device",
@@ -102,10 +106,12 @@ __all__ = [
     "CircuitValidationError",
     "ClientAuthenticationError",
     "ClientConfigurationError",
+    "CompilationError",
     "Deneb",
     "DeviceValidationError",
     "Garnet",
     "HeraldingMode",
+    "IQMBarrierGate",
     "IQMClient",
     "IQMConnectionError",
     "IQMDevice",
@@ -133,6 +139,7 @@ __all__ = [
     "Status",
     "TranspileResult",
     "__version__",
+    "barrier",
     "circuit_from_qasm",
     "json_resolver",
     "local_sampler",

@@ -9,9 +9,15 @@ gateset, loci per operation) sits on its :class:`IQMDeviceMetadata`. The native 
 * ``measure``: ``cirq.MeasurementGate`` on any set of measurable qubits;
 * ``move``: :class:`~cirq_iqm_ext.move.IQMMoveGate` on a calibrated (qubit, resonator) locus of a
   star architecture (Deneb), where circuits must also obey the MOVE-sandwich rules (STAR_MOVE.md §5)
-  in the device's ``move_gate_validation`` mode.
+  in the device's ``move_gate_validation`` mode;
+* ``delay``: ``cirq.WaitGate`` on any components, when the architecture lists ``delay`` (a CoCoS v1
+  server has none: a wait is then refused, never dropped);
+* ``barrier``: :class:`~cirq_iqm_ext.barriers.IQMBarrierGate` on any components.
 
-Global phase operations are accepted and ignored.
+Besides those, gates that map one to one onto native pulses are accepted: ``cirq.ZPowGate`` (a
+virtual Z: a frame change folded into the phases of later ``prx`` pulses, free and exact) and
+``cirq.PhasedXZGate`` (one ``prx`` plus a virtual Z). Global phase operations are accepted and
+ignored.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from uuid import UUID
 import cirq
 import networkx as nx
 
+from cirq_iqm_ext.barriers import IQMBarrierGate
 from cirq_iqm_ext.errors import CircuitValidationError
 from cirq_iqm_ext.models import QuantumArchitectureSpecification, parse_uuid
 from cirq_iqm_ext.move import IQMMoveGate
@@ -37,6 +44,8 @@ from cirq_iqm_ext.validation import (
 MAX_REPORTED_VIOLATIONS = 20
 
 _PRX_GATES = (cirq.PhasedXPowGate, cirq.XPowGate, cirq.YPowGate)
+#: Gates that become one ``prx`` and/or a virtual Z (a frame change that costs nothing).
+_SINGLE_QUBIT_GATES = (*_PRX_GATES, cirq.ZPowGate, cirq.PhasedXZGate)
 
 
 class DeviceValidationError(CircuitValidationError):
@@ -84,10 +93,12 @@ class IQMDeviceMetadata(cirq.DeviceMetadata):
         self.calibration_set_id = calibration_set_id
         self.resonators: tuple[cirq.NamedQubit, ...] = tuple(resonators)
         self.gateset = cirq.Gateset(
-            *_PRX_GATES,
+            *_SINGLE_QUBIT_GATES,
             cirq.GateFamily(cirq.CZ),
             cirq.MeasurementGate,
             IQMMoveGate,
+            cirq.WaitGate,
+            IQMBarrierGate,
             cirq.GlobalPhaseGate,
             name=f"{architecture_name}Gateset",
             unroll_circuit_op=False,
@@ -167,6 +178,7 @@ class IQMDevice(cirq.Device):
         self._cz_pairs = frozenset(frozenset(locus) for locus in loci.get("cz", ()))
         self._move_loci = frozenset(loci.get("move", ()))
         self._resonator_set = frozenset(resonators)
+        self._supports_delay = "delay" in architecture.operations
 
     # ----------------------------------------------------------------------------------- building
 
@@ -275,6 +287,11 @@ class IQMDevice(cirq.Device):
         except KeyError:
             raise ValueError(f"Qubit not on device {self.name!r}: {name!r}") from None
 
+    @property
+    def supports_delay(self) -> bool:
+        """Whether the server executes waits (``cirq.WaitGate`` as the ``delay`` instruction)."""
+        return self._supports_delay
+
     def loci(self, operation: str) -> tuple[tuple[cirq.NamedQubit, ...], ...]:
         """Allowed loci of ``operation`` (``prx``, ``cz``, ``measure``, ...); empty if
         unsupported."""
@@ -295,11 +312,16 @@ class IQMDevice(cirq.Device):
             return [
                 f"unsupported operation type {type(op).__name__} (decompose or transpile first)"
             ]
-        if isinstance(gate, _PRX_GATES):
-            if gate.global_shift != 0 and cirq.is_parameterized(gate.global_shift):
+        if isinstance(gate, _SINGLE_QUBIT_GATES):
+            shift = getattr(gate, "global_shift", 0)
+            if shift != 0 and cirq.is_parameterized(shift):
                 return ["unresolved symbol in the global shift"]
             bad = [q for q in op.qubits if q not in self._prx_qubits]
             return [f"prx is not allowed on {q!r}" for q in bad]
+        if isinstance(gate, cirq.WaitGate):
+            return self._wait_violations(gate)
+        if isinstance(gate, IQMBarrierGate):
+            return []
         if isinstance(gate, cirq.CZPowGate):
             if cirq.is_parameterized(gate.exponent):
                 return [
@@ -321,6 +343,19 @@ class IQMDevice(cirq.Device):
         if isinstance(gate, IQMMoveGate):
             return self._move_violations(op.qubits)
         return [f"unsupported gate {gate!r} (transpile first)"]
+
+    def _wait_violations(self, gate: cirq.WaitGate) -> list[str]:
+        if not self._supports_delay:
+            return [
+                f"waits are not supported: the architecture of {self.name!r} lists no delay "
+                "instruction (a CoCoS v1 server has none, and a wait is never dropped silently); "
+                "run on a server that executes delay (the IQM Server API, api='iqm-server'), or "
+                "remove the wait"
+            ]
+        nanos = gate.duration.total_nanos()
+        if not cirq.is_parameterized(nanos) and nanos < 0:
+            return [f"a wait cannot be negative, got {gate.duration}"]
+        return []
 
     def _move_violations(self, qubits: tuple[cirq.Qid, ...]) -> list[str]:
         # V1 and V2 of STAR_MOVE.md §5 (same messages), then the calibrated-locus check.
@@ -368,7 +403,10 @@ class IQMDevice(cirq.Device):
                 gate = op.untagged.gate
                 if isinstance(gate, cirq.GlobalPhaseGate):
                     continue
-                if not self._mid_circuit_measurement:
+                # A barrier or a virtual Z after a measurement sends nothing that acts.
+                if not self._mid_circuit_measurement and not isinstance(
+                    gate, IQMBarrierGate | cirq.ZPowGate
+                ):
                     for q in op.qubits:
                         if q in measured:
                             reasons.append(
@@ -552,7 +590,7 @@ def _name(qubit: cirq.Qid) -> str:
 
 def _instruction_name(gate: cirq.Gate | None) -> str | None:
     """The IQM instruction name of a native gate (``None`` for a global phase)."""
-    if isinstance(gate, _PRX_GATES):
+    if isinstance(gate, (*_PRX_GATES, cirq.PhasedXZGate)):
         return "prx"
     if isinstance(gate, cirq.CZPowGate):
         return "cz"
@@ -560,6 +598,10 @@ def _instruction_name(gate: cirq.Gate | None) -> str | None:
         return "measure"
     if isinstance(gate, IQMMoveGate):
         return "move"
-    if isinstance(gate, cirq.GlobalPhaseGate):
-        return None
+    if isinstance(gate, cirq.WaitGate):
+        return "delay"
+    if isinstance(gate, IQMBarrierGate):
+        return "barrier"
+    if isinstance(gate, cirq.GlobalPhaseGate | cirq.ZPowGate):
+        return None  # a virtual Z is a frame change: nothing is sent for it
     return type(gate).__name__

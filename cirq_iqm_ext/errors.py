@@ -65,6 +65,11 @@ class CircuitValidationError(IQMError, ValueError):
     """A circuit does not fit the quantum architecture it is meant to run on."""
 
 
+class CompilationError(IQMError, ValueError):
+    """The compiler cannot compile a circuit for the device: an operation it cannot decompose,
+    more qubits than the device offers, or a bad ``initial_mapping`` / ``qubit_subset``."""
+
+
 class ServerResponseError(IQMError):
     """The server answered with something that is not the documented protocol (see ``endpoint``)."""
 

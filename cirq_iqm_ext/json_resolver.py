@@ -20,6 +20,7 @@ JSON_CLASSES: dict[str, tuple[str, str]] = {
     "cirq_iqm_ext.IQMDevice": ("cirq_iqm_ext.device", "IQMDevice"),
     "cirq_iqm_ext.IQMResult": ("cirq_iqm_ext.results", "IQMResult"),
     "cirq_iqm_ext.IQMMoveGate": ("cirq_iqm_ext.move", "IQMMoveGate"),
+    "cirq_iqm_ext.IQMBarrierGate": ("cirq_iqm_ext.barriers", "IQMBarrierGate"),
 }
 
 

@@ -29,6 +29,7 @@ from typing import Any
 import cirq
 import numpy as np
 
+from cirq_iqm_ext.barriers import IQMBarrierGate
 from cirq_iqm_ext.errors import CircuitValidationError
 from cirq_iqm_ext.models import Instruction, QuantumArchitectureSpecification
 from cirq_iqm_ext.validation import MoveSandwichTracker, architecture_resonators
@@ -549,14 +550,22 @@ def circuit_instructions(circuit: cirq.AbstractCircuit) -> list[PassInstruction]
         gate = op.untagged.gate
         if isinstance(gate, cirq.GlobalPhaseGate):
             continue
-        if isinstance(gate, cirq.PhasedXPowGate | cirq.XPowGate | cirq.YPowGate):
+        if isinstance(
+            gate, cirq.PhasedXPowGate | cirq.XPowGate | cirq.YPowGate | cirq.PhasedXZGate
+        ):
             name = "prx"
+        elif isinstance(gate, cirq.ZPowGate):
+            name = "rz"  # a virtual Z
         elif isinstance(gate, cirq.CZPowGate) and gate.exponent == 1:
             name = "cz"
         elif isinstance(gate, cirq.MeasurementGate):
             name = "measure"
         elif isinstance(gate, IQMMoveGate):
             name = "move"
+        elif isinstance(gate, cirq.WaitGate):
+            name = "delay"
+        elif isinstance(gate, IQMBarrierGate):
+            name = "barrier"
         else:
             raise ValueError(
                 f"{op!r} is not native; with explicit MOVEs in the input, the rest must be native "
@@ -583,8 +592,18 @@ def instructions_to_circuit(instructions: Iterable[PassInstruction]) -> cirq.Cir
         elif name == "cz":
             ops.append(cirq.CZ.on(*qubits))
         elif payload is not None:  # a lifted measurement or barrier-like op
-            ops.append(payload.with_qubits(*qubits))
+            ops.append(on_qubits(payload, qubits))
     return cirq.Circuit(ops)
+
+
+def on_qubits(op: cirq.Operation, qubits: Sequence[cirq.Qid]) -> cirq.Operation:
+    """``op`` on other qubits; a barrier or a wait may span a different number of them."""
+    gate = op.untagged.gate
+    if isinstance(gate, IQMBarrierGate):
+        return IQMBarrierGate(len(qubits)).on(*qubits)
+    if isinstance(gate, cirq.WaitGate):
+        return cirq.WaitGate(gate.duration, num_qubits=len(qubits)).on(*qubits)
+    return op.with_qubits(*qubits)
 
 
 def insert_moves_in_circuit(

@@ -1,9 +1,13 @@
 """Native Cirq circuits ⇄ IQM instructions.
 
-The serialiser does no decomposition: a circuit must already be native (``cirq.PhasedXPowGate``,
-``cirq.XPowGate``, ``cirq.YPowGate``, ``cirq.CZ``, ``cirq.MeasurementGate``, and on star devices
-:class:`~cirq_iqm_ext.move.IQMMoveGate` as ``move``; global phases are dropped), which is the
-compiler's job (:func:`cirq_iqm_ext.transpiler.transpile`).
+The serialiser does no decomposition: a circuit must already be native, which is the compiler's
+job (:func:`cirq_iqm_ext.transpiler.transpile`). Each operation becomes one instruction:
+``cirq.PhasedXPowGate`` / ``XPowGate`` / ``YPowGate`` → ``prx``; ``cirq.CZ`` → ``cz``;
+``cirq.MeasurementGate`` → ``measure``; ``cirq.WaitGate`` → ``delay`` (seconds);
+:class:`~cirq_iqm_ext.barriers.IQMBarrierGate` → ``barrier``; on star devices
+:class:`~cirq_iqm_ext.move.IQMMoveGate` → ``move``. ``cirq.ZPowGate`` is a virtual Z (a frame
+change folded into later ``prx`` phases) and ``cirq.PhasedXZGate`` one ``prx`` plus a virtual Z;
+global phases are dropped.
 
 A parameterised circuit is serialised once into a :class:`CircuitTemplate`: the instruction dicts
 are built once, and each sweep point only fills in the numbers of the symbolic arguments, evaluated
@@ -22,7 +26,8 @@ import cirq
 import numpy as np
 import sympy
 
-from cirq_iqm_ext.errors import CircuitValidationError
+from cirq_iqm_ext.barriers import IQMBarrierGate
+from cirq_iqm_ext.errors import CircuitValidationError, ModelValidationError
 from cirq_iqm_ext.models import Circuit, Instruction
 from cirq_iqm_ext.move import MOVE, IQMMoveGate
 
@@ -49,65 +54,32 @@ class MeasurementInfo:
     invert_mask: tuple[bool, ...] = ()
 
 
-def _turns(value: cirq.TParamVal) -> float | sympy.Expr:
-    """Converts a Cirq exponent (half turns) to the protocol's full turns."""
-    if isinstance(value, sympy.Basic):
-        return value / 2
-    return float(value) / 2
-
-
 def _qubit_name(qubit: cirq.Qid) -> str:
     return qubit.name if isinstance(qubit, cirq.NamedQubit) else str(qubit)
 
 
-def _prx_args(gate: cirq.Gate) -> tuple[Any, Any]:
-    if isinstance(gate, cirq.PhasedXPowGate):
-        return _turns(gate.exponent), _turns(gate.phase_exponent)
-    if isinstance(gate, cirq.XPowGate):
-        return _turns(gate.exponent), 0.0
-    if isinstance(gate, cirq.YPowGate):
-        return _turns(gate.exponent), 0.25
-    raise TypeError(gate)
+def _is_plain_number(value: Any) -> bool:
+    return type(value) is float or type(value) is int
 
 
-def _native_instruction(
-    op: cirq.Operation, moment_index: int
-) -> tuple[str, tuple[str, ...], dict[str, Any], MeasurementInfo | None] | None:
-    """(name, qubit names, args, measurement info) of a native operation; None for global phase."""
-    gate = op.gate
-    names = tuple(_qubit_name(q) for q in op.qubits)
-    if isinstance(gate, cirq.PhasedXPowGate | cirq.XPowGate | cirq.YPowGate):
-        angle, phase = _prx_args(gate)
-        return "prx", names, {"angle_t": angle, "phase_t": phase}, None
-    if isinstance(gate, cirq.CZPowGate):
-        if not cirq.is_parameterized(gate) and gate.exponent == 1:
-            return "cz", names, {}, None
-        raise SerializationError(
-            f"moment {moment_index}: {op!r} is a partial CZ (exponent {gate.exponent}); IQM runs "
-            "only CZ with exponent 1. Compile the circuit (compile=True) to decompose it"
-        )
-    if isinstance(gate, cirq.MeasurementGate):
-        if gate.confusion_map:
-            raise SerializationError(
-                f"moment {moment_index}: {op!r} has a confusion map, which IQM cannot run"
-            )
-        mask = tuple(gate.full_invert_mask())
-        info = MeasurementInfo(gate.key, names, mask if any(mask) else ())
-        return "measure", names, {"key": gate.key}, info
-    if isinstance(gate, IQMMoveGate):
-        return "move", names, {}, None
-    if isinstance(gate, cirq.GlobalPhaseGate) or (gate is None and not op.qubits):
-        return None
-    raise SerializationError(
-        f"moment {moment_index}: {op!r} has no IQM instruction (IQM runs prx, cz, measure and "
-        "move). Compile the circuit first (IQMSampler(compile=True) or cirq_iqm_ext.transpile)"
-    )
+def _add_frame(frame: Any, exponent: Any) -> Any:
+    """A virtual Z frame (half turns) plus ``exponent``; numbers stay reduced to [0, 2)."""
+    total = frame + exponent
+    if _is_plain_number(total):
+        return total % 2.0
+    if isinstance(total, sympy.Basic) and total.is_number:
+        return float(total) % 2.0
+    return total
 
 
 def _evaluator(expression: sympy.Expr) -> tuple[tuple[str, ...], Callable[..., Any]]:
     symbols = tuple(sorted(expression.free_symbols, key=lambda s: s.name))
     function = sympy.lambdify(symbols, expression, modules="numpy")
     return tuple(s.name for s in symbols), function
+
+
+#: What a symbolic slot holds: a prx angle or phase (full turns), or a delay (seconds).
+ANGLE, PHASE, DURATION = "angle", "phase", "duration"
 
 
 @dataclass(frozen=True)
@@ -117,34 +89,40 @@ class _Slot:
     symbols: tuple[str, ...]
     function: Callable[..., Any]
     expression: sympy.Expr
-    is_phase: bool
+    kind: str
 
 
 @dataclass(frozen=True)
-class _SymbolicPrx:
-    """A ``prx`` with at least one symbolic argument: each argument a number or a slot index."""
+class _SymbolicInstruction:
+    """An instruction with at least one symbolic argument, formatted per sweep point.
+
+    ``pattern`` is the instruction's JSON with one ``%r`` per argument; each argument is a number
+    or, where ``is_slot`` says so, the index of a :class:`_Slot`.
+    """
 
     fragment: int
-    qubit_json: str
-    angle: float | int
-    phase: float | int
-    angle_is_slot: bool
-    phase_is_slot: bool
+    pattern: str
+    values: tuple[float | int, ...]
+    is_slot: tuple[bool, ...]
 
 
-_PRX_JSON = '{"name":"prx","qubits":[%s],"args":{"angle_t":%r,"phase_t":%r}}'
+_PRX_PATTERN = '{"name":"prx","qubits":[%s],"args":{"angle_t":%%r,"phase_t":%%r}}'
+_DELAY_PATTERN = '{"name":"delay","qubits":[%s],"args":{"duration":%%r}}'
 _CZ_JSON = '{"name":"cz","qubits":[%s,%s],"args":{}}'
-
-
-def _is_plain_number(value: Any) -> bool:
-    return type(value) is float or type(value) is int
 
 
 class CircuitTemplate:
     """A native circuit serialised once; :meth:`resolve_many` fills in numbers for sweep points.
 
-    Instructions are kept as ready JSON text; only ``prx`` arguments that depend on symbols are
-    formatted per sweep point, from values computed for all points at once with numpy.
+    Instructions are kept as ready JSON text; only arguments that depend on symbols (``prx``
+    angles and phases, ``delay`` durations) are formatted per sweep point, from values computed
+    for all points at once with numpy.
+
+    Virtual Z rotations (``cirq.ZPowGate`` and the Z part of ``cirq.PhasedXZGate``) are frame
+    changes, as on the hardware: each is folded exactly into the phases of the later ``prx``
+    pulses on its qubit (``PhasedX(p, e)·Z**c = Z**c·PhasedX(p - c, e)``; CZ, delays and barriers
+    commute with it, a MOVE carries it to the resonator and back). What is left of a frame at a
+    measurement or at the end acts on no outcome and sends nothing.
 
     Args:
         circuit: A native Cirq circuit (see the module docstring).
@@ -164,12 +142,15 @@ class CircuitTemplate:
     ):
         self.name = name
         self._fragments: list[str] = []
-        self._symbolic: list[_SymbolicPrx] = []
+        self._symbolic: list[_SymbolicInstruction] = []
         self._slots: list[_Slot] = []
-        self._slot_of: dict[tuple[sympy.Expr, bool], int] = {}
+        self._slot_of: dict[tuple[sympy.Expr, str], int] = {}
         self._qubit_json: dict[cirq.Qid, str] = {}
         self.measurements: dict[str, MeasurementInfo] = {}
         wire_names = qubit_names or {}
+        # Virtual Z per qubit, in half turns (absent: none).
+        frames: dict[cirq.Qid, Any] = {}
+        self._frames = frames
         fragments = self._fragments
         append = fragments.append
         # The hot loop of a large batch: qubit prefixes are cached by object identity (hashing a
@@ -193,6 +174,10 @@ class CircuitTemplate:
                         phase = gate.phase_exponent  # type: ignore[attr-defined]
                     else:
                         phase = 0.0 if kind is x_pow else 0.5
+                    if frames:
+                        frame = frames.get(qubit)
+                        if frame is not None:
+                            phase = phase - frame
                     entry = prx_prefix.get(id(qubit))
                     if entry is None or entry[0] is not qubit:
                         entry = prx_prefix[id(qubit)] = (
@@ -230,19 +215,33 @@ class CircuitTemplate:
             text = self._qubit_json[qubit] = json.dumps(wire_names.get(qubit) or _qubit_name(qubit))
         return text
 
-    def _argument(self, value: Any, is_phase: bool) -> tuple[float | int, bool]:
-        """A prx argument in full turns: (number, False) or (slot index, True)."""
-        if _is_plain_number(value):
-            return value / 2, False
+    def _argument(self, value: Any, kind: str) -> tuple[float | int, bool]:
+        """An argument already in wire units: (number, False) or (slot index, True)."""
         if isinstance(value, sympy.Basic) and value.free_symbols:
-            key = (value, is_phase)
+            key = (value, kind)
             slot = self._slot_of.get(key)
             if slot is None:
-                symbols, function = _evaluator(value / 2)
+                symbols, function = _evaluator(value)
                 slot = self._slot_of[key] = len(self._slots)
-                self._slots.append(_Slot(symbols, function, value / 2, is_phase))
+                self._slots.append(_Slot(symbols, function, value, kind))
             return slot, True
-        return float(value) / 2, False
+        return float(value), False
+
+    def _add_symbolic(self, pattern: str, arguments: Sequence[tuple[Any, str]]) -> None:
+        """Appends an instruction whose arguments (in wire units) may be symbolic."""
+        resolved = [self._argument(value, kind) for value, kind in arguments]
+        if not any(is_slot for _, is_slot in resolved):
+            self._fragments.append(pattern % tuple(float(v) for v, _ in resolved))
+            return
+        self._symbolic.append(
+            _SymbolicInstruction(
+                len(self._fragments),
+                pattern,
+                tuple(v for v, _ in resolved),
+                tuple(is_slot for _, is_slot in resolved),
+            )
+        )
+        self._fragments.append("")  # formatted per sweep point
 
     def _add_prx(
         self,
@@ -251,21 +250,9 @@ class CircuitTemplate:
         phase_exponent: Any,
         wire_names: Mapping[cirq.Qid, str],
     ) -> None:
-        qubit_json = self._json_name(qubit, wire_names)
-        if _is_plain_number(exponent) and _is_plain_number(phase_exponent):
-            self._fragments.append(_PRX_JSON % (qubit_json, exponent / 2, phase_exponent / 2))
-            return
-        angle, angle_is_slot = self._argument(exponent, False)
-        phase, phase_is_slot = self._argument(phase_exponent, True)
-        if not angle_is_slot and not phase_is_slot:
-            self._fragments.append(_PRX_JSON % (qubit_json, float(angle), float(phase)))
-            return
-        self._symbolic.append(
-            _SymbolicPrx(
-                len(self._fragments), qubit_json, angle, phase, angle_is_slot, phase_is_slot
-            )
-        )
-        self._fragments.append("")  # formatted per sweep point
+        """A prx from Cirq's half-turn exponents (numbers or sympy expressions)."""
+        pattern = _PRX_PATTERN % self._json_name(qubit, wire_names)
+        self._add_symbolic(pattern, [(exponent / 2, ANGLE), (phase_exponent / 2, PHASE)])
 
     def _add_other(
         self, op: cirq.Operation, moment_index: int, wire_names: Mapping[cirq.Qid, str]
@@ -274,27 +261,80 @@ class CircuitTemplate:
             raise SerializationError(
                 f"moment {moment_index}: {op!r} is a sub-circuit; compile or flatten it"
             )
-        native = _native_instruction(op, moment_index)
-        if native is None:
+        gate = op.gate
+        frames = self._frames
+        if isinstance(gate, cirq.ZPowGate):
+            q = op.qubits[0]
+            frames[q] = _add_frame(frames.get(q, 0.0), gate.exponent)
             return
-        inst_name, _, args, info = native
-        if inst_name == "prx":  # a subclass or a gate with a global shift
-            gate = op.gate
-            assert gate is not None
-            angle, phase = args["angle_t"], args["phase_t"]
-            self._add_prx(op.qubits[0], angle * 2, phase * 2, wire_names)
+        if isinstance(gate, cirq.PhasedXPowGate | cirq.XPowGate | cirq.YPowGate):
+            # A subclass (e.g. cirq.Rx) or a gate with a global shift: the same pulse.
+            if isinstance(gate, cirq.PhasedXPowGate):
+                phase = gate.phase_exponent
+            else:
+                phase = 0.0 if isinstance(gate, cirq.XPowGate) else 0.5
+            q = op.qubits[0]
+            self._add_prx(q, gate.exponent, phase - frames.get(q, 0.0), wire_names)
             return
+        if isinstance(gate, cirq.PhasedXZGate):
+            # PhasedXZ(x, z, a) = Z**z · PhasedX(a, x): the pulse, then a virtual Z.
+            q = op.qubits[0]
+            frame = frames.get(q, 0.0)
+            if not (_is_plain_number(gate.x_exponent) and gate.x_exponent == 0):
+                self._add_prx(q, gate.x_exponent, gate.axis_phase_exponent - frame, wire_names)
+            frames[q] = _add_frame(frame, gate.z_exponent)
+            return
+        if isinstance(gate, cirq.CZPowGate):
+            raise SerializationError(
+                f"moment {moment_index}: {op!r} is a partial CZ (exponent {gate.exponent}); IQM "
+                "runs only CZ with exponent 1. Compile the circuit (compile=True) to decompose it"
+            )
         qubits = [self._json_name(q, wire_names) for q in op.qubits]
-        if info is not None:
-            if info.key in self.measurements:
+        locus = ",".join(qubits)
+        if isinstance(gate, cirq.MeasurementGate):
+            if gate.confusion_map:
                 raise SerializationError(
-                    f"moment {moment_index}: measurement key {info.key!r} is used more than "
+                    f"moment {moment_index}: {op!r} has a confusion map, which IQM cannot run"
+                )
+            if gate.key in self.measurements:
+                raise SerializationError(
+                    f"moment {moment_index}: measurement key {gate.key!r} is used more than "
                     "once; give each measurement its own key"
                 )
+            mask = tuple(gate.full_invert_mask())
             names = tuple(json.loads(q) for q in qubits)
-            self.measurements[info.key] = MeasurementInfo(info.key, names, info.invert_mask)
-        self._fragments.append(
-            f'{{"name":"{inst_name}","qubits":[{",".join(qubits)}],"args":{json.dumps(args)}}}'
+            self.measurements[gate.key] = MeasurementInfo(
+                gate.key, names, mask if any(mask) else ()
+            )
+            for q in op.qubits:
+                # After a measurement the qubit is in a basis state: its frame is a global phase.
+                frames.pop(q, None)
+            args = json.dumps({"key": gate.key})
+            self._fragments.append(f'{{"name":"measure","qubits":[{locus}],"args":{args}}}')
+            return
+        if isinstance(gate, cirq.WaitGate):
+            seconds = gate.duration.total_nanos() / 1e9
+            self._add_symbolic(_DELAY_PATTERN % locus, [(seconds, DURATION)])
+            return
+        if isinstance(gate, IQMBarrierGate):
+            self._fragments.append(f'{{"name":"barrier","qubits":[{locus}],"args":{{}}}}')
+            return
+        if isinstance(gate, IQMMoveGate):
+            # The state moves between qubit and resonator, and its frame moves with it.
+            a, b = op.qubits
+            fa, fb = frames.pop(a, None), frames.pop(b, None)
+            if fa is not None:
+                frames[b] = fa
+            if fb is not None:
+                frames[a] = fb
+            self._fragments.append(f'{{"name":"move","qubits":[{locus}],"args":{{}}}}')
+            return
+        if isinstance(gate, cirq.GlobalPhaseGate) or (gate is None and not op.qubits):
+            return
+        raise SerializationError(
+            f"moment {moment_index}: {op!r} has no IQM instruction (IQM runs prx, cz, measure, "
+            "delay, barrier and move, plus virtual Z rotations). Compile the circuit first "
+            "(IQMSampler(compile=True) or cirq_iqm_ext.transpile)"
         )
 
     @property
@@ -317,7 +357,7 @@ class CircuitTemplate:
                 for resolver in resolvers:
                     value = resolver.value_of(symbol, recursive=True)
                     if isinstance(value, sympy.Basic) and not value.is_number:
-                        raise ValueError(
+                        raise ModelValidationError(
                             f"Circuit {self.name!r}: the parameter {symbol!r} has no value at a "
                             "sweep point; give it a value in the sweep or the resolver"
                         )
@@ -328,12 +368,17 @@ class CircuitTemplate:
                 raw = slot.function(*columns)
             evaluated = np.broadcast_to(np.asarray(raw, dtype=complex), (count,))
             if np.any(np.abs(evaluated.imag) > 1e-12) or not np.all(np.isfinite(evaluated)):
-                raise ValueError(
+                raise ModelValidationError(
                     f"Circuit {self.name!r}: {slot.expression} is not a finite real number at some "
                     "sweep point"
                 )
             real = evaluated.real
-            out.append(np.mod(real, 1.0) if slot.is_phase else real)
+            if slot.kind == DURATION and np.any(real < 0):
+                raise ModelValidationError(
+                    f"Circuit {self.name!r}: the wait {slot.expression} s is negative at some "
+                    "sweep point"
+                )
+            out.append(np.mod(real, 1.0) if slot.kind == PHASE else real)
         return out
 
     def resolve_json_many(
@@ -350,7 +395,8 @@ class CircuitTemplate:
             names: Optional circuit name per point (default: the template's name).
 
         Raises:
-            ValueError: A symbol has no value, or a value is not a finite real number.
+            ModelValidationError: A symbol has no value, or a value is not a finite real number
+                (or a negative wait).
         """
         values = self._slot_values(resolvers)
         out = []
@@ -360,13 +406,10 @@ class CircuitTemplate:
                 body = self._joined
             else:
                 fragments = list(self._fragments)
-                for prx in self._symbolic:
-                    angle = values[int(prx.angle)][point] if prx.angle_is_slot else prx.angle
-                    phase = values[int(prx.phase)][point] if prx.phase_is_slot else prx.phase
-                    fragments[prx.fragment] = _PRX_JSON % (
-                        prx.qubit_json,
-                        float(angle),
-                        float(phase),
+                for inst in self._symbolic:
+                    fragments[inst.fragment] = inst.pattern % tuple(
+                        float(values[int(v)][point]) if is_slot else float(v)
+                        for v, is_slot in zip(inst.values, inst.is_slot, strict=True)
                     )
                 body = ",".join(fragments)
             head = (
@@ -415,7 +458,7 @@ def serialize_circuit(
 def deserialize_circuit(
     circuit: Circuit, qubit_mapping: Mapping[str, str] | None = None
 ) -> cirq.Circuit:
-    """Rebuilds a Cirq circuit from transfer-format instructions (barriers are dropped).
+    """Rebuilds a Cirq circuit from transfer-format instructions.
 
     Args:
         circuit: The transfer-format circuit.
@@ -431,7 +474,7 @@ def deserialize_circuit(
 def instruction_to_operations(
     instruction: Instruction, qubits: Sequence[cirq.Qid]
 ) -> list[cirq.Operation]:
-    """The Cirq operation(s) of one instruction on the given qubits (none for a barrier)."""
+    """The Cirq operation(s) of one instruction on the given qubits."""
     if instruction.name == "prx":
         return [
             cirq.PhasedXPowGate(
@@ -444,7 +487,10 @@ def instruction_to_operations(
     if instruction.name == "measure":
         return [cirq.measure(*qubits, key=instruction.args["key"])]
     if instruction.name == "barrier":
-        return []
+        return [IQMBarrierGate(len(qubits)).on(*qubits)]
+    if instruction.name == "delay":
+        nanos = float(instruction.args["duration"]) * 1e9
+        return [cirq.WaitGate(cirq.Duration(nanos=nanos), num_qubits=len(qubits)).on(*qubits)]
     if instruction.name == "move":
         return [MOVE.on(*qubits)]
     raise SerializationError(f"Instruction {instruction.name!r} has no Cirq operation here")

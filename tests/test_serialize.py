@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import sympy
 
+from cirq_iqm_ext.barriers import barrier
 from cirq_iqm_ext.models import Circuit, Instruction
 from cirq_iqm_ext.serialize import (
     CircuitTemplate,
@@ -141,4 +142,4 @@ def test_deserialize_with_mapping_and_barrier():
         ),
     )
     back = deserialize_circuit(circuit, {"a": "QB1", "b": "QB2"})
-    assert back == cirq.Circuit(cirq.CZ(QB1, QB2), cirq.measure(QB1, key="m"))
+    assert back == cirq.Circuit(barrier(QB1), cirq.CZ(QB1, QB2), cirq.measure(QB1, key="m"))
