@@ -332,6 +332,15 @@ def add_run(subparsers: Any) -> None:
         help="compile for the device (default); --no-compile sends native circuits as they are",
     )
     parser.add_argument(
+        "--optimization-level",
+        type=int,
+        choices=(0, 1, 2, 3),
+        default=0,
+        metavar="N",
+        help="0 translates each gate as written (default), 1 merges single-qubit gates, 2 also "
+        "resynthesises two-qubit blocks, 3 also tries more layouts",
+    )
+    parser.add_argument(
         "--timeout",
         type=_positive_float,
         default=DEFAULT_TIMEOUT,
@@ -469,7 +478,9 @@ def _run(args: argparse.Namespace) -> int:
             "under the key 'm'",
             file=sys.stderr,
         )
-    with _sampler(args, url, compile=args.compile) as sampler:
+    with _sampler(
+        args, url, compile=args.compile, optimization_level=args.optimization_level
+    ) as sampler:
         job = sampler.submit(circuit, repetitions=args.shots)
         if not args.wait:
             if args.json:

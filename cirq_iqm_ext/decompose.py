@@ -7,7 +7,8 @@ What comes out is what the router and the synthesiser understand:
   ``YPowGate``, ``ZPowGate``, ``PhasedXPowGate``, ``PhasedXZGate``);
 * numeric two-qubit gates with a unitary (any gate type, resynthesised later with at most 3 CZ);
 * ``cirq.CZ``, which symbolic two-qubit gates are rewritten into (with symbolic 1-qubit rotations);
-* measurements.
+* measurements, waits (``cirq.WaitGate``) and barriers
+  (:class:`~cirq_iqm_ext.barriers.IQMBarrierGate`) on any number of qubits, kept as they are.
 
 ``CircuitOperation``s are unrolled, 3+-qubit gates are decomposed by their own ``_decompose_`` or,
 when they only offer a matrix, by quantum Shannon decomposition; global phases are dropped.
@@ -18,6 +19,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import cirq
+
+from cirq_iqm_ext.barriers import IQMBarrierGate
+from cirq_iqm_ext.errors import CompilationError
 
 #: Symbolic single-qubit gates the synthesiser maps exactly (the rest are decomposed first).
 SYMBOLIC_1Q_GATES = (
@@ -34,7 +38,7 @@ def _is_final(op: cirq.Operation) -> bool:
     gate = op.gate
     if gate is None:
         return False
-    if isinstance(gate, cirq.MeasurementGate):
+    if isinstance(gate, cirq.MeasurementGate | cirq.WaitGate | IQMBarrierGate):
         return True
     n = len(op.qubits)
     if n == 1:
@@ -93,9 +97,9 @@ def _fallback(op: cirq.Operation) -> list[cirq.Operation] | None:
 
 def _check_supported(op: cirq.Operation) -> None:
     if cirq.is_measurement(op) and not isinstance(op.gate, cirq.MeasurementGate):
-        raise ValueError(f"Unsupported measurement-like operation {op!r}: use cirq.measure")
+        raise CompilationError(f"Unsupported measurement-like operation {op!r}: use cirq.measure")
     if op.classical_controls:
-        raise ValueError(f"Classically controlled operations are not supported: {op!r}")
+        raise CompilationError(f"Classically controlled operations are not supported: {op!r}")
 
 
 def flatten(circuit: cirq.AbstractCircuit) -> list[cirq.Operation]:
@@ -110,8 +114,8 @@ def flatten(circuit: cirq.AbstractCircuit) -> list[cirq.Operation]:
         measurements.
 
     Raises:
-        ValueError: The circuit holds a non-unitary operation other than a measurement (reset, noise
-            channel, classical control), or a gate that cannot be decomposed.
+        CompilationError: The circuit holds a non-unitary operation other than a measurement (reset,
+            noise channel, classical control), or a gate that cannot be decomposed.
     """
     out: list[cirq.Operation] = []
     for op in _iter_ops(circuit):
@@ -128,11 +132,13 @@ def flatten(circuit: cirq.AbstractCircuit) -> list[cirq.Operation]:
             _check_supported(sub)
             if not _is_final(sub):
                 if not cirq.is_parameterized(sub) and not cirq.has_unitary(sub):
-                    raise ValueError(
+                    raise CompilationError(
                         f"Non-unitary operation {sub!r} is not supported (of the non-unitary "
                         "operations only measurements are)"
                     )
-                raise ValueError(f"Cannot decompose operation {sub!r} into 1- and 2-qubit gates")
+                raise CompilationError(
+                    f"Cannot decompose operation {sub!r} into 1- and 2-qubit gates"
+                )
             out.append(sub)
     return out
 

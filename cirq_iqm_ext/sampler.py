@@ -10,9 +10,10 @@ points of a batch with the same repetitions, go into one IQM job (split only pas
 from __future__ import annotations
 
 import json
+import numbers
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -66,7 +67,15 @@ class IQMSampler(cirq.Sampler):
         device: The device to compile for; fetched from the server on first use when ``None``.
         calibration_set_id: Run with this calibration set instead of the server's default.
         compile: Compile programs that are not native (once per program and device). When False,
-            programs are validated against the device and sent as they are.
+            programs are validated against the device and sent as they are (gates that map one
+            to one onto pulses are accepted: ``Z`` rotations, ``PhasedXZGate``, X/Y powers,
+            ``PhasedXPowGate``, ``CZ``, measurements, waits and barriers).
+        optimization_level: How much the compiler may change the program (see
+            :func:`~cirq_iqm_ext.transpiler.transpile`). ``0`` (the default) translates each
+            operation on its own: what you write is what runs (waits and barriers kept, device
+            qubits left where they are, nothing merged or cancelled). ``1`` merges adjacent
+            single-qubit gates, ``2`` also resynthesises two-qubit blocks, ``3`` also tries more
+            layouts.
         max_circuits_per_job: Split a sweep or batch into jobs of at most this many circuits.
         run_sweep_timeout: Seconds to wait for a job's results.
         max_circuit_duration_over_t2: Passed to the server (``0.0`` disables its duration check).
@@ -85,6 +94,7 @@ class IQMSampler(cirq.Sampler):
         device: IQMDevice | None = None,
         calibration_set_id: UUID | str | None = None,
         compile: bool = True,
+        optimization_level: int = 0,
         max_circuits_per_job: int | None = None,
         run_sweep_timeout: float = 900.0,
         max_circuit_duration_over_t2: float | None = None,
@@ -93,9 +103,15 @@ class IQMSampler(cirq.Sampler):
         seed: int | None = None,
         **client_options: Any,
     ):
-        if max_circuits_per_job is not None and max_circuits_per_job < 1:
+        if max_circuits_per_job is not None and (
+            not _is_integer(max_circuits_per_job) or max_circuits_per_job < 1
+        ):
             raise ClientConfigurationError(
-                f"max_circuits_per_job must be a positive integer, got {max_circuits_per_job}"
+                f"max_circuits_per_job must be a positive integer, got {max_circuits_per_job!r}"
+            )
+        if not _is_integer(optimization_level) or int(optimization_level) not in range(4):
+            raise ClientConfigurationError(
+                f"optimization_level must be 0, 1, 2 or 3, got {optimization_level!r}"
             )
         if not run_sweep_timeout > 0:
             raise ClientConfigurationError(
@@ -117,7 +133,10 @@ class IQMSampler(cirq.Sampler):
             None if calibration_set_id is None else UUID(str(calibration_set_id))
         )
         self._compile = compile
-        self._max_circuits_per_job = max_circuits_per_job
+        self._optimization_level = int(optimization_level)
+        self._max_circuits_per_job = (
+            None if max_circuits_per_job is None else int(max_circuits_per_job)
+        )
         self._timeout = run_sweep_timeout
         self._max_duration = max_circuit_duration_over_t2
         self._progress = progress
@@ -129,7 +148,10 @@ class IQMSampler(cirq.Sampler):
     # ------------------------------------------------------------------ set-up
 
     def __repr__(self) -> str:
-        return f"IQMSampler({self._client.url!r}, compile={self._compile})"
+        return (
+            f"IQMSampler({self._client.url!r}, compile={self._compile}, "
+            f"optimization_level={self._optimization_level})"
+        )
 
     @property
     def client(self) -> IQMClient:
@@ -171,7 +193,8 @@ class IQMSampler(cirq.Sampler):
         Raises:
             CircuitValidationError: The program cannot run on the device (with ``compile=False``,
                 or after compilation in case of a compiler bug).
-            ValueError: The program cannot be compiled (e.g. too many qubits).
+            cirq_iqm_ext.errors.CompilationError: The program cannot be compiled (e.g. too many
+                qubits, or an operation the compiler cannot translate).
         """
         device = self.device
         frozen = program.freeze() if isinstance(program, cirq.Circuit) else program
@@ -205,11 +228,13 @@ class IQMSampler(cirq.Sampler):
                 )
             device.validate_circuit(program)  # raises, naming every violation
             return _as_native(program)
-        if on_device and _is_valid_native(program, device):
-            return _as_native(program)  # already native: compiling could only change it
+        if on_device and self._optimization_level == 0 and _is_valid_native(program, device):
+            return _as_native(program)  # already native: translating would change nothing
         from cirq_iqm_ext.transpiler import transpile  # the compiler is imported only when used
 
-        compiled = transpile(program, device, seed=self._seed)
+        compiled = transpile(
+            program, device, optimization_level=self._optimization_level, seed=self._seed
+        )
         # Wires carry the logical qubit they start with; routing ancillas keep physical names.
         wire_names: dict[cirq.Qid, str] = {}
         for logical, physical in compiled.initial_mapping.items():
@@ -242,10 +267,11 @@ class IQMSampler(cirq.Sampler):
     ) -> list[bytes]:
         """One run-request body (JSON text) per job: all programs × sweep points, split past the
         limit. Bodies are assembled from the templates' JSON text, never re-encoded."""
-        if not isinstance(repetitions, int) or isinstance(repetitions, bool) or repetitions < 1:
+        if not _is_integer(repetitions) or repetitions < 1:
             raise ClientConfigurationError(
                 f"repetitions must be a positive integer, got {repetitions!r}"
             )
+        repetitions = int(repetitions)
         prepared_all = [self.prepare(p) for p in programs]
         mapping: dict[str, str] = {}
         for prepared in prepared_all:
@@ -435,6 +461,11 @@ def _is_valid_native(program: cirq.AbstractCircuit, device: IQMDevice) -> bool:
     return True
 
 
+def _is_integer(value: Any) -> bool:
+    """A whole number: Python's or numpy's, never a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 def _plain(value: Any) -> Any:
     """A sweep value as a JSON number."""
     if isinstance(value, int | float | str):
@@ -443,7 +474,3 @@ def _plain(value: Any) -> Any:
         return float(value)
     except (TypeError, ValueError):
         return complex(value).real
-
-
-def _mapping_text(mapping: Mapping[cirq.Qid, cirq.Qid]) -> dict[str, str]:
-    return {_qubit_text(k): _qubit_text(v) for k, v in mapping.items()}

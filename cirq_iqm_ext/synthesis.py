@@ -15,9 +15,18 @@ Items (plain tuples, cheap to build):
 
 * ``("u1", q, matrix)``: numeric single-qubit unitary;
 * ``("s1", q, gate)``: symbolic single-qubit gate (X/Y/Z/PhasedX/PhasedXZ family);
-* ``("u2", a, b, matrix, key)``: numeric two-qubit unitary on ``(a, b)`` (``key`` names it for the
+* ``("u2", a, b, matrix, key[, parts])``: numeric two-qubit unitary on ``(a, b)``; a block merged
+  by :func:`merge_blocks` also carries its ``parts``, the operations it was made of (on qubits
+  ``0`` = ``a`` and ``1`` = ``b``), emitted instead of a resynthesis that would save nothing
+  (``key`` names it for the
   synthesis cache: ``"cz"`` for CZ, else a hashable such as the Cirq gate);
-* ``("m", qubits, gate)``: measurement.
+* ``("m", qubits, gate)``: measurement;
+* ``("w", qubits, gate)``: a wait (``cirq.WaitGate``), kept as it is;
+* ``("b", qubits, gate)``: a barrier, kept as it is.
+
+Waits and barriers end blocks and single-qubit runs on their qubits, so nothing is merged across
+them; a Z frame passes through them unchanged (a virtual Z commutes with an idle and costs no
+time).
 """
 
 from __future__ import annotations
@@ -38,6 +47,19 @@ _LQ = cirq.LineQubit.range(2)
 
 Item = tuple[Any, ...]
 
+#: Item kinds that act on a tuple of qubits (``item[1]``) and that nothing is merged across.
+MULTI_QUBIT_KINDS = frozenset({"m", "w", "b"})
+
+
+def item_qubits(item: Item) -> tuple[int, ...]:
+    """The qubit indices an item acts on."""
+    kind = item[0]
+    if kind in MULTI_QUBIT_KINDS:
+        return tuple(item[1])
+    if kind in ("u2", "cz"):
+        return (item[1], item[2])
+    return (item[1],)
+
 
 def _apply_one_qubit(u: np.ndarray, m: np.ndarray, on_first: bool) -> np.ndarray:
     """``kron(u, 1) @ m`` or ``kron(1, u) @ m`` for a 4x4 ``m``, without building the kron."""
@@ -52,7 +74,7 @@ def _swap_order(m: np.ndarray) -> np.ndarray:
 
 
 class _Block:
-    __slots__ = ("a", "all_cz", "b", "items", "mat", "n2q")
+    __slots__ = ("a", "b", "items", "mat", "n2q")
 
     def __init__(self, a: int, b: int):
         self.a = a
@@ -60,7 +82,6 @@ class _Block:
         self.mat = np.eye(4, dtype=complex)
         self.items: list[Item] = []
         self.n2q = 0
-        self.all_cz = True
 
 
 class TwoQubitSynthesizer:
@@ -69,6 +90,20 @@ class TwoQubitSynthesizer:
     def __init__(self) -> None:
         self._cache: dict[Any, list[tuple[int, np.ndarray | None]]] = {}
         self._one_qubit: dict[cirq.Gate, np.ndarray] = {}
+
+    def cost(self, mat: np.ndarray, key: Any = None) -> int:
+        """The CZ count of what :meth:`synthesize` (or an exact rule) makes of ``mat``.
+
+        Costs are compared with the very decompositions that get emitted, so a decision never
+        rests on a second tolerance that could disagree with the synthesiser's.
+        """
+        if key == "cz":
+            return 1
+        exact = _EXACT_RULES.get(key) if _hashable_key(key) else None
+        if exact is not None:
+            return sum(1 for which, _ in exact if which < 0)
+        synth_key = (key, mat.shape) if key is not None else None
+        return sum(1 for which, _ in self.synthesize(mat, key=synth_key) if which < 0)
 
     def synthesize(self, mat: np.ndarray, key: Any = None) -> list[tuple[int, np.ndarray | None]]:
         """Returns ``[(which, matrix)]`` steps: ``which`` 0/1 with a 2x2 unitary, or -1 for a CZ."""
@@ -125,17 +160,10 @@ def resynthesize_blocks(
         if block.n2q == 1:
             _emit_items(block.items, synth, out)
             return
-        steps = synth.synthesize(block.mat)
-        n_cz = sum(1 for w, _ in steps if w < 0)
-        if block.all_cz and n_cz >= block.n2q:
+        if synth.cost(block.mat) >= _original_cost(block.items, synth):
             _emit_items(block.items, synth, out)  # nothing gained: keep the original
             return
-        qs = (block.a, block.b)
-        for which, u in steps:
-            if which < 0:
-                out.append(("cz", block.a, block.b))
-            else:
-                out.append(("u1", qs[which], u))
+        _emit_steps(synth.synthesize(block.mat), block.a, block.b, out)
 
     for item in items:
         kind = item[0]
@@ -149,7 +177,7 @@ def resynthesize_blocks(
                 block.mat = _apply_one_qubit(u, block.mat, q == block.a)
                 block.items.append(item)
         elif kind == "u2":
-            a, b, m, key = item[1], item[2], item[3], item[4]
+            a, b, m = item[1], item[2], item[3]
             if not merge:
                 _emit_items([item], synth, out)
                 continue
@@ -165,11 +193,8 @@ def resynthesize_blocks(
             block.mat = (m if a == block.a else _swap_order(m)) @ block.mat
             block.items.append(item)
             block.n2q += 1
-            if key != "cz":
-                block.all_cz = False
         else:
-            qubits = item[1] if kind == "m" else (item[1],)
-            for q in qubits:
+            for q in item_qubits(item):
                 old = open_block.get(q)
                 if old is not None:
                     close(old)
@@ -180,20 +205,74 @@ def resynthesize_blocks(
 
 
 def _emit_items(items: Sequence[Item], synth: TwoQubitSynthesizer, out: list[Item]) -> None:
+    """Each item on its own: a two-qubit unitary becomes its CZ decomposition."""
     for item in items:
         if item[0] != "u2":
             out.append(item)
             continue
-        _, a, b, m, key = item
+        a, b, m, key = item[1], item[2], item[3], item[4]
         if key == "cz":
             out.append(("cz", a, b))
             continue
-        qs = (a, b)
-        for which, u in synth.synthesize(m, key=(key, m.shape) if key is not None else None):
-            if which < 0:
-                out.append(("cz", a, b))
-            else:
-                out.append(("u1", qs[which], u))
+        parts = item[5] if len(item) > 5 else None
+        if parts is not None and synth.cost(m) >= _original_cost(parts, synth):
+            # Resynthesis saves nothing: the block as written (exact, and the same everywhere).
+            _emit_items([_absolute(p, a, b) for p in parts], synth, out)
+            continue
+        exact = _EXACT_RULES.get(key) if _hashable_key(key) else None
+        if exact is not None:
+            _emit_steps(exact, a, b, out)
+            continue
+        steps = synth.synthesize(m, key=(key, m.shape) if key is not None else None)
+        _emit_steps(steps, a, b, out)
+
+
+def _hashable_key(key: Any) -> bool:
+    try:
+        hash(key)
+    except TypeError:
+        return False
+    return True
+
+
+_H = np.array([[1, 1], [1, -1]], dtype=complex) / math.sqrt(2)
+_CNOT_STEPS: list[tuple[int, np.ndarray | None]] = [(1, _H), (-1, None), (1, _H)]
+_CNOT_REVERSED: list[tuple[int, np.ndarray | None]] = [(0, _H), (-1, None), (0, _H)]
+_SWAP_STEPS = _CNOT_STEPS + _CNOT_REVERSED + _CNOT_STEPS
+#: Gates with a known optimal CZ form, used instead of a KAK decomposition: exact, and the same
+#: pulses on every machine (LAPACK may pick any of the equivalent KAK forms).
+_EXACT_RULES: dict[Any, list[tuple[int, np.ndarray | None]]] = {
+    cirq.CNOT: _CNOT_STEPS,
+    cirq.SWAP: _SWAP_STEPS,
+    "swap": _SWAP_STEPS,
+}
+
+
+def _emit_steps(
+    steps: Sequence[tuple[int, np.ndarray | None]], a: int, b: int, out: list[Item]
+) -> None:
+    """Appends one decomposition's items; its single-qubit steps between two CZs are multiplied
+    into one (they are parts of the same operation, so this merges nothing across operations)."""
+    qs = (a, b)
+    pending: list[np.ndarray | None] = [None, None]
+
+    def flush(which: int) -> None:
+        u = pending[which]
+        if u is not None:
+            out.append(("u1", qs[which], u))
+            pending[which] = None
+
+    for which, u in steps:
+        if which < 0:
+            flush(0)
+            flush(1)
+            out.append(("cz", a, b))
+        else:
+            assert u is not None
+            prev = pending[which]
+            pending[which] = u if prev is None else u @ prev
+    flush(0)
+    flush(1)
 
 
 def _phased_x_and_z(u: np.ndarray) -> tuple[float, float, float]:
@@ -229,12 +308,22 @@ def _is_zero(value: Any) -> bool:
     return not isinstance(value, sympy.Basic) and abs(_reduce(value)) < ATOL
 
 
-def to_native(items: Sequence[Item], qubits: Sequence[cirq.Qid]) -> list[cirq.Operation]:
-    """Pass 2: merges single-qubit runs into ``PhasedXPowGate`` and ejects Z rotations.
+def to_native(
+    items: Sequence[Item], qubits: Sequence[cirq.Qid], *, merge: bool = True
+) -> list[cirq.Operation]:
+    """Pass 2: single-qubit gates become ``PhasedXPowGate`` pulses with Z rotations ejected.
+
+    A Z rotation is carried as a frame change into the phase of the qubit's next pulse. Where a
+    measurement follows it, it is dropped (it changes no outcome; after the measurement the qubit
+    is in a basis state, where a frame is a global phase). A frame still open at the end, on a
+    qubit that is not measured afterwards, is emitted as a ``cirq.ZPowGate`` (a virtual Z), so the
+    output keeps the input's unitary.
 
     Args:
-        items: Output of :func:`resynthesize_blocks` (``u1``, ``s1``, ``cz``, ``m`` items).
+        items: Output of :func:`resynthesize_blocks` (``u1``, ``s1``, ``cz``, ``m``, ``w``, ``b``).
         qubits: Physical qubit of each index.
+        merge: Multiply each run of adjacent single-qubit gates into one pulse (and drop it when
+            it is negligible); when off, every single-qubit item becomes its own pulse.
 
     Returns:
         Native operations in time order.
@@ -266,6 +355,8 @@ def to_native(items: Sequence[Item], qubits: Sequence[cirq.Qid]) -> list[cirq.Op
             q, u = item[1], item[2]
             prev = pending[q]
             pending[q] = u if prev is None else u @ prev
+            if not merge:
+                flush(q)
         elif kind == "cz":
             a, b = item[1], item[2]
             flush(a)
@@ -279,14 +370,19 @@ def to_native(items: Sequence[Item], qubits: Sequence[cirq.Qid]) -> list[cirq.Op
             qs, gate = item[1], item[2]
             for q in qs:
                 flush(q)
-                # A Z rotation before a measurement changes nothing; after it the qubit is in a
-                # basis state, where the frame is a global phase.
                 frame[q] = 0.0
+            out.append(gate.on(*(qubits[q] for q in qs)))
+        elif kind in ("w", "b"):
+            qs, gate = item[1], item[2]
+            for q in qs:
+                flush(q)  # the frame passes through: a virtual Z commutes with an idle
             out.append(gate.on(*(qubits[q] for q in qs)))
         else:  # pragma: no cover - internal invariant
             raise ValueError(f"Unknown item kind {kind!r}")
     for q in range(n):
-        flush(q)  # trailing Z frames are dropped: no measurement can see them
+        flush(q)
+        if not _is_zero(frame[q]):
+            out.append(cirq.ZPowGate(exponent=frame[q]).on(qubits[q]))
     return out
 
 
@@ -337,23 +433,47 @@ def cz_cost(u: np.ndarray, atol: float = 1e-7) -> int:
     return 3
 
 
+def _original_cost(items: Sequence[Item], synth: TwoQubitSynthesizer) -> int:
+    """CZs that the two-qubit items need when each is synthesised on its own."""
+    return sum(synth.cost(it[3], it[4]) for it in items if it[0] == "u2")
+
+
+def _relative(item: Item, a: int) -> Item:
+    """``item`` of a block on ``(a, b)`` with its qubits written as 0 (``a``) and 1 (``b``)."""
+    if item[0] == "u2":
+        first = 0 if item[1] == a else 1
+        return ("u2", first, 1 - first, *item[3:])
+    return (item[0], 0 if item[1] == a else 1, *item[2:])
+
+
+def _absolute(part: Item, a: int, b: int) -> Item:
+    qs = (a, b)
+    if part[0] == "u2":
+        return ("u2", qs[part[1]], qs[part[2]], *part[3:])
+    return (part[0], qs[part[1]], *part[2:])
+
+
 def merge_blocks(items: Sequence[Item]) -> list[Item]:
     """Multiplies consecutive operations on a qubit pair into single ``u2`` block items.
 
-    Single-qubit gates inside a block are absorbed; symbolic gates and measurements end blocks.
-    The output's ``u2`` items carry ``None`` as key unless a block holds a single operation.
+    Single-qubit gates inside a block are absorbed; symbolic gates, measurements, waits and
+    barriers end blocks. A merged block carries ``None`` as key and its parts (see the module
+    docstring), so that a block whose product is no cheaper is later emitted as it was written.
     """
     out: list[Item | None] = []
     open_at: dict[int, int] = {}  # qubit -> index in ``out`` of its open block
-    blocks: dict[int, list[Any]] = {}  # index -> [a, b, matrix, n_ops, first_item]
+    blocks: dict[int, list[Any]] = {}  # index -> [a, b, matrix, parts]
 
     def close(q: int) -> None:
         idx = open_at.pop(q, None)
         if idx is None:
             return
-        a, b, m, n_ops, first = blocks.pop(idx)
+        a, b, m, parts = blocks.pop(idx)
         open_at.pop(b if q == a else a, None)
-        out[idx] = first if n_ops == 1 and first[3] is m else ("u2", a, b, m, None)
+        if len(parts) == 1:
+            out[idx] = _absolute(parts[0], a, b)
+        else:
+            out[idx] = ("u2", a, b, m, None, tuple(parts))
 
     for item in items:
         kind = item[0]
@@ -362,22 +482,23 @@ def merge_blocks(items: Sequence[Item]) -> list[Item]:
             blk = blocks[open_at[q]]
             u = item[2]
             blk[2] = _apply_one_qubit(u, blk[2], q == blk[0])
+            blk[3].append(_relative(item, blk[0]))
         elif kind == "u2":
             a, b, m = item[1], item[2], item[3]
             ia, ib = open_at.get(a), open_at.get(b)
             if ia is not None and ia == ib:
                 blk = blocks[ia]
                 blk[2] = (m if a == blk[0] else _swap_order(m)) @ blk[2]
-                blk[3] += 1
+                blk[3].append(_relative(item, blk[0]))
             else:
                 close(a)
                 close(b)
                 out.append(None)
                 idx = len(out) - 1
-                blocks[idx] = [a, b, m, 1, item]
+                blocks[idx] = [a, b, m, [_relative(item, a)]]
                 open_at[a] = open_at[b] = idx
         else:
-            for q in item[1] if kind == "m" else (item[1],):
+            for q in item_qubits(item):
                 close(q)
             out.append(item)
     for q in sorted(open_at):
@@ -399,11 +520,12 @@ def absorb_swaps(items: Sequence[Item], wire: list[int]) -> list[Item]:
             if key != "cz":
                 swapped = _SWAP_MAT @ m
                 if cz_cost(swapped) < cz_cost(m):
-                    m, key = swapped, None
                     wire[item[1]], wire[item[2]] = b, a
-            out.append(("u2", a, b, m, key))
-        elif kind == "m":
-            out.append(("m", tuple(wire[q] for q in item[1]), item[2]))
+                    out.append(("u2", a, b, swapped, None))  # no longer its parts
+                    continue
+            out.append(("u2", a, b, *item[3:]))
+        elif kind in MULTI_QUBIT_KINDS:
+            out.append((kind, tuple(wire[q] for q in item[1]), item[2]))
         else:
             out.append((kind, wire[item[1]], item[2]))
     return out

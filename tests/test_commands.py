@@ -13,6 +13,7 @@ from uuid import UUID
 import cirq
 import pytest
 
+from cirq_iqm_ext import IQMClient
 from cirq_iqm_ext.cli import build_parser, main
 from cirq_iqm_ext.commands import COMMANDS, EXIT_FAILURE, EXIT_PENDING, EXIT_USAGE
 from cirq_iqm_ext.server import EmbeddedServer
@@ -162,6 +163,29 @@ def test_run_qasm_prints_counts_job_and_calibration_set(server, bell_file, capsy
     assert "counts (c_0 c_1):" in out
     counts = {bits: int(n) for bits, n in re.findall(r"^  ([01]+)\s+(\d+)", out, flags=re.M)}
     assert set(counts) <= {"00", "11"} and sum(counts.values()) == 200
+
+
+def test_run_optimization_level_is_passed_to_the_sampler(server, tmp_path, capsys):
+    path = tmp_path / "cancels.qasm"
+    path.write_text(
+        'OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[2];\ncreg c[2];\n'
+        + "cz q[0],q[1];\n" * 4
+        + "measure q -> c;\n"
+    )
+    sent = {}
+    for level in ("0", "2"):
+        code, out, err = cli(
+            capsys, "run", str(path), "--optimization-level", level, "--json", "--url", server.url
+        )
+        assert code == 0, err
+        record = json.loads(out)
+        assert record["counts"] == {"00": 1000}
+        with IQMClient(server.url) as client:
+            request = client.get_run(UUID(record["job_id"])).metadata.request
+        sent[level] = [i.name for i in request.circuits[0].instructions].count("cz")
+    assert sent == {"0": 4, "2": 0}  # four CZs cancel only when optimisation is asked for
+    code, _, err = cli(capsys, "run", str(path), "--optimization-level", "7", "--url", server.url)
+    assert code != 0 and "--optimization-level" in err
 
 
 def test_run_cirq_json_as_json_output(server, tmp_path, capsys):

@@ -11,7 +11,9 @@ import cirq
 import numpy as np
 import pytest
 import sympy
+from equivalence import assert_equivalent
 
+from cirq_iqm_ext.barriers import IQMBarrierGate
 from cirq_iqm_ext.device import DeviceValidationError, IQMDevice
 from cirq_iqm_ext.devices import Adonis, Aphrodite, Apollo, Deneb
 from cirq_iqm_ext.qasm import circuit_from_qasm
@@ -23,77 +25,19 @@ QASM_DIRS = [
     Path("/work/shared/benchmarks/qasmbench"),
 ]
 QASM_DIR = next((d for d in QASM_DIRS if d.is_dir()), None)
-NATIVE = (cirq.PhasedXPowGate, cirq.XPowGate, cirq.YPowGate, cirq.MeasurementGate)
+NATIVE = (
+    cirq.PhasedXPowGate,
+    cirq.XPowGate,
+    cirq.YPowGate,
+    cirq.ZPowGate,
+    cirq.MeasurementGate,
+    cirq.WaitGate,
+    IQMBarrierGate,
+)
 ADONIS, APOLLO, APHRODITE = Adonis(), Apollo(), Aphrodite()
 
 
 # ----------------------------------------------------------------------------------- helpers
-
-
-def _without_measurements(circuit: cirq.AbstractCircuit) -> cirq.Circuit:
-    return cirq.Circuit(op for op in circuit.all_operations() if not cirq.is_measurement(op))
-
-
-def _embed(state: np.ndarray, order: list[cirq.Qid], qubits: list[cirq.Qid]) -> np.ndarray:
-    """``state`` on the first qubits of ``order`` (the rest |0>), as a vector over ``qubits``."""
-    n_extra = len(qubits) - int(np.log2(len(state)))
-    full = np.kron(state, np.eye(1, 2**n_extra, 0)[0]).reshape((2,) * len(qubits))
-    return full.transpose([order.index(q) for q in qubits]).reshape(-1)
-
-
-def assert_equivalent(
-    original: cirq.AbstractCircuit,
-    result: TranspileResult,
-    *,
-    resolver: cirq.ParamResolverOrSimilarType = None,
-    seed: int = 0,
-) -> None:
-    """The compiled circuit maps a random input state like the original, up to the qubit maps.
-
-    Single-qubit Z rotations left at the end are allowed (the compiler drops them: no measurement
-    can see them), so the states may differ by a product of per-qubit phases.
-    """
-    compiled = result.circuit
-    if resolver is not None:
-        original = cirq.resolve_parameters(original, resolver)
-        compiled = cirq.resolve_parameters(compiled, resolver)
-    logical = sorted(original.all_qubits())
-    qubits = sorted(
-        set(compiled.all_qubits())
-        | set(result.initial_mapping.values())
-        | set(result.final_mapping.values())
-    )
-    rng = np.random.default_rng(seed)
-    psi = rng.normal(size=2 ** len(logical)) + 1j * rng.normal(size=2 ** len(logical))
-    psi /= np.linalg.norm(psi)
-    start_order = [result.initial_mapping[q] for q in logical]
-    start = _embed(psi, start_order + [q for q in qubits if q not in start_order], qubits)
-    out = cirq.final_state_vector(
-        _without_measurements(original),
-        initial_state=psi,
-        qubit_order=logical,
-        dtype=np.complex128,
-    )
-    end_order = [result.final_mapping[q] for q in logical]
-    expected = _embed(out, end_order + [q for q in qubits if q not in end_order], qubits)
-    actual = cirq.final_state_vector(
-        _without_measurements(compiled),
-        initial_state=start,
-        qubit_order=qubits,
-        dtype=np.complex128,
-    )
-    np.testing.assert_allclose(abs(actual), abs(expected), atol=1e-6)
-    m = len(qubits)
-    ref = int(np.argmax(abs(expected)))
-    predicted = expected * (actual[ref] / expected[ref])
-    index = np.arange(2**m)
-    for k in range(m):
-        bit = 1 << (m - 1 - k)
-        other = ref ^ bit
-        if abs(expected[other]) > 1e-4:
-            phase = actual[other] / expected[other] / (actual[ref] / expected[ref])
-            predicted = np.where((index & bit) != (ref & bit), predicted * phase, predicted)
-    np.testing.assert_allclose(actual, predicted, atol=1e-6)
 
 
 def assert_native(result: TranspileResult, device: IQMDevice) -> None:
@@ -101,6 +45,7 @@ def assert_native(result: TranspileResult, device: IQMDevice) -> None:
     cz_pairs = {frozenset(p) for p in device.cz_pairs}
     for op in result.circuit.all_operations():
         assert isinstance(op.gate, NATIVE) or op.gate == cirq.CZ, op
+        assert not isinstance(op.gate, cirq.CZPowGate) or op.gate == cirq.CZ, op
         if op.gate == cirq.CZ:
             assert frozenset(op.qubits) in cz_pairs, op
         assert set(op.qubits) <= set(device.qubits)
@@ -237,7 +182,7 @@ def test_swap_merges_with_neighbouring_gate():
     # A CNOT then SWAP on the same pair is an iSWAP-class unitary: two CZ, not four.
     q = cirq.LineQubit.range(2)
     circuit = cirq.Circuit(cirq.CNOT(*q), cirq.SWAP(*q))
-    result = compile_and_check(circuit, APOLLO, optimize=True)
+    result = compile_and_check(circuit, APOLLO, optimization_level=2)
     assert cz_count(result.circuit) <= 2
 
 
@@ -499,8 +444,16 @@ def test_mid_circuit_measurement_follows_the_device():
 def test_unoptimised_compilation_is_still_valid_and_equivalent():
     circuit = cirq.testing.random_circuit(cirq.LineQubit.range(6), 10, 0.7, random_state=5)
     optimised = compile_and_check(circuit, APOLLO)
-    plain = compile_and_check(circuit, APOLLO, optimize=False)
+    plain = compile_and_check(circuit, APOLLO, optimization_level=0)
     assert cz_count(optimised.circuit) <= cz_count(plain.circuit)
+
+
+def test_the_deprecated_optimize_flag_maps_to_levels():
+    circuit = cirq.testing.random_circuit(cirq.LineQubit.range(4), 8, 0.7, random_state=2)
+    for flag, level in ((True, 2), (False, 0)):
+        with pytest.warns(DeprecationWarning, match="optimization_level"):
+            old = transpile(circuit, APOLLO, optimize=flag)
+        assert old.circuit == transpile(circuit, APOLLO, optimization_level=level).circuit
 
 
 def test_empty_and_measurement_only_circuits():
