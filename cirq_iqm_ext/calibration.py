@@ -41,6 +41,10 @@ DEFAULT_IMPLEMENTATIONS: dict[str, str] = {
     "measure": "constant",
     "move": "tgss_crf",
     "delay": "wait",  # iqm-pulse's name; it needs no calibration
+    # iqm-pulse's names, which client 36 knows: a conditional prx, and a reset made of a
+    # measurement and a conditional prx (it inherits the calibration of both).
+    "cc_prx": "prx_composite",
+    "reset": "reset_conditional",
 }
 
 _QUBIT_FIELDS = (
@@ -198,6 +202,20 @@ class CalibrationSet:
         if name in ("cz", "move") and len(locus) == 2:
             coupler = self.coupler(*locus)
             return None if coupler is None else coupler.gate(name)
+        if name == "cc_prx" and len(locus) == 1:
+            # A prx pulse or an identity as long, so the prx figures; it needs a readout to feed.
+            figures = self.qubits.get(locus[0])
+            if figures is None or not figures.measurable:
+                return None
+            return self.gate("prx", locus)
+        if name == "reset" and locus:
+            # A measurement, then a cc_prx flipping the qubit back to |0> when it read 1.
+            pulses = [self.gate("cc_prx", (q,)) for q in locus]
+            if any(p is None for p in pulses):
+                return None
+            fidelity = math.prod(p[0] for p in pulses if p is not None)
+            longest = max(p[1] for p in pulses if p is not None)
+            return fidelity, self.measure_duration + longest
         return None
 
     def min_t2(self, qubits: Iterable[str]) -> tuple[float, str] | None:
@@ -373,7 +391,10 @@ def _parse_coupler(key: str, figures: Any) -> CouplerCalibration:
         )
     values: dict[str, float | None] = {}
     for gate in ("cz", "move"):
-        fidelity, duration = figures.get(f"{gate}_fidelity"), figures.get(f"{gate}_duration")
+        fidelity, duration = (
+            figures.get(f"{gate}_fidelity"),
+            figures.get(f"{gate}_duration"),
+        )
         if (fidelity is None) != (duration is None):
             raise CalibrationError(f"coupler {key}: give both {gate}_fidelity and {gate}_duration")
         values[f"{gate}_fidelity"] = (

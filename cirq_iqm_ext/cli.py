@@ -126,6 +126,13 @@ def _add_serve(subparsers: Any) -> None:
         action="store_false",
         help="behave like a CoCoS v1 server without delay: do not list it, refuse waits",
     )
+    parser.add_argument(
+        "--no-dynamic",
+        dest="dynamic",
+        action="store_false",
+        help="behave like a CoCoS v1 server without dynamic circuits: do not list reset and "
+        "cc_prx, refuse them and mid-circuit measurements",
+    )
     parser.set_defaults(handler=_serve, subparser=parser)
 
 
@@ -177,6 +184,7 @@ def _run_server(
         workers=args.workers,
         max_queue=args.max_queue,
         delay=args.delay,
+        dynamic=args.dynamic,
     )
     try:
         server.start()

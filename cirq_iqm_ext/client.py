@@ -39,7 +39,11 @@ from cirq_iqm_ext._retry import is_ambiguous as _is_ambiguous
 from cirq_iqm_ext._retry import may_retry as _may_retry
 from cirq_iqm_ext._retry import retry_delay as _retry_delay
 from cirq_iqm_ext._version import __version__
-from cirq_iqm_ext.auth import TokenProvider, create_token_provider, gather_auth_parameters
+from cirq_iqm_ext.auth import (
+    TokenProvider,
+    create_token_provider,
+    gather_auth_parameters,
+)
 from cirq_iqm_ext.errors import (
     APITimeoutError,
     CircuitExecutionError,
@@ -63,7 +67,7 @@ from cirq_iqm_ext.models import (
     serialize_qubit_mapping,
 )
 from cirq_iqm_ext.profiles import API_CHOICES, Profile, create_profile, detect_profile
-from cirq_iqm_ext.validation import validate_run_request
+from cirq_iqm_ext.validation import allows_dynamic_circuits, validate_run_request
 
 logger = logging.getLogger(__name__)
 
@@ -284,6 +288,7 @@ class IQMClient:
         )
         self._architecture: QuantumArchitectureSpecification | None = None
         self._architecture_lock = threading.Lock()
+        self._feedback_groups: tuple[tuple[frozenset[str], ...] | None] | None = None
         self._closed = False
 
     # ------------------------------------------------------------------ life cycle
@@ -664,11 +669,18 @@ class IQMClient:
         max_circuit_duration_over_t2: float | None = None,
         heralding_mode: HeraldingMode | str = HeraldingMode.NONE,
         custom_settings: Mapping[str, Any] | None = None,
+        move_gate_validation: str | None = None,
+        move_gate_frame_tracking: str | None = None,
+        active_reset_cycles: int | None = None,
+        dd_mode: str | None = None,
+        dd_strategy: Mapping[str, Any] | None = None,
+        use_timeslot: bool = False,
     ) -> RunRequest:
         """Builds (and validates) the request :meth:`submit_circuits` would send, without sending.
 
         Raises:
-            ModelValidationError: A field is malformed (e.g. shots < 1, a bad mapping).
+            ModelValidationError: A field is malformed (e.g. shots < 1, a bad mapping, an
+                unknown option value).
         """
         if isinstance(circuits, Circuit):
             circuits = [circuits]
@@ -681,6 +693,12 @@ class IQMClient:
             custom_settings=None if custom_settings is None else dict(custom_settings),
             max_circuit_duration_over_t2=max_circuit_duration_over_t2,
             heralding_mode=heralding_mode,  # type: ignore[arg-type]
+            move_gate_validation=move_gate_validation,
+            move_gate_frame_tracking=move_gate_frame_tracking,
+            active_reset_cycles=active_reset_cycles,
+            dd_mode=dd_mode,
+            dd_strategy=None if dd_strategy is None else dict(dd_strategy),
+            use_timeslot=use_timeslot,
         )
 
     def submit_circuits(
@@ -694,10 +712,22 @@ class IQMClient:
         heralding_mode: HeraldingMode | str = HeraldingMode.NONE,
         custom_settings: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
+        move_gate_validation: str | None = None,
+        move_gate_frame_tracking: str | None = None,
+        active_reset_cycles: int | None = None,
+        dd_mode: str | None = None,
+        dd_strategy: Mapping[str, Any] | None = None,
+        use_timeslot: bool = False,
     ) -> UUID:
         """Submits a batch of circuits to run with the same settings.
 
         The batch is validated against the quantum architecture before anything is posted.
+        Mid-circuit measurements pass where the architecture runs dynamic circuits
+        (:func:`~cirq_iqm_ext.validation.allows_dynamic_circuits`) and always with the IQM
+        Server API; a ``cc_prx`` is checked against :meth:`get_feedback_groups`.
+
+        The job options (PROTOCOL_IQM_SERVER.md §3.1) need the IQM Server API; ``None`` leaves
+        the server's default, which is what a CoCoS v1 job gets.
 
         Args:
             circuits: The circuits (transfer-format :class:`~cirq_iqm_ext.models.Circuit`).
@@ -712,12 +742,19 @@ class IQMClient:
             idempotency_key: The ``Idempotency-Key`` to send (default: a new random one). Give
                 the key of a :class:`~cirq_iqm_ext.errors.JobSubmissionUncertainError` to repeat
                 that submission without creating a second job on a server that deduplicates.
+            move_gate_validation: ``"strict"``, ``"allow_prx"`` or ``"none"`` (STAR_MOVE.md §6).
+            move_gate_frame_tracking: ``"full"``, ``"no_detuning_correction"`` or ``"none"``.
+            active_reset_cycles: Active resets before each circuit (``None``: reset by waiting).
+            dd_mode: Dynamical decoupling, ``"disabled"`` or ``"enabled"``.
+            dd_strategy: The DD sequences (``None``: the server's default).
+            use_timeslot: Submit to the timeslot queue instead of the on-demand one.
 
         Returns:
             The id of the new job.
 
         Raises:
             ModelValidationError: A field of the request is malformed.
+            ClientConfigurationError: A job option is set while the client speaks CoCoS v1.
             CircuitValidationError: A circuit does not fit the architecture.
             JobSubmissionUncertainError: The submission failed after being sent; the job may exist.
             IQMConnectionError: The server could not be reached, or refused the job for now (429,
@@ -731,9 +768,41 @@ class IQMClient:
             max_circuit_duration_over_t2=max_circuit_duration_over_t2,
             heralding_mode=heralding_mode,
             custom_settings=custom_settings,
+            move_gate_validation=move_gate_validation,
+            move_gate_frame_tracking=move_gate_frame_tracking,
+            active_reset_cycles=active_reset_cycles,
+            dd_mode=dd_mode,
+            dd_strategy=dd_strategy,
+            use_timeslot=use_timeslot,
         )
-        validate_run_request(request, self.get_quantum_architecture())
+        self.validate_run_request(request)
         return self.submit_run_request(request, idempotency_key=idempotency_key)
+
+    def validate_run_request(self, run_request: RunRequest) -> None:
+        """Checks a request against the quantum architecture, as the server will.
+
+        Mid-circuit measurements pass where the architecture runs dynamic circuits and with the
+        IQM Server API (whose protocol always has them); the request's ``move_gate_validation``
+        applies to MOVE sandwiches; a ``cc_prx`` is checked against the feedback groups.
+
+        Raises:
+            CircuitValidationError: A circuit does not fit the architecture.
+        """
+        architecture = self.get_quantum_architecture()
+        uses_feedback = any(
+            instruction.name == "cc_prx"
+            for circuit in run_request.circuits
+            for instruction in circuit.instructions
+        )
+        validate_run_request(
+            run_request,
+            architecture,
+            allow_mid_circuit_measurement=(
+                allows_dynamic_circuits(architecture) or self.profile.name == "iqm-server"
+            ),
+            move_gate_validation=run_request.move_gate_validation or "strict",
+            feedback_groups=self.get_feedback_groups() if uses_feedback else None,
+        )
 
     def submit_run_request(
         self,
@@ -753,7 +822,7 @@ class IQMClient:
             The id of the new job.
         """
         if validate:
-            validate_run_request(run_request, self.get_quantum_architecture())
+            self.validate_run_request(run_request)
         return self.submit_payload(run_request.to_dict(), idempotency_key=idempotency_key)
 
     def submit_payload(
@@ -766,7 +835,10 @@ class IQMClient:
         or when the server deduplicates on the key (see ``idempotent_submissions``).
 
         Args:
-            payload: The run request as a JSON-ready dict, or as encoded JSON text.
+            payload: The run request as a JSON-ready dict, or as encoded JSON text. Job options
+                (``move_gate_validation``, ``move_gate_frame_tracking``, ``active_reset_cycles``,
+                ``dd_mode``, ``dd_strategy``, ``use_timeslot``) are top-level fields, as in
+                :class:`~cirq_iqm_ext.models.RunRequest`.
             idempotency_key: As in :meth:`submit_circuits`.
 
         Returns:
@@ -778,6 +850,8 @@ class IQMClient:
             IQMConnectionError: The server could not be reached, or kept refusing (429, 503); no
                 job was created.
             ServerResponseError: The server's answer has no job id.
+            ClientConfigurationError: A job option is set to a non-default value while the
+                client speaks CoCoS v1 (nothing is posted).
 
         The caller is responsible for the payload being a valid run request.
         """
@@ -945,6 +1019,40 @@ class IQMClient:
             JobNotFoundError: The server does not know the job.
         """
         self.profile.abort(_as_uuid(job_id))
+
+    def delete_job(self, job_id: UUID | str) -> None:
+        """Deletes a job: cancels it if it has not finished, then the server drops it.
+
+        Afterwards the IQM Server API answers 404 for the job (:class:`JobNotFoundError`); the
+        project's v1 server reports the status ``deleted``. There is no way to recover it.
+
+        Raises:
+            JobNotFoundError: The server does not know the job (or it was deleted already, with
+                the IQM Server API).
+            ClientConfigurationError: The server does not delete jobs (a CoCoS v1 server).
+        """
+        self.profile.delete(_as_uuid(job_id))
+
+    def get_feedback_groups(self) -> tuple[frozenset[str], ...] | None:
+        """Groups of qubits that can feed measurement results to each other's ``cc_prx``.
+
+        Within a group any qubit can receive real-time feedback from any other; a qubit may be
+        in several groups, and a single group means no restriction. Fetched once, then cached:
+        with the IQM Server API from the quantum computer's channel properties (as IQM's client
+        36 does), with v1 from the project server's ``feedback-groups`` extension.
+
+        Returns:
+            The groups, largest first, or ``None`` when the server does not describe them
+            (e.g. a CoCoS v1 server, which runs no ``cc_prx``).
+
+        Raises:
+            ClientAuthenticationError: The server refused the credentials.
+            ServerResponseError: The answer is malformed.
+        """
+        with self._architecture_lock:
+            if self._feedback_groups is None:
+                self._feedback_groups = (self.profile.feedback_groups(),)
+            return self._feedback_groups[0]
 
 
 def _as_uuid(job_id: UUID | str) -> UUID:

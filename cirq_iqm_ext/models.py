@@ -30,10 +30,25 @@ from cirq_iqm_ext.errors import ModelValidationError
 from cirq_iqm_ext.util import to_json_dict
 
 #: Query of ``GET quantum-architecture`` by which this project's client asks a v1 server to list
-#: the ``delay`` instruction when it executes waits. CoCoS v1 itself has no delay and ignores the
-#: query; other v1 clients (IQM's, which know no ``delay``) never send it, so they see the plain
+#: what it executes beyond CoCoS v1: a comma-separated set, ``delay`` (waits) and ``dynamic``
+#: (``reset`` and ``cc_prx``). CoCoS v1 itself has none of them and ignores the query; other v1
+#: clients (IQM's, which crash on unknown operation names) never send it, so they see the plain
 #: architecture.
-ARCHITECTURE_EXTENSIONS_QUERY = {"extensions": "delay"}
+ARCHITECTURE_EXTENSIONS_QUERY = {"extensions": "delay,dynamic"}
+
+#: Job options of the IQM Server API (PROTOCOL_IQM_SERVER.md §3.1) that a :class:`RunRequest`
+#: may carry, with their allowed values (``None``: any of the type the option takes).
+MOVE_GATE_FRAME_TRACKING_MODES = ("full", "no_detuning_correction", "none")
+DD_MODES = ("disabled", "enabled")
+#: The option fields of :class:`RunRequest`, with the values that mean "as a v1 job".
+JOB_OPTION_DEFAULTS: dict[str, Any] = {
+    "move_gate_validation": "strict",
+    "move_gate_frame_tracking": "full",
+    "active_reset_cycles": None,
+    "dd_mode": "disabled",
+    "dd_strategy": None,
+    "use_timeslot": False,
+}
 
 #: Names that older servers and clients used, rewritten to the current ones on input.
 DEPRECATED_INSTRUCTION_NAMES: dict[str, str] = {"phased_rx": "prx", "measurement": "measure"}
@@ -48,22 +63,38 @@ class InstructionSpec:
         args: Argument names mapped to the accepted Python types.
         directed: Whether the order of a two-qubit locus matters.
         non_negative: Numeric arguments that must be ``>= 0`` (a ``delay``'s ``duration``).
+        optional: Arguments that may be left out, with their accepted types (a ``measure``'s
+            ``feedback_key``).
     """
 
     arity: int | None
     args: Mapping[str, tuple[type, ...]]
     directed: bool = False
     non_negative: frozenset[str] = frozenset()
+    optional: Mapping[str, tuple[type, ...]] = field(default_factory=dict)
 
 
 _NUMBER = (int, float)
 
-#: The instruction set of PROTOCOL.md §3.2, plus ``delay`` (PROTOCOL_IQM_SERVER.md §3.3): a wait of
-#: ``duration`` seconds, which only servers that list it in their architecture execute.
+#: The instruction set of PROTOCOL.md §3.2, plus what PROTOCOL_IQM_SERVER.md §3.3 adds and only
+#: servers that list it in their architecture execute: ``delay`` (a wait of ``duration`` seconds),
+#: ``reset`` (to |0>), ``cc_prx`` (a prx applied when the earlier measurement with
+#: ``feedback_key`` on ``feedback_qubit`` read 1; angles in full turns, as ``prx``) and a
+#: ``measure``'s optional ``feedback_key``.
 INSTRUCTION_SPECS: dict[str, InstructionSpec] = {
     "prx": InstructionSpec(1, {"angle_t": _NUMBER, "phase_t": _NUMBER}),
     "cz": InstructionSpec(2, {}),
-    "measure": InstructionSpec(None, {"key": (str,)}),
+    "measure": InstructionSpec(None, {"key": (str,)}, optional={"feedback_key": (str,)}),
+    "cc_prx": InstructionSpec(
+        1,
+        {
+            "angle_t": _NUMBER,
+            "phase_t": _NUMBER,
+            "feedback_qubit": (str,),
+            "feedback_key": (str,),
+        },
+    ),
+    "reset": InstructionSpec(None, {}),
     "barrier": InstructionSpec(None, {}),
     "move": InstructionSpec(2, {}, directed=True),
     "delay": InstructionSpec(None, {"duration": _NUMBER}, non_negative=frozenset({"duration"})),
@@ -148,10 +179,16 @@ class Instruction:
         if len(qubits) > 1 and len(set(qubits)) != len(qubits):
             raise _fail(f'The "{name}" instruction lists a qubit more than once: {qubits}')
         args = dict(args) if args else {}
-        if args.keys() != spec.args.keys():
+        if args.keys() != spec.args.keys() and not (
+            spec.optional and spec.args.keys() <= args.keys() <= spec.args.keys() | spec.optional
+        ):
             expected = sorted(spec.args) or "no arguments"
+            if spec.optional:
+                expected = f"{expected} (optionally {sorted(spec.optional)})"
             raise _fail(f'The "{name}" instruction takes {expected}, but got {sorted(args)}')
-        for arg_name, types in spec.args.items():
+        for arg_name, types in (*spec.args.items(), *spec.optional.items()):
+            if arg_name not in args:
+                continue
             value = args[arg_name]
             if types is _NUMBER:
                 if type(value) is not float:
@@ -356,7 +393,21 @@ class RunRequest:
     Raises:
         ModelValidationError: No circuits, shots not a positive int, a qubit mapping that is not
             injective or is missing a qubit, a bad calibration set id, an unknown heralding mode or
-            a non-finite duration ratio.
+            a non-finite duration ratio, or a job option of the wrong type or value.
+
+    The job options of the IQM Server API (PROTOCOL_IQM_SERVER.md §3.1) are optional fields here;
+    ``None`` (or ``False``) means "not set", i.e. what a v1 job gets. ``use_timeslot`` is not part
+    of a job definition: the ``iqm-server`` profile sends it as the query parameter of the
+    submission, as IQM's client does.
+
+    Attributes:
+        move_gate_validation: ``"strict"``, ``"allow_prx"`` or ``"none"`` (STAR_MOVE.md §6).
+        move_gate_frame_tracking: ``"full"``, ``"no_detuning_correction"`` or ``"none"``.
+        active_reset_cycles: Active resets at the start of each circuit (``None``: reset by
+            waiting; below 1: no initial reset).
+        dd_mode: Dynamical decoupling, ``"disabled"`` or ``"enabled"``.
+        dd_strategy: The DD sequences as an object (``None``: the server's default).
+        use_timeslot: Submit to the timeslot queue instead of the on-demand one.
     """
 
     circuits: tuple[Circuit, ...]
@@ -366,6 +417,12 @@ class RunRequest:
     custom_settings: dict[str, Any] | None = None
     max_circuit_duration_over_t2: float | None = None
     heralding_mode: HeraldingMode = HeraldingMode.NONE
+    move_gate_validation: str | None = None
+    move_gate_frame_tracking: str | None = None
+    active_reset_cycles: int | None = None
+    dd_mode: str | None = None
+    dd_strategy: dict[str, Any] | None = None
+    use_timeslot: bool = False
 
     def __post_init__(self) -> None:
         circuits = tuple(self.circuits)
@@ -405,6 +462,48 @@ class RunRequest:
             raise _fail(
                 f"heralding_mode must be 'none' or 'zeros', got {self.heralding_mode!r}"
             ) from None
+        self._check_options()
+
+    def _check_options(self) -> None:
+        for name, allowed in (
+            ("move_gate_validation", ("strict", "allow_prx", "none")),
+            ("move_gate_frame_tracking", MOVE_GATE_FRAME_TRACKING_MODES),
+            ("dd_mode", DD_MODES),
+        ):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or value not in allowed):
+                raise _fail(
+                    f"{name} must be one of {', '.join(map(repr, allowed))} (or null), "
+                    f"got {value!r}"
+                )
+        cycles = self.active_reset_cycles
+        if cycles is not None and (isinstance(cycles, bool) or not isinstance(cycles, int)):
+            raise _fail(f"active_reset_cycles must be an integer or null, got {cycles!r}")
+        if self.dd_strategy is not None:
+            if not isinstance(self.dd_strategy, Mapping):
+                raise _fail(f"dd_strategy must be an object or null, got {self.dd_strategy!r}")
+            object.__setattr__(
+                self, "dd_strategy", _check_metadata(self.dd_strategy, "dd_strategy")
+            )
+        if not isinstance(self.use_timeslot, bool):
+            raise _fail(f"use_timeslot must be true or false, got {self.use_timeslot!r}")
+        if (self.move_gate_frame_tracking or "full") == "full" and (
+            self.move_gate_validation == "none"
+        ):
+            raise _fail(
+                "Unable to perform full MOVE gate frame tracking if MOVE gate validation is not "
+                '"strict" or "allow_prx".'
+            )
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The job options that are set (not ``None``/``False``), by field name."""
+        # Identity, not equality: active_reset_cycles=0 is set (0 == False).
+        return {
+            name: getattr(self, name)
+            for name in JOB_OPTION_DEFAULTS
+            if getattr(self, name) is not None and getattr(self, name) is not False
+        }
 
     def _check_mapping(self, circuits: tuple[Circuit, ...]) -> None:
         mapping = tuple(self.qubit_mapping or ())
@@ -468,10 +567,16 @@ class RunRequest:
             custom_settings=None if custom is None else dict(custom),
             max_circuit_duration_over_t2=data.get("max_circuit_duration_over_t2"),
             heralding_mode=data.get("heralding_mode") or HeraldingMode.NONE,
+            move_gate_validation=data.get("move_gate_validation"),
+            move_gate_frame_tracking=data.get("move_gate_frame_tracking"),
+            active_reset_cycles=data.get("active_reset_cycles"),
+            dd_mode=data.get("dd_mode"),
+            dd_strategy=data.get("dd_strategy"),
+            use_timeslot=data.get("use_timeslot") or False,
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON body for ``POST jobs`` (null fields left out)."""
+        """The JSON body for ``POST jobs`` (null fields and unset options left out)."""
         out: dict[str, Any] = {
             "circuits": [c.to_dict() for c in self.circuits],
             "shots": self.shots,
@@ -485,6 +590,7 @@ class RunRequest:
         if self.max_circuit_duration_over_t2 is not None:
             out["max_circuit_duration_over_t2"] = self.max_circuit_duration_over_t2
         out["heralding_mode"] = self.heralding_mode.value
+        out.update(self.options)
         return out
 
 

@@ -11,7 +11,7 @@ that both levels report the same messages.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from cirq_iqm_ext.errors import CircuitValidationError
 from cirq_iqm_ext.models import (
@@ -42,7 +42,23 @@ def check_move_gate_validation(mode: str) -> str:
     return mode
 
 
-def architecture_resonators(architecture: QuantumArchitectureSpecification) -> tuple[str, ...]:
+#: Operations of dynamic circuits (PROTOCOL_IQM_SERVER.md §3.3): an architecture that lists one
+#: of them runs circuits whose later operations depend on mid-circuit measurements.
+DYNAMIC_OPERATIONS = frozenset({"cc_prx", "reset"})
+
+
+def allows_dynamic_circuits(architecture: QuantumArchitectureSpecification) -> bool:
+    """Whether ``architecture`` runs dynamic circuits: it lists ``cc_prx`` or ``reset``.
+
+    Such a server also measures mid-circuit (a ``cc_prx`` needs an earlier measurement), so
+    validation against it allows operations after a measurement and repeated measurements.
+    """
+    return any(name in architecture.operations for name in DYNAMIC_OPERATIONS)
+
+
+def architecture_resonators(
+    architecture: QuantumArchitectureSpecification,
+) -> tuple[str, ...]:
     """The computational resonators of ``architecture``, in its qubit order.
 
     Declared ones (the dynamic form's ``computational_resonators``) plus, for the static v1 form
@@ -63,6 +79,18 @@ def _delay_unsupported(architecture_name: str) -> str:
         f"delay (a wait) is not supported by {architecture_name}: this server does not execute "
         "waits; a CoCoS v1 server has no delay instruction — use the IQM Server API profile "
         '(api="iqm-server") of a server that lists delay, or remove the wait'
+    )
+
+
+def _dynamic_unsupported(name: str, architecture_name: str) -> str:
+    what = {
+        "reset": "reset (to |0>)",
+        "cc_prx": "cc_prx (a classically controlled prx)",
+    }[name]
+    return (
+        f"{what} is not supported by {architecture_name}: this server runs no dynamic circuits "
+        '(a CoCoS v1 server has none) — use the IQM Server API profile (api="iqm-server") of '
+        f"a server that lists {name}, or remove it"
     )
 
 
@@ -127,7 +155,9 @@ class MoveSandwichTracker:
                 del self.occupation[resonator]
                 self.moved.discard(qubit)
             return None
-        if not self.moved or name == "barrier" or (name == "prx" and self.mode == "allow_prx"):
+        # A cc_prx is a prx pulse (or an identity as long): allow_prx lets it act on a parked qubit.
+        pulse = name in ("prx", "cc_prx")
+        if not self.moved or name == "barrier" or (pulse and self.mode == "allow_prx"):
             return None
         parked = self.moved.intersection(locus)
         if parked:
@@ -158,6 +188,7 @@ class _ArchitectureIndex:
                 allowed |= {tuple(reversed(locus)) for locus in loci}
             self.loci[name] = frozenset(allowed)
         self.measurable = frozenset(q for locus in self.loci.get("measure", ()) for q in locus)
+        self.resettable = frozenset(q for locus in self.loci.get("reset", ()) for q in locus)
         self.resonators = architecture_resonators(architecture)
         self.move_supported = "move" in self.operations
 
@@ -184,12 +215,19 @@ def circuit_violations(
     *,
     allow_mid_circuit_measurement: bool = False,
     move_gate_validation: str = "strict",
+    feedback_groups: Sequence[frozenset[str]] | None = None,
 ) -> list[str]:
     """Lists every way ``circuit`` breaks the rules of PROTOCOL.md §3.2 on ``architecture``.
 
     ``barrier`` and ``delay`` need only existing components, ``delay`` only where the architecture
     lists it (a server that executes waits). Unlike a barrier, a delay after a qubit's measurement
     breaks the terminal-measurement rule like any other operation.
+
+    Dynamic circuits (PROTOCOL_IQM_SERVER.md §3.3, where the architecture lists them): ``reset``
+    needs each component among the reset loci; ``cc_prx`` a calibrated locus and a
+    ``feedback_key`` naming an earlier ``measure`` with that ``feedback_key`` whose locus contains
+    the ``feedback_qubit``, in a feedback group shared with the cc_prx qubit. ``feedback_key``s
+    are unique per circuit, apart from the ``key``s.
 
     On an architecture with computational resonators, a circuit that passes those checks is also
     walked for the MOVE-sandwich rules (STAR_MOVE.md §5); the first one broken is reported.
@@ -202,6 +240,8 @@ def circuit_violations(
         allow_mid_circuit_measurement: Allow operations after a measurement on the same qubit and
             more than one measurement of a qubit.
         move_gate_validation: ``"strict"`` (v1 jobs), ``"allow_prx"`` or ``"none"``.
+        feedback_groups: Groups of physical qubits that can feed measurement results to each
+            other's ``cc_prx``; ``None``: no restriction.
 
     Returns:
         One message per violation, in instruction order; empty when the circuit is valid.
@@ -214,6 +254,8 @@ def circuit_violations(
     prefix = f'circuit {circuit_index} ("{circuit.name}")'
     violations: list[str] = []
     keys: set[str] = set()
+    # feedback_key -> the (physical) locus of the measure that produced it
+    feedback: dict[str, tuple[str, ...]] = {}
     measured: set[str] = set()
     for position, instruction in enumerate(circuit.instructions):
         where = f"{prefix}, instruction {position}"
@@ -229,6 +271,9 @@ def circuit_violations(
         if name == "delay" and name not in index.operations:
             violations.append(f"{where}: {_delay_unsupported(architecture.name)}")
             continue
+        if name in DYNAMIC_OPERATIONS and name not in index.operations:
+            violations.append(f"{where}: {_dynamic_unsupported(name, architecture.name)}")
+            continue
         if name != "barrier" and name not in index.operations:
             violations.append(f"{where}: {name} is not supported by {architecture.name}")
             continue
@@ -240,8 +285,32 @@ def circuit_violations(
             if key in keys:
                 violations.append(f"{where}: measurement key {key!r} is used more than once")
             keys.add(key)
+            feedback_key = instruction.args.get("feedback_key")
+            if feedback_key is not None and "cc_prx" not in index.operations:
+                violations.append(
+                    f"{where}: feedback_key {feedback_key!r} feeds a cc_prx, "
+                    f"{_dynamic_unsupported('cc_prx', architecture.name)}"
+                )
+            elif feedback_key is not None:
+                if feedback_key in feedback:
+                    violations.append(
+                        f"{where}: feedback key {feedback_key!r} is used more than once"
+                    )
+                feedback[feedback_key] = locus
+        elif name == "reset":
+            stuck = [q for q in locus if q not in index.resettable]
+            if stuck:
+                violations.append(f"{where}: {_cannot_reset(stuck, index)}")
         elif name not in ANYWHERE_OPERATIONS and locus not in index.loci[name]:
             violations.append(f"{where}: {locus} is not an allowed locus for {name}")
+        if name == "cc_prx":
+            message = _feedback_violation(instruction.args, locus, feedback, qubit_mapping)
+            if message is None and feedback_groups is not None:
+                message = _feedback_group_violation(
+                    locus[0], qubit_mapping, instruction.args, feedback_groups
+                )
+            if message is not None:
+                violations.append(f"{where}: {message}")
         if not allow_mid_circuit_measurement and name != "barrier":
             after = [q for q in locus if q in measured]
             if after:
@@ -257,6 +326,62 @@ def circuit_violations(
             _sandwich_violations(circuit, prefix, index, qubit_mapping, move_gate_validation)
         )
     return violations
+
+
+def _cannot_reset(components: list[str], index: _ArchitectureIndex) -> str:
+    resonators = [q for q in components if q in index.resonators]
+    message = f"qubit(s) {components} cannot be reset"
+    if resonators:
+        message += (
+            f": {', '.join(resonators)} is a computational resonator, and only qubits can be "
+            "reset; move the state back to its qubit first"
+        )
+    else:
+        message += "; reset them only where the architecture lists reset"
+    return message
+
+
+def _feedback_violation(
+    args: Mapping[str, object],
+    locus: tuple[str, ...],
+    feedback: Mapping[str, tuple[str, ...]],
+    qubit_mapping: Mapping[str, str] | None,
+) -> str | None:
+    """Why a cc_prx's feedback reference is invalid, or ``None`` (PROTOCOL_IQM_SERVER.md §3.3)."""
+    key = str(args["feedback_key"])
+    named = str(args["feedback_qubit"])
+    qubit = qubit_mapping.get(named, named) if qubit_mapping is not None else named
+    source = feedback.get(key)
+    if source is None:
+        return (
+            f"cc_prx on {locus[0]} uses feedback_key {key!r} with feedback_qubit {named!r}, but "
+            f"no earlier measure has feedback_key {key!r}; measure {named} first with "
+            f'args {{"key": ..., "feedback_key": {key!r}}}'
+        )
+    if qubit not in source:
+        return (
+            f"cc_prx on {locus[0]} uses feedback_key {key!r} with feedback_qubit {named!r}, but "
+            f"the measure with feedback_key {key!r} acts on {source}, not on {named}; name one "
+            "of its qubits as feedback_qubit"
+        )
+    return None
+
+
+def _feedback_group_violation(
+    target: str,
+    qubit_mapping: Mapping[str, str] | None,
+    args: Mapping[str, object],
+    feedback_groups: Sequence[frozenset[str]],
+) -> str | None:
+    named = str(args["feedback_qubit"])
+    source = qubit_mapping.get(named, named) if qubit_mapping is not None else named
+    if any(target in group and source in group for group in feedback_groups):
+        return None
+    return (
+        f"cc_prx on {target} cannot receive feedback from {source}: no feedback group of this "
+        "quantum computer contains both (get_feedback_groups() lists them); use a feedback "
+        "qubit in the same group"
+    )
 
 
 def _sandwich_violations(
@@ -285,6 +410,7 @@ def validate_run_request(
     *,
     allow_mid_circuit_measurement: bool = False,
     move_gate_validation: str = "strict",
+    feedback_groups: Sequence[frozenset[str]] | None = None,
 ) -> None:
     """Checks every circuit of ``request`` against ``architecture``.
 
@@ -294,6 +420,7 @@ def validate_run_request(
         allow_mid_circuit_measurement: See :func:`circuit_violations`.
         move_gate_validation: The MOVE-sandwich validation mode; v1 requests carry none and are
             always ``"strict"``; the second API profile passes its job's ``move_gate_validation``.
+        feedback_groups: See :func:`circuit_violations`.
 
     Raises:
         CircuitValidationError: Listing every violation found (the first few spelled out), or naming
@@ -318,6 +445,7 @@ def validate_run_request(
                 mapping,
                 allow_mid_circuit_measurement=allow_mid_circuit_measurement,
                 move_gate_validation=move_gate_validation,
+                feedback_groups=feedback_groups,
             )
         )
     if violations:

@@ -87,7 +87,14 @@ def test_official_client_36_lists_and_reads_the_architecture(reports, name):
     assert report["quantum_computer"] == "adonis"
     assert report["health"] == {"status": "ok"}
     assert report["dqa"]["qubits"] == ["QB1", "QB2", "QB3", "QB4", "QB5"]
-    assert report["dqa"]["gates"] == ["cz", "delay", "measure", "prx"]
+    assert report["dqa"]["gates"] == [
+        "cc_prx",
+        "cz",
+        "delay",
+        "measure",
+        "prx",
+        "reset",
+    ]
     assert report["dqa_by_id_matches"] is True
     assert report["static"]["qubits"] == report["dqa"]["qubits"]
     assert report["metrics"] == "ObservationFinder"
@@ -128,3 +135,26 @@ def test_official_client_36_sends_a_delay_and_gets_results(reports, name):
         "args": {"duration": 2e-6},
     }
     assert len(report["delay_payload"]["locus"]) == 2
+
+
+@pytest.mark.parametrize("name", ["no_auth", "token"])
+def test_official_client_36_reads_feedback_groups_and_dynamic_gates(reports, name):
+    report = reports[name]
+    qubits = report["dqa"]["qubits"]
+    # One group of all qubits: the server's default (ServerConfig(feedback_groups=None)).
+    assert report["feedback_groups"] == [sorted(qubits)]
+    loci = [[q] for q in qubits]
+    assert report["dynamic_dqa_loci"] == {"reset": loci, "cc_prx": loci}
+
+
+@pytest.mark.parametrize("name", ["no_auth", "token"])
+def test_official_cirq_adapter_36_runs_reset_and_a_classically_controlled_x(reports, name):
+    report = reports[name]
+    assert report["reset_ones"] == {"before": 30, "after": 0}
+    assert report["cc_x_ones"] == {"f": 30, "target": 30}
+    names = [op["name"] for op in report["cc_x_payload"]]
+    assert names == ["prx", "measure", "cc_prx", "measure"]
+    measure, cc_prx = report["cc_x_payload"][1], report["cc_x_payload"][2]
+    assert measure["args"]["feedback_key"] == "f"
+    assert cc_prx["args"]["feedback_key"] == "f"
+    assert cc_prx["args"]["feedback_qubit"] == measure["locus"][0]

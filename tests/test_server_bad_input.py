@@ -167,13 +167,18 @@ def test_wrong_fields_are_400_with_a_detail(server, client, body, fragment):
     assert len(server.app.store) == jobs_before
 
 
-def test_repeated_measurement_key_and_action_after_measurement(client):
+def test_repeated_measurement_key_and_action_after_measurement():
+    # Without dynamic circuits (as CoCoS v1) only terminal measurements are allowed.
     body = valid_body()
     instructions = body["circuits"][0]["instructions"]
     instructions[2]["qubits"] = ["QB1"]
     instructions.append({"name": "measure", "qubits": ["QB3"], "args": {"key": "m"}})
     instructions.append({"name": "prx", "qubits": ["QB1"], "args": {"angle_t": 1, "phase_t": 0}})
-    detail = assert_client_error(client.post("/jobs", json=body), 400)
+    with (
+        EmbeddedServer("adonis", seed=1, dynamic=False) as plain,
+        httpx.Client(base_url=plain.url, timeout=10) as http,
+    ):
+        detail = assert_client_error(http.post("/jobs", json=body), 400)
     assert 'circuit 0 ("bell"), instruction 3' in detail
     assert "'m' is used more than once" in detail
     assert "instruction 4" in detail and "after their measurement" in detail
@@ -283,7 +288,7 @@ def test_garbage_request_line_gets_a_json_400(server):
         ("GET", "/realms/cortex/protocol/openid-connect/token", 404),  # no users configured
         ("GET", "/jobs", 405),
         ("PUT", "/jobs", 405),
-        ("DELETE", "/jobs/3f2b4bba-8f0b-4c1f-9d7e-2f1a4c1b0a11", 405),
+        ("DELETE", "/jobs/3f2b4bba-8f0b-4c1f-9d7e-2f1a4c1b0a11/status", 405),
         ("POST", "/quantum-architecture", 405),
         ("GET", "/jobs/3f2b4bba-8f0b-4c1f-9d7e-2f1a4c1b0a11/abort", 405),
         ("PATCH", "/health", 405),

@@ -38,7 +38,7 @@ def test_calibration_endpoints(client, noisy):
     assert client.get(f"/calibration/metrics/{uuid.uuid4()}").status_code == 404
     gates = client.get("/api/v1/calibration/default/gates").json()
     assert gates["calibration_set_id"] == str(default.calibration_set_id)
-    assert set(gates["gates"]) == {"prx", "cz", "measure", "delay"}
+    assert set(gates["gates"]) == {"prx", "cz", "measure", "delay", "reset", "cc_prx"}
     assert client.get("/info/client-libraries").json()["iqm-client"] == {
         "min": "17.0",
         "max": "18.0",

@@ -1,9 +1,9 @@
 """Protocol profiles: how ``IQMClient``'s operations map onto one wire API.
 
 A profile turns the client's profile-independent operations (architecture, submit, status, result,
-counts, abort) into paths, request bodies and response parsing of one API, and converts units,
-statuses, architectures and results at that edge, so that nothing above the client knows which
-API is in use. Two profiles exist:
+counts, abort, delete, feedback groups) into paths, request bodies and response parsing of one
+API, and converts units, statuses, architectures and results at that edge, so that nothing above
+the client knows which API is in use. Two profiles exist:
 
 - ``cocos-v1`` (:mod:`.cocos_v1`): the CoCoS v1 job API of PROTOCOL.md;
 - ``iqm-server`` (:mod:`.iqm_server`): the IQM Server API of PROTOCOL_IQM_SERVER.md.
@@ -127,6 +127,15 @@ class Profile(Protocol):
 
     def abort(self, job_id: UUID) -> None:
         """Asks the server to stop the job."""
+        ...
+
+    def delete(self, job_id: UUID) -> None:
+        """Asks the server to cancel the job if needed and remove it."""
+        ...
+
+    def feedback_groups(self) -> tuple[frozenset[str], ...] | None:
+        """Groups of qubits whose ``cc_prx`` can use each other's measurements, or ``None``
+        when the server does not say (then no restriction is known)."""
         ...
 
 

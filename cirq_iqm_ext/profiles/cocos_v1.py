@@ -7,17 +7,20 @@ answers. It also uses the project server's extensions where the server offers th
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 from uuid import UUID
 
 from cirq_iqm_ext.errors import (
+    ClientConfigurationError,
     JobAbortionError,
     ModelValidationError,
     ServerResponseError,
 )
 from cirq_iqm_ext.models import (
     ARCHITECTURE_EXTENSIONS_QUERY,
+    JOB_OPTION_DEFAULTS,
     QuantumArchitectureSpecification,
     RunResult,
     RunStatus,
@@ -63,7 +66,13 @@ class CocosV1Profile:
         return _parse_architecture(data, endpoint)
 
     def submit(self, payload: Mapping[str, Any] | bytes, idempotency_key: str) -> UUID:
-        """``POST jobs`` with the run request as it is."""
+        """``POST jobs`` with the run request as it is (job options at their v1 values dropped).
+
+        Raises:
+            ClientConfigurationError: The request sets an IQM Server API job option to anything
+                but what v1 jobs get (nothing is posted).
+        """
+        payload = without_v1_options(payload)
         endpoint = "POST jobs"
         headers = {"Idempotency-Key": idempotency_key}
         if isinstance(payload, bytes):
@@ -126,6 +135,89 @@ class CocosV1Profile:
         """``POST jobs/{id}/abort``; 409 (already finished) raises :class:`JobAbortionError`."""
         path = f"jobs/{job_id}/abort"
         abort_job(self._wire, path, job_id)
+
+    def delete(self, job_id: UUID) -> None:
+        """``DELETE jobs/{id}`` (the project server's extension; its status becomes ``deleted``)."""
+        delete_job(self._wire, f"jobs/{job_id}", job_id)
+
+    def feedback_groups(self) -> tuple[frozenset[str], ...] | None:
+        """``GET feedback-groups`` (the project server's extension); ``None`` where absent."""
+        endpoint = "GET feedback-groups"
+        response = self._wire.request("GET", "feedback-groups")
+        if response.status_code in (404, 405):
+            return None  # CoCoS v1 has no cc_prx, so no feedback routing to describe
+        self._wire.check(response, endpoint)
+        data = self._wire.json(response, endpoint)
+        groups = data.get("feedback_groups") if isinstance(data, Mapping) else None
+        if not isinstance(groups, list) or not all(
+            isinstance(g, list) and all(isinstance(q, str) for q in g) for g in groups
+        ):
+            raise ServerResponseError(
+                f'The answer to {endpoint} has no "feedback_groups" list of qubit lists',
+                endpoint=endpoint,
+            )
+        return tuple(frozenset(g) for g in groups)
+
+
+def _non_v1_options(request: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        name: request[name]
+        for name, default in JOB_OPTION_DEFAULTS.items()
+        if request.get(name) is not None and request[name] != default
+    }
+
+
+def without_v1_options(payload: Mapping[str, Any] | bytes) -> Mapping[str, Any] | bytes:
+    """``payload`` without job options at their v1 values, refusing any other value.
+
+    CoCoS v1 has none of the IQM Server API's job options (PROTOCOL_IQM_SERVER.md §3.1): its
+    jobs always run with strict MOVE validation, full frame tracking, reset by waiting, no
+    dynamical decoupling and the on-demand queue.
+
+    Raises:
+        ClientConfigurationError: An option is set to another value.
+    """
+    if isinstance(payload, bytes):
+        # The sampler's fast path: parse only a payload that names an option at all.
+        if not any(f'"{name}"'.encode() in payload for name in JOB_OPTION_DEFAULTS):
+            return payload
+        request = json.loads(payload)
+    else:
+        request = payload
+    if not isinstance(request, Mapping) or not any(k in request for k in JOB_OPTION_DEFAULTS):
+        return payload
+    refused = _non_v1_options(request)
+    if refused:
+        given = ", ".join(f"{k}={v!r}" for k, v in refused.items())
+        raise ClientConfigurationError(
+            f"{given}: this job option needs the IQM Server API, and this client speaks CoCoS "
+            "v1, whose jobs always run with move_gate_validation='strict', "
+            "move_gate_frame_tracking='full', active_reset_cycles=None, dd_mode='disabled', "
+            'dd_strategy=None and use_timeslot=False; use IQMClient(url, api="iqm-server") '
+            "with a server that speaks it, or leave the option at that value"
+        )
+    stripped = {k: v for k, v in request.items() if k not in JOB_OPTION_DEFAULTS}
+    if isinstance(payload, bytes):
+        return json.dumps(stripped, separators=(",", ":")).encode()
+    return stripped
+
+
+def delete_job(wire: Wire, path: str, job_id: UUID) -> None:
+    """Sends ``DELETE`` for a job and maps the answer.
+
+    Raises:
+        JobNotFoundError: 404 (unknown or already deleted job).
+        ClientConfigurationError: The server does not delete jobs (405).
+        ClientAuthenticationError: 401 or 403.
+    """
+    endpoint = f"DELETE {path}"
+    response = wire.request("DELETE", path, job_id=job_id)
+    if response.status_code == 405:
+        raise ClientConfigurationError(
+            f"The server does not support deleting jobs ({endpoint} answered HTTP 405); "
+            f"job {job_id} is unchanged (abort it with abort_job() instead)"
+        )
+    wire.check(response, endpoint, job_id=job_id)
 
 
 def abort_job(wire: Wire, path: str, job_id: UUID) -> None:

@@ -37,7 +37,13 @@ from cirq_iqm_ext.models import (
     Status,
 )
 from cirq_iqm_ext.profiles import PROBE_PATH, Wire
-from cirq_iqm_ext.profiles.cocos_v1 import abort_job, job_id_of
+from cirq_iqm_ext.profiles.channel_properties import (
+    PROTOBUF_MEDIA_TYPE,
+    ChannelPropertiesError,
+    decode_feedback_sources,
+    feedback_groups_from_sources,
+)
+from cirq_iqm_ext.profiles.cocos_v1 import abort_job, delete_job, job_id_of
 from cirq_iqm_ext.profiles.iqm_server_format import (
     COMPLETED,
     architecture_from_dqa,
@@ -199,13 +205,17 @@ class IQMServerProfile:
             )
         cal = None if request.get("calibration_set_id") else self.default_calibration_set_id()
         body = run_request_to_job_definition(request, cal)
+        # As client 36: the queue is a query parameter of the submission, not a job field.
+        timeslot = request.get("use_timeslot")
+        if timeslot is not None and not isinstance(timeslot, bool):
+            raise ClientConfigurationError(f"use_timeslot must be true or false, got {timeslot!r}")
         path = f"jobs/{self._alias()}/circuit"
         endpoint = f"POST {path}"
         response = self._wire.request(
             "POST",
             f"{API}/{path}",
             json_body=body,
-            params={"use_timeslot": "false"},
+            params={"use_timeslot": "true" if timeslot else "false"},
             idempotent=False,
             extra_headers={"Idempotency-Key": idempotency_key},
         )
@@ -316,3 +326,36 @@ class IQMServerProfile:
     def abort(self, job_id: UUID) -> None:
         """``POST jobs/{id}/cancel``; a finished job keeps its status and this succeeds (§4.3)."""
         abort_job(self._wire, f"{API}/jobs/{job_id}/cancel", job_id)
+
+    def delete(self, job_id: UUID) -> None:
+        """``DELETE jobs/{id}`` (E8): cancels if needed and removes the job; then it is 404."""
+        delete_job(self._wire, f"{API}/jobs/{job_id}", job_id)
+        with self._lock:
+            self._payloads.pop(job_id, None)
+
+    def feedback_groups(self) -> tuple[frozenset[str], ...] | None:
+        """The feedback groups from ``quantum-computers/{qc}/artifacts/channel-properties``.
+
+        Read as client 36's ``get_feedback_groups()`` reads them: the qubits whose drive
+        channels share a fast-feedback source form a group. ``None`` when the server has no
+        channel properties (404).
+        """
+        path = f"quantum-computers/{self._alias()}/artifacts/channel-properties"
+        endpoint = f"GET {path}"
+        response = self._wire.request(
+            "GET", f"{API}/{path}", extra_headers={"Accept": PROTOBUF_MEDIA_TYPE}
+        )
+        if response.status_code == 404:
+            return None
+        self._wire.check(response, endpoint)
+        try:
+            sources = decode_feedback_sources(response.content)
+        except ChannelPropertiesError as error:
+            raise ServerResponseError(
+                f"The channel properties from {endpoint} are malformed: {error}",
+                endpoint=endpoint,
+            ) from None
+        architecture = self.architecture()
+        resonators = set(architecture.computational_resonators)
+        qubits = [q for q in architecture.qubits if q not in resonators]
+        return feedback_groups_from_sources(sources, qubits)

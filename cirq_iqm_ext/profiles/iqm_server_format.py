@@ -6,8 +6,9 @@ and the server's IQM Server API routes convert the other way round onto the one 
 store. Keeping them here, free of HTTP, makes the mapping of PROTOCOL_IQM_SERVER.md §9.1 one
 table of small functions with golden tests.
 
-Units: v1 ``prx`` arguments ``angle_t``/``phase_t`` are in full turns, the IQM Server API's
-``angle``/``phase`` in radians: ``angle = 2π·angle_t``.
+Units: v1 ``prx`` and ``cc_prx`` arguments ``angle_t``/``phase_t`` are in full turns, the IQM
+Server API's ``angle``/``phase`` in radians: ``angle = 2π·angle_t``. A ``cc_prx`` keeps its
+``feedback_qubit`` and ``feedback_key``, a ``measure`` its optional ``feedback_key``.
 """
 
 from __future__ import annotations
@@ -70,6 +71,8 @@ OPERATIONS: dict[str, tuple[int | None, tuple[str, ...]]] = {
 }
 _OPTIONAL_ARGS = {"measure": ("feedback_key",)}
 _FLOAT_ARGS = frozenset({"angle", "phase", "duration"})
+#: Operations whose angles are turns in v1 and radians here.
+_TURN_ARGS = frozenset({"prx", "cc_prx"})
 
 #: The IQM Server API timeline names of the v1 timestamps (§4.1).
 TIMELINE_OF_TIMESTAMP: dict[str, str] = {
@@ -189,11 +192,12 @@ def instruction_to_iqm_server(instruction: Mapping[str, Any]) -> dict[str, Any]:
     radians, explicit ``implementation``)."""
     name = canonical_instruction_name(instruction["name"])
     args = dict(instruction.get("args") or {})
-    if name == "prx":
-        args = {
-            "angle": turns_to_radians(args["angle_t"]),
-            "phase": turns_to_radians(args["phase_t"]),
+    if name in _TURN_ARGS:
+        angles = {
+            "angle": turns_to_radians(args.pop("angle_t")),
+            "phase": turns_to_radians(args.pop("phase_t")),
         }
+        args = {**angles, **args}  # cc_prx keeps feedback_qubit and feedback_key
     return {
         "name": name,
         "locus": list(instruction["qubits"]),
@@ -268,11 +272,12 @@ def instruction_from_iqm_server(data: Any, where: str) -> dict[str, Any]:
             f"got {converted['duration']!r}",
             "circuit_validation_error",
         )
-    if name == "prx":
-        converted = {
-            "angle_t": radians_to_turns(converted["angle"]),
-            "phase_t": radians_to_turns(converted["phase"]),
+    if name in _TURN_ARGS:
+        turns = {
+            "angle_t": radians_to_turns(converted.pop("angle")),
+            "phase_t": radians_to_turns(converted.pop("phase")),
         }
+        converted = {**turns, **converted}
     out: dict[str, Any] = {"name": name, "qubits": list(locus), "args": converted}
     if implementation is not None:
         out["implementation"] = implementation
@@ -292,7 +297,9 @@ def run_request_to_job_definition(
         calibration_set_id: Used when the request names none (the client's resolved default).
 
     Returns:
-        The job definition; ``custom_settings`` is dropped (this API has none).
+        The job definition; ``custom_settings`` is dropped (this API has none), and so is
+        ``use_timeslot`` (a query parameter of the submission). The job options the request
+        sets replace those of :data:`OPTION_DEFAULTS`.
     """
     circuits = [
         {
@@ -313,10 +320,15 @@ def run_request_to_job_definition(
         "shots": request.get("shots", 1),
         "max_circuit_duration_over_t2": request.get("max_circuit_duration_over_t2"),
         "heralding_mode": request.get("heralding_mode", "none"),
-        **OPTION_DEFAULTS,
-        "move_validation_mode": OPTION_DEFAULTS["move_gate_validation"],
-        "move_gate_frame_tracking_mode": OPTION_DEFAULTS["move_gate_frame_tracking"],
     }
+    options = {
+        name: default if request.get(name) is None else request[name]
+        for name, default in OPTION_DEFAULTS.items()
+    }
+    out.update(options)
+    # Client 36 sends the deprecated names too; servers of its time read them.
+    out["move_validation_mode"] = options["move_gate_validation"]
+    out["move_gate_frame_tracking_mode"] = options["move_gate_frame_tracking"]
     return out
 
 
@@ -326,7 +338,9 @@ def job_definition_to_run_request(data: Any) -> tuple[dict[str, Any], dict[str, 
     Runs the checks of §7.3 steps 1-3 that need no architecture, in that order.
 
     Returns:
-        ``(v1 request dict, options)``; the options are those of :data:`OPTION_DEFAULTS`.
+        ``(v1 request dict, options)``; the options are those of :data:`OPTION_DEFAULTS`, every
+        one set (defaults filled in). The request dict carries the options that differ from the
+        defaults as its own fields (:class:`~cirq_iqm_ext.models.RunRequest` options).
 
     Raises:
         JobDefinitionError: The definition is malformed (``invalid_request``) or breaks a rule of
@@ -383,6 +397,9 @@ def job_definition_to_run_request(data: Any) -> tuple[dict[str, Any], dict[str, 
     if not isinstance(raw_circuits, list) or not raw_circuits:
         raise JobDefinitionError('"circuits" must be a non-empty list')
     request["circuits"] = [_circuit(c, index) for index, c in enumerate(raw_circuits)]
+    for name, default in OPTION_DEFAULTS.items():
+        if options[name] != default:
+            request[name] = options[name]
     return request, options
 
 
@@ -437,8 +454,10 @@ def _circuit(data: Any, index: int) -> dict[str, Any]:
             if value is None:
                 continue
             if value in seen:
+                # The same words as the shared validation, which v1 jobs and clients get.
+                what = "measurement key" if arg == "key" else "feedback key"
                 raise JobDefinitionError(
-                    f"{prefix}, instruction {position}: the {arg} {value!r} is used more than once",
+                    f"{prefix}, instruction {position}: {what} {value!r} is used more than once",
                     "circuit_validation_error",
                 )
             seen.add(value)
@@ -451,9 +470,13 @@ def _circuit(data: Any, index: int) -> dict[str, Any]:
 def job_definition_from_run_request(
     request: Mapping[str, Any], options: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
-    """The job definition the server echoes (E6) for a stored v1 request and its options."""
+    """The job definition the server echoes (E6) for a stored v1 request and its options.
+
+    The request's own option fields count; ``options`` (if given) override them.
+    """
     out = run_request_to_job_definition(request)
-    merged = {**OPTION_DEFAULTS, **(options or {})}
+    merged = {name: out[name] for name in OPTION_DEFAULTS}
+    merged.update(options or {})
     out.update(merged)
     out["move_validation_mode"] = merged["move_gate_validation"]
     out["move_gate_frame_tracking_mode"] = merged["move_gate_frame_tracking"]
@@ -491,6 +514,10 @@ def run_request_from_job_definition(data: Mapping[str, Any]) -> dict[str, Any]:
         if data.get(name) is not None:
             request[name] = data[name]
     request["heralding_mode"] = data.get("heralding_mode") or "none"
+    for name, default in OPTION_DEFAULTS.items():
+        value = data.get(name)
+        if value is not None and value != default:
+            request[name] = value
     return request
 
 

@@ -28,7 +28,7 @@ import logging
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -66,7 +66,12 @@ from cirq_iqm_ext.server.simulator import (
     DEFAULT_MAX_TRAJECTORIES,
     CalibratedSimulator,
 )
-from cirq_iqm_ext.validation import validate_run_request
+from cirq_iqm_ext.validation import (
+    DYNAMIC_OPERATIONS,
+    allows_dynamic_circuits,
+    architecture_resonators,
+    validate_run_request,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -179,6 +184,13 @@ class ServerConfig:
         delay: Whether the server executes ``delay`` (a wait) and lists it in its architecture
             (default). ``False`` behaves like a real CoCoS v1 server, which has no delay: the
             architecture does not list it and jobs with a delay are refused (400).
+        dynamic: Whether the server runs dynamic circuits (default): it lists ``reset`` and
+            ``cc_prx`` where the architecture has them and accepts mid-circuit measurements.
+            ``False`` behaves like a real CoCoS v1 server: neither is listed anywhere, and jobs
+            with them, with a ``feedback_key`` or with mid-circuit measurements are refused (400).
+        feedback_groups: Groups of qubits whose ``cc_prx`` can use each other's measurements
+            (``None``: one group of all qubits). Served to clients as IQM's channel properties
+            and checked on submission.
     """
 
     architecture: str | Path | Mapping[str, Any] | QuantumArchitectureSpecification = "adonis"
@@ -208,6 +220,8 @@ class ServerConfig:
     retry_after: float = 1.0
     clock: Callable[[], float] | None = None
     delay: bool = True
+    dynamic: bool = True
+    feedback_groups: Sequence[Iterable[str]] | None = None
 
     def __repr__(self) -> str:
         # Never show the token or passwords.
@@ -216,7 +230,8 @@ class ServerConfig:
         return (
             f"ServerConfig(architecture={self.architecture!r}, token={token}, "
             f"auth_users={users!r}, seed={self.seed!r}, job_delay={self.job_delay!r}, "
-            f"noise={self.noise!r}, state_dir={self.state_dir!r}, delay={self.delay!r})"
+            f"noise={self.noise!r}, state_dir={self.state_dir!r}, delay={self.delay!r}, "
+            f"dynamic={self.dynamic!r})"
         )
 
 
@@ -301,11 +316,19 @@ class IQMServerApp:
     def __init__(self, config: ServerConfig):
         if config.noise not in NOISE_MODES:
             raise ValueError(f"noise must be one of {NOISE_MODES}, got {config.noise!r}")
-        self.architecture = _with_delay(load_architecture(config.architecture), config.delay)
-        # v1 clients see delay only when they ask for it (ARCHITECTURE_EXTENSIONS_QUERY): IQM's
-        # own v1 clients know no delay (cirq-iqm 14 fails on an unknown operation name).
-        self._architecture_body = self.architecture.to_dict()
-        self._plain_architecture_body = _with_delay(self.architecture, False).to_dict()
+        architecture = _with_delay(load_architecture(config.architecture), config.delay)
+        self.architecture = architecture if config.dynamic else _without_dynamic(architecture)
+        #: Whether jobs may measure mid-circuit and use reset and cc_prx.
+        self.dynamic = allows_dynamic_circuits(self.architecture)
+        self.feedback_groups = _feedback_groups(self.architecture, config.feedback_groups)
+        # v1 clients see delay, reset and cc_prx only when they ask for them
+        # (ARCHITECTURE_EXTENSIONS_QUERY): IQM's own v1 clients know none of them (cirq-iqm 14
+        # fails on an unknown operation name; iqm-client 17.8 expects the plain list).
+        self._architecture_bodies = {
+            (delay, dynamic): _architecture_variant(self.architecture, delay, dynamic).to_dict()
+            for delay in (False, True)
+            for dynamic in (False, True)
+        }
         default = _default_calibration(config, self.architecture)
         if config.calibration_set_id is not None:
             default = default.with_id(config.calibration_set_id)
@@ -367,7 +390,8 @@ class IQMServerApp:
                 True,
             ),
             (("jobs",), {"POST": self._submit}, True),
-            (("jobs", "{id}"), {"GET": self._get_result}, True),
+            (("jobs", "{id}"), {"GET": self._get_result, "DELETE": self._delete}, True),
+            (("feedback-groups",), {"GET": self._get_feedback_groups}, True),
             (("jobs", "{id}", "status"), {"GET": self._get_status}, True),
             (("jobs", "{id}", "counts"), {"GET": self._get_counts}, True),
             (("jobs", "{id}", "abort"), {"POST": self._abort}, True),
@@ -417,10 +441,13 @@ class IQMServerApp:
                 environ.get("PATH_INFO"),
             )
             status, body, headers = 500, {"detail": "internal server error"}, []
-        payload = b"" if body is None else json.dumps(body, separators=(",", ":")).encode()
         headers = list(headers)
-        if body is not None:
-            headers.append(("Content-Type", "application/json"))
+        if isinstance(body, bytes):  # e.g. protobuf; the handler names its Content-Type
+            payload = body
+        else:
+            payload = b"" if body is None else json.dumps(body, separators=(",", ":")).encode()
+            if body is not None:
+                headers.append(("Content-Type", "application/json"))
         headers.append(("Content-Length", str(len(payload))))
         start_response(f"{status} {_REASONS.get(status, 'Unknown')}", headers)
         return [payload]
@@ -545,9 +572,17 @@ class IQMServerApp:
         return 200, {"status": "ok"}, [IDEMPOTENCY_HEADER]
 
     def _get_architecture(self, request: Request) -> Response:
-        asked = all(_query(request, k) == v for k, v in ARCHITECTURE_EXTENSIONS_QUERY.items())
-        body = self._architecture_body if asked else self._plain_architecture_body
+        # "?extensions=delay,dynamic": a comma-separated set; unknown members are ignored.
+        (query_name,) = ARCHITECTURE_EXTENSIONS_QUERY
+        asked = {part.strip() for part in (_query(request, query_name) or "").split(",")}
+        body = self._architecture_bodies["delay" in asked, "dynamic" in asked]
         return 200, body, [IDEMPOTENCY_HEADER]
+
+    def _get_feedback_groups(self, request: Request) -> Response:
+        # An extension of v1 (CoCoS v1 has no cc_prx): what IQM's channel properties tell.
+        if not self.dynamic:
+            raise HTTPError(404, "This server runs no dynamic circuits, so it has no feedback")
+        return 200, {"feedback_groups": [sorted(g) for g in self.feedback_groups]}, []
 
     def _client_libraries(self, request: Request) -> Response:
         return 200, CLIENT_LIBRARIES, []
@@ -617,6 +652,10 @@ class IQMServerApp:
     ) -> tuple[Job, bool]:
         """Validates a run request, stores the job and queues it: what both APIs do on submit.
 
+        The request's own ``move_gate_validation`` wins over the argument. Mid-circuit
+        measurements are allowed where the server runs dynamic circuits (``dynamic``), and
+        ``cc_prx`` feedback is checked against the feedback groups.
+
         Returns:
             The job and whether it was created now (``False``: an idempotent repeat).
 
@@ -626,10 +665,15 @@ class IQMServerApp:
         """
         try:
             validate_run_request(
-                run_request, self.architecture, move_gate_validation=move_gate_validation
+                run_request,
+                self.architecture,
+                allow_mid_circuit_measurement=self.dynamic,
+                move_gate_validation=run_request.move_gate_validation or move_gate_validation,
+                feedback_groups=self.feedback_groups,
             )
         except CircuitValidationError as error:
             raise AdmissionError("validation", 400, str(error)) from None
+        warnings = list(warnings or ()) + _option_warnings(run_request)
         try:
             self._check_durations(run_request, calibration)
         except HTTPError as error:
@@ -740,6 +784,15 @@ class IQMServerApp:
         except UnknownJobError:
             raise HTTPError(404, "Job not found") from None
 
+    def _delete(self, request: Request) -> Response:
+        # An extension of v1 (IQM Server API E8): cancels, then drops the request and results;
+        # the job then reads as "deleted" (PROTOCOL_IQM_SERVER.md §9.1).
+        try:
+            self.store.delete(self._job_id(request))
+        except UnknownJobError:
+            raise HTTPError(404, "Job not found") from None
+        return 200, {}, []
+
     def _abort(self, request: Request) -> Response:
         try:
             self.store.abort(self._job_id(request))
@@ -752,7 +805,11 @@ class IQMServerApp:
     def _oidc_token(self, request: Request) -> Response:
         assert self.oidc is not None  # the route exists only with an issuer
         try:
-            return 200, self.oidc.token(self._read_form(request)), [("Cache-Control", "no-store")]
+            return (
+                200,
+                self.oidc.token(self._read_form(request)),
+                [("Cache-Control", "no-store")],
+            )
         except OIDCError as error:
             raise HTTPError(error.status, error.description, body=error.body()) from None
 
@@ -821,6 +878,63 @@ def _with_delay(
     if delay:
         operations["delay"] = ()
     return dataclasses.replace(architecture, operations=operations)
+
+
+def _without_dynamic(
+    architecture: QuantumArchitectureSpecification,
+) -> QuantumArchitectureSpecification:
+    """``architecture`` without ``reset`` and ``cc_prx``, as a CoCoS v1 server lists it."""
+    if not any(name in architecture.operations for name in DYNAMIC_OPERATIONS):
+        return architecture
+    operations = {k: v for k, v in architecture.operations.items() if k not in DYNAMIC_OPERATIONS}
+    return dataclasses.replace(architecture, operations=operations)
+
+
+def _architecture_variant(
+    architecture: QuantumArchitectureSpecification, delay: bool, dynamic: bool
+) -> QuantumArchitectureSpecification:
+    """What a v1 client that asked for these extensions sees of the served architecture."""
+    if not delay:
+        architecture = _with_delay(architecture, False)
+    return architecture if dynamic else _without_dynamic(architecture)
+
+
+def _feedback_groups(
+    architecture: QuantumArchitectureSpecification,
+    groups: Sequence[Iterable[str]] | None,
+) -> tuple[frozenset[str], ...]:
+    """The configured feedback groups, checked; ``None``: one group of every qubit."""
+    resonators = set(architecture_resonators(architecture))
+    qubits = [q for q in architecture.qubits if q not in resonators]
+    if groups is None:
+        return (frozenset(qubits),)
+    if isinstance(groups, str | bytes):
+        raise TypeError("feedback_groups must be a list of lists of qubit names, not a string")
+    out = []
+    for group in groups:
+        if isinstance(group, str | bytes):
+            raise TypeError(
+                f"feedback_groups must be a list of lists of qubit names, got the string {group!r}"
+            )
+        names = frozenset(group)
+        unknown = sorted(names - set(qubits))
+        if unknown or not names:
+            raise ValueError(
+                f"feedback group {sorted(names)} names no qubits or unknown ones {unknown}; "
+                f"the qubits of {architecture.name} are {', '.join(qubits)}"
+            )
+        out.append(names)
+    return tuple(out)
+
+
+def _option_warnings(run_request: RunRequest) -> list[str]:
+    """Job messages for the options that the simulator records but cannot apply."""
+    if run_request.dd_mode == "enabled" or run_request.dd_strategy is not None:
+        return [
+            "Dynamical decoupling (dd_mode, dd_strategy) is recorded but not applied: this "
+            "simulator inserts no DD pulses, so idle qubits decohere as without DD"
+        ]
+    return []
 
 
 def _default_calibration(

@@ -15,8 +15,6 @@ under ``/api/v1/`` plus ``GET /about``. Errors on these routes carry the body of
 from __future__ import annotations
 
 import logging
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -24,8 +22,12 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from cirq_iqm_ext._version import __version__
 from cirq_iqm_ext.calibration import DEFAULT_IMPLEMENTATIONS, CalibrationSet
 from cirq_iqm_ext.errors import ModelValidationError
-from cirq_iqm_ext.models import RunRequest
+from cirq_iqm_ext.models import RunRequest, Status
 from cirq_iqm_ext.profiles import COCOS_V1_HEADER
+from cirq_iqm_ext.profiles.channel_properties import (
+    PROTOBUF_MEDIA_TYPE,
+    encode_feedback_channels,
+)
 from cirq_iqm_ext.profiles.iqm_server_format import (
     COMPLETED,
     JobDefinitionError,
@@ -61,9 +63,6 @@ ERROR_CODES = {
     500: "internal_error",
     503: "unavailable",
 }
-#: Options of jobs submitted through this API, kept for the echo (E6); bounded, memory only.
-MAX_REMEMBERED_OPTIONS = 10_000
-
 Handler = Callable[[Request], Response]
 Route = tuple[tuple[str, ...], dict[str, Handler], bool]
 
@@ -101,8 +100,6 @@ class IQMServerAPI:
         self.qc_id = uuid5(NAMESPACE_URL, f"cirq-iqm-ext/quantum-computer/{self.alias}")
         self.display_name = f"{name} (simulated)"
         self.dut_label = f"M000-{name}-sim"
-        self._options: OrderedDict[UUID, dict[str, Any]] = OrderedDict()
-        self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ routing
 
@@ -119,7 +116,16 @@ class IQMServerAPI:
             ((*qc, "health"), {"GET": self._health}, True),
             ((*qc, "artifacts", "about"), {"GET": self._qc_about}, True),
             ((*qc, "artifacts", "duts"), {"GET": self._duts}, True),
-            ((*qc, "artifacts", "static-quantum-architectures"), {"GET": self._sqa}, True),
+            (
+                (*qc, "artifacts", "static-quantum-architectures"),
+                {"GET": self._sqa},
+                True,
+            ),
+            (
+                (*qc, "artifacts", "channel-properties"),
+                {"GET": self._channel_properties},
+                True,
+            ),
             ((*cal, "dynamic-quantum-architecture"), {"GET": self._dqa}, True),
             (cal, {"GET": self._calibration_set}, True),
             ((*cal, "metrics"), {"GET": self._metrics}, True),
@@ -176,9 +182,12 @@ class IQMServerAPI:
 
     def _result(self, job_id: UUID) -> dict[str, Any]:
         try:
-            return self.app.store.result_dict(job_id)
+            result = self.app.store.result_dict(job_id)
         except UnknownJobError:
             raise error(404, f"Job {job_id} not found") from None
+        if result["status"] == Status.DELETED.value:  # §4.3: gone for this API
+            raise error(404, f"Job {job_id} not found: it was deleted")
+        return result
 
     # ------------------------------------------------------------------ about, QCs, architecture
 
@@ -187,7 +196,14 @@ class IQMServerAPI:
 
     def _qc_about(self, request: Request) -> Response:
         self._check_qc(request)
-        return 200, {"version": __version__, "software_versions": {"cirq-iqm-ext": __version__}}, []
+        return (
+            200,
+            {
+                "version": __version__,
+                "software_versions": {"cirq-iqm-ext": __version__},
+            },
+            [],
+        )
 
     def _health(self, request: Request) -> Response:
         self._check_qc(request)
@@ -209,7 +225,22 @@ class IQMServerAPI:
 
     def _sqa(self, request: Request) -> Response:
         self._check_qc(request)
-        return 200, [static_architecture_item(self.app.architecture, self.dut_label)], []
+        return (
+            200,
+            [static_architecture_item(self.app.architecture, self.dut_label)],
+            [],
+        )
+
+    def _channel_properties(self, request: Request) -> Response:
+        # Client 36's get_feedback_groups() reads the fast-feedback sources of the drive
+        # channels (protobuf); only the feedback routing is described, nothing pulse-level.
+        self._check_qc(request)
+        if not self.app.dynamic:
+            raise error(404, "This server runs no dynamic circuits, so it has no feedback")
+        resonators = set(self.app.architecture.computational_resonators)
+        qubits = [q for q in self.app.architecture.qubits if q not in resonators]
+        body = encode_feedback_channels(qubits, self.app.feedback_groups)
+        return 200, body, [("Content-Type", PROTOBUF_MEDIA_TYPE)]
 
     def _dqa(self, request: Request) -> Response:
         calibration = self._calibration(request)
@@ -250,7 +281,10 @@ class IQMServerAPI:
         calibration = self._calibration(request)
         observations: list[tuple[str, float, str]] = []
         prx, cz = DEFAULT_IMPLEMENTATIONS["prx"], DEFAULT_IMPLEMENTATIONS["cz"]
-        move, measure = DEFAULT_IMPLEMENTATIONS["move"], DEFAULT_IMPLEMENTATIONS["measure"]
+        move, measure = (
+            DEFAULT_IMPLEMENTATIONS["move"],
+            DEFAULT_IMPLEMENTATIONS["measure"],
+        )
         for name, qubit in calibration.qubits.items():
             observations.append((f"characterization.model.{name}.t1_time", qubit.t1, "s"))
             observations.append((f"characterization.model.{name}.t2_time", qubit.t2, "s"))
@@ -259,7 +293,10 @@ class IQMServerAPI:
                     (f"metrics.rb.prx.{prx}.{name}.fidelity", qubit.prx_fidelity, "")
                 )
             if qubit.measurable:
-                e01, e10 = qubit.readout_error_0_to_1 or 0.0, qubit.readout_error_1_to_0 or 0.0
+                e01, e10 = (
+                    qubit.readout_error_0_to_1 or 0.0,
+                    qubit.readout_error_1_to_0 or 0.0,
+                )
                 ssro = f"metrics.ssro.measure.{measure}.{name}"
                 observations.append((f"{ssro}.fidelity", 1.0 - (e01 + e10) / 2, ""))
                 observations.append((f"{ssro}.error_0_to_1", e01, ""))
@@ -335,7 +372,7 @@ class IQMServerAPI:
         if calibration is None:
             raise error(404, f"Calibration set {cal_id} not found")
         try:
-            job, created = app.admit(
+            job, _ = app.admit(
                 run_request,
                 calibration,
                 idempotency_key=request.header("Idempotency-Key") or None,
@@ -348,11 +385,6 @@ class IQMServerAPI:
                 ADMISSION_CODES.get(failure.kind),
                 headers=failure.headers,
             ) from None
-        if created:
-            with self._lock:
-                self._options[job.id] = options
-                while len(self._options) > MAX_REMEMBERED_OPTIONS:
-                    self._options.popitem(last=False)
         return 200, self.job_data(job.id), []
 
     def job_data(self, job_id: UUID) -> dict[str, Any]:
@@ -408,9 +440,8 @@ class IQMServerAPI:
     def _payload(self, request: Request) -> Response:
         job_id = self._job_id(request)
         result = self._result(job_id)
-        with self._lock:
-            options = self._options.get(job_id)
-        return 200, job_definition_from_run_request(result["metadata"]["request"], options), []
+        # The stored request carries the job's options (RunRequest fields), so this is the echo.
+        return 200, job_definition_from_run_request(result["metadata"]["request"]), []
 
     def _completed(self, job_id: UUID) -> dict[str, Any]:
         result = self._result(job_id)
@@ -431,6 +462,7 @@ class IQMServerAPI:
 
     def _cancel(self, request: Request) -> Response:
         job_id = self._job_id(request)
+        self._result(job_id)  # 404 for an unknown or deleted job
         try:
             self.app.store.abort(job_id)
         except UnknownJobError:
@@ -441,10 +473,11 @@ class IQMServerAPI:
 
     def _delete(self, request: Request) -> Response:
         job_id = self._job_id(request)
-        self._cancel(request)
-        self.app.store.discard(job_id)
-        with self._lock:
-            self._options.pop(job_id, None)
+        self._result(job_id)  # 404 for an unknown or already deleted job (§4.3)
+        try:
+            self.app.store.delete(job_id)
+        except UnknownJobError:
+            raise error(404, f"Job {job_id} not found") from None
         return 200, {}, []
 
 

@@ -1,6 +1,7 @@
 """The server's job store and the background worker that runs the jobs.
 
-A job moves ``pending compilation`` → ``pending execution`` → ``ready`` | ``failed`` | ``aborted``.
+A job moves ``pending compilation`` → ``pending execution`` → ``ready`` | ``failed`` | ``aborted``,
+and any job can be ``deleted`` (its results are dropped; v1 reads it as ``deleted``).
 The :class:`JobStore` holds every job behind one lock and hands out JSON-ready snapshots, so HTTP
 threads never see a half-updated job. Measurements are kept as numpy arrays; JSON lists and the
 packed format are produced (once, then cached) only when a client asks. With a ``state_path`` the
@@ -37,7 +38,7 @@ logger = logging.getLogger(__name__)
 #: One circuit's measurements: key -> [shot][qubit] of 0/1 (a list or a 2-D numpy array).
 MeasurementDict = dict[str, Any]
 
-_FINAL = frozenset({Status.READY, Status.FAILED, Status.ABORTED})
+_FINAL = frozenset({Status.READY, Status.FAILED, Status.ABORTED, Status.DELETED})
 
 
 def utc_timestamp(moment: datetime | None = None) -> str:
@@ -215,6 +216,46 @@ class JobStore:
                         self._db.execute("DELETE FROM idempotency WHERE key = ?", (key,))
             if self._db is not None:
                 self._db.execute("DELETE FROM jobs WHERE id = ?", (str(job_id),))
+
+    def delete(self, job_id: UUID) -> bool:
+        """Deletes a job: aborts it if it has not finished, then drops its results.
+
+        The job keeps its request for the record but no results; v1 answers ``deleted`` for it
+        (PROTOCOL_IQM_SERVER.md §9.1) and the IQM Server API 404.
+
+        Returns:
+            ``False`` when the job had been deleted before (nothing changed).
+
+        Raises:
+            UnknownJobError: Unknown id.
+        """
+        with self._lock:
+            job = self._get(job_id)
+            if job.status == Status.DELETED:
+                return False
+            now = utc_timestamp()
+            if not job.is_final:
+                job.message = "Job was deleted by the user before it finished"
+                job.timestamps["job_end"] = now
+            job.status = Status.DELETED
+            job.measurements = None
+            job.wake.set()
+            self._packed.pop(job_id, None)
+            self._lists.pop(job_id, None)
+            self._save(job)
+            if self._db is not None:
+                self._db.execute("UPDATE jobs SET measurements = NULL WHERE id = ?", (str(job_id),))
+            self._changed.notify_all()
+            return True
+
+    def is_deleted(self, job_id: UUID) -> bool:
+        """Whether the job was deleted.
+
+        Raises:
+            UnknownJobError: Unknown id.
+        """
+        with self._lock:
+            return self._get(job_id).status == Status.DELETED
 
     def close(self) -> None:
         """Closes the SQLite connection, if any."""

@@ -143,6 +143,39 @@ def main(url: str, out: dict[str, Any]) -> None:
         "".join(map(str, bits)): n
         for bits, n in Counter(map(tuple, result.measurements["m"].tolist())).items()
     }
+    # Dynamic circuits through the Cirq adapter: a reset, and an X conditioned on a measurement.
+    reset_circuit = cirq.Circuit(
+        cirq.X(qa),
+        cirq.measure(qa, key="before"),
+        cirq.reset(qa),
+        cirq.measure(qa, key="after"),
+    )
+    reset_result = sampler.run(reset_circuit, repetitions=30)
+    out["reset_ones"] = {
+        key: int(reset_result.measurements[key].sum()) for key in ("before", "after")
+    }
+    feedback_circuit = cirq.Circuit(
+        cirq.X(qa),
+        cirq.measure(qa, key="f"),
+        cirq.X(qb).with_classical_controls("f"),
+        cirq.measure(qb, key="target"),
+    )
+    feedback_result = sampler.run(feedback_circuit, repetitions=30)
+    out["cc_x_ones"] = {
+        key: int(feedback_result.measurements[key].sum()) for key in ("f", "target")
+    }
+    sent_feedback = [
+        {"name": op.name, "locus": list(op.locus), "args": dict(op.args)}
+        for op in sampler.create_circuit_job_definition(feedback_circuit).circuits[0].instructions
+    ]
+    out["cc_x_payload"] = sent_feedback
+    out["feedback_groups"] = [sorted(group) for group in client.get_feedback_groups()]
+    out["dynamic_dqa_loci"] = {
+        gate: [list(locus) for locus in dqa.gates[gate].loci]
+        for gate in ("reset", "cc_prx")
+        if gate in dqa.gates
+    }
+
     theta = sympy.Symbol("theta")
     sweep_circuit = cirq.Circuit(cirq.XPowGate(exponent=theta).on(qa), cirq.measure(qa, key="x"))
     sweep = sampler.run_sweep(sweep_circuit, cirq.Points("theta", [0.0, 1.0]), repetitions=50)
