@@ -294,3 +294,89 @@ def test_local_sampler_refuses_waits_where_the_device_lists_no_delay():
     sampler = local_sampler(IQMDevice(without), calibration="adonis", seed=1)
     with pytest.raises(CircuitValidationError, match="delay"):
         sampler.run(cirq.Circuit(cirq.wait(Q1, micros=1), cirq.measure(Q1, key="m")))
+
+
+# Dynamic circuits -----------------------------------------------------------------------------
+
+
+def _reset_closed_form(start: int, q: str) -> float:
+    """P(|1>) after one active reset of a basis state (CalibratedSimulator._run_dynamic's model)."""
+    figures = ADONIS.qubit(q)
+    p01, p10 = figures.readout_error_0_to_1, figures.readout_error_1_to_0
+    gm = thermal_parameters(figures.t1, figures.t2, ADONIS.measure_duration)[0]
+    gp = thermal_parameters(figures.t1, figures.t2, figures.prx_duration)[0]
+    f = (
+        2
+        / 3
+        * depolarizing_remainder(
+            figures.prx_fidelity, figures.prx_duration, [(figures.t1, figures.t2)]
+        )
+    )
+    if start == 0:
+        return p01 * (1 - f) * (1 - gp)
+    return (p10 * (1 - gm) + (1 - p10) * (gm * (1 - f) + (1 - gm) * f)) * (1 - gp)
+
+
+@pytest.mark.parametrize("start", [0, 1])
+def test_reset_channel_is_the_active_reset_model(start):
+    circuit = cirq.Circuit(cirq.ResetChannel().on(Q1))
+    simulator = cirq.DensityMatrixSimulator(noise=IQMNoiseModel(ADONIS), dtype=np.complex128)
+    rho = simulator.simulate(circuit, initial_state=start).final_density_matrix
+    assert rho[1, 1].real == pytest.approx(_reset_closed_form(start, "QB1"), rel=1e-6)
+
+
+def test_mid_circuit_readout_errors_flip_the_bit_not_the_qubit():
+    """QB1 stays |0>; its mid-circuit reading errs, the qubit does not: a second measurement
+    reads 1 only by its own readout error, and classical control sees the erroneous bit."""
+    shots = 4_000  # Cirq runs these shot by shot
+    circuit = cirq.Circuit(
+        cirq.measure(Q1, key="a"),
+        cirq.X(Q2).with_classical_controls("a"),
+        cirq.measure(Q1, key="again"),
+        cirq.measure(Q2, key="b"),
+    )
+    result = cirq.DensityMatrixSimulator(noise=IQMNoiseModel(ADONIS), seed=3).run(
+        circuit, repetitions=shots
+    )
+    a, again, b = (result.measurements[k][:, 0] for k in ("a", "again", "b"))
+    p01 = ADONIS.qubit("QB1").readout_error_0_to_1
+    binomial = 4.5 * math.sqrt(p01 * (1 - p01) / shots)
+    assert a.mean() == pytest.approx(p01, abs=binomial)
+    assert again.mean() == pytest.approx(p01, abs=binomial)
+    # Independent errors: both readings wrong only about p01² of the time.
+    assert np.mean(a & again) < 0.01
+    assert (b[a == 1] == 1).mean() > 0.9  # the X followed the bit as read
+
+
+def test_local_sampler_runs_dynamic_cirq_circuits_like_the_server():
+    shots = 20_000
+    x = cirq.PhasedXPowGate(exponent=1.0, phase_exponent=0.0)
+    reset = cirq.Circuit(x.on(Q1), cirq.ResetChannel().on(Q1), cirq.measure(Q1, key="m"))
+    feed = cirq.Circuit(
+        cirq.PhasedXPowGate(exponent=0.5, phase_exponent=0.5).on(Q1),
+        cirq.measure(Q1, key="a"),
+        x.on(Q3).with_classical_controls("a"),
+        cirq.measure(Q3, key="b"),
+    )
+    sampler = local_sampler(Adonis(), seed=4)
+    server = CalibratedSimulator(ADONIS, seed=5)
+    served_reset = server.run_circuit_arrays(
+        Circuit(
+            "r",
+            (
+                Instruction("prx", ("QB1",), {"angle_t": 0.5, "phase_t": 0.0}),
+                Instruction("reset", ("QB1",)),
+                Instruction("measure", ("QB1",), {"key": "m"}),
+            ),
+        ),
+        shots,
+    )["m"]
+    local_reset = sampler.run(reset, repetitions=shots).measurements["m"]
+    assert local_reset.mean() == pytest.approx(served_reset.mean(), abs=2 * tolerance(shots) / 3)
+    measured = sampler.run(feed, repetitions=shots).measurements
+    disagreement = (measured["a"] != measured["b"]).mean()
+    p01, p10 = (
+        ADONIS.qubit("QB3").readout_error_0_to_1,
+        ADONIS.qubit("QB3").readout_error_1_to_0,
+    )
+    assert disagreement == pytest.approx((p01 + p10) / 2, abs=tolerance(shots) / 2 + 0.003)

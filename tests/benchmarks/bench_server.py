@@ -18,6 +18,8 @@
     ``cirq.Simulator.run`` and naive per-shot noisy trajectories (``cirq.Simulator.run`` with
     :class:`~cirq_iqm_ext.noise.IQMNoiseModel`, timed on a few shots and scaled per shot, since each
     shot is an independent trajectory).
+    Next to it, the cost of dynamic circuits: a noisy 20-qubit circuit with 5 mid-circuit
+    measurements and feed-forward (shot-by-shot branches) against the same gates without them.
 (c) 50 clients submitting 20 jobs each with an ``Idempotency-Key``, then every submission retried
     with its key: no job lost or duplicated.
 
@@ -73,7 +75,16 @@ class ServerProcess:
 
     def __init__(self) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "cirq_iqm_ext", "serve", "--host", HOST, "--seed", "1"],
+            [
+                sys.executable,
+                "-m",
+                "cirq_iqm_ext",
+                "serve",
+                "--host",
+                HOST,
+                "--seed",
+                "1",
+            ],
             stdout=subprocess.PIPE,
             text=True,
         )
@@ -250,7 +261,11 @@ def wrk_load(port: int, path: str, clients: int, seconds: int) -> tuple[float, f
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)", output)
     if errors:
         print(f"    wrk reported errors: {errors.group(0)}")
-    return milliseconds("50%"), milliseconds("99%"), float(rate.group(1)) if rate else float("nan")
+    return (
+        milliseconds("50%"),
+        milliseconds("99%"),
+        float(rate.group(1)) if rate else float("nan"),
+    )
 
 
 def summary(latencies: list[float]) -> tuple[float, float]:
@@ -302,10 +317,30 @@ def status_latency(clients: int, requests: int, rate: float, repeats: int) -> No
         )
     ROWS.extend(
         [
-            ("(a) status req/s, 50 clients, closed loop", med(closed, 2), base_rate, ">= 1000"),
-            (f"(a) status median ms, paced {rate:.0f} req/s", med(paced, 0), base_median, "< 2"),
-            (f"(a) status p99 ms, paced {rate:.0f} req/s", med(paced, 1), base_p99, "report"),
-            ("(a) status median ms, closed loop", med(closed, 0), base_median, "(= 50/rate)"),
+            (
+                "(a) status req/s, 50 clients, closed loop",
+                med(closed, 2),
+                base_rate,
+                ">= 1000",
+            ),
+            (
+                f"(a) status median ms, paced {rate:.0f} req/s",
+                med(paced, 0),
+                base_median,
+                "< 2",
+            ),
+            (
+                f"(a) status p99 ms, paced {rate:.0f} req/s",
+                med(paced, 1),
+                base_p99,
+                "report",
+            ),
+            (
+                "(a) status median ms, closed loop",
+                med(closed, 0),
+                base_median,
+                "(= 50/rate)",
+            ),
             ("(a) errors", float(errors), 0.0, "0"),
         ]
     )
@@ -372,7 +407,12 @@ def simulation(shots: int, naive_shots: int, repeats: int) -> None:
     )
     ROWS.extend(
         [
-            (f"(b) noiseless s, 20q 200cz {shots} shots (vs Simulator)", t_ours, t_cirq, "<= 1x"),
+            (
+                f"(b) noiseless s, 20q 200cz {shots} shots (vs Simulator)",
+                t_ours,
+                t_cirq,
+                "<= 1x",
+            ),
             (
                 "(b) noisy s (vs naive per-shot, extrapolated)",
                 t_noisy,
@@ -380,6 +420,71 @@ def simulation(shots: int, naive_shots: int, repeats: int) -> None:
                 "<= 0.2x",
             ),
         ]
+    )
+
+
+def feed_forward_circuit(*, feedback: bool) -> Circuit:
+    """20 Apollo qubits, 4 layers of prx + cz (~40 cz) with 5 mid-circuit measurements, each read
+    by a ``cc_prx`` on a neighbour; without ``feedback`` the same gates with the measurements at
+    the end and plain ``prx`` for the ``cc_prx`` (the fast path)."""
+    arch = load_architecture("apollo")
+    edges, qubits = arch.operations["cz"], list(arch.qubits)
+    rng = np.random.default_rng(2)
+    body: list[Instruction] = []
+    late: list[Instruction] = []
+    for layer in range(5):
+        for q in qubits:
+            args = {"angle_t": float(rng.random()), "phase_t": float(rng.random())}
+            body.append(Instruction("prx", (q,), args))
+        used: set[str] = set()
+        for e in rng.permutation(len(edges)):
+            a, b = edges[e]
+            if a not in used and b not in used and len(used) < 16:
+                used |= {a, b}
+                body.append(Instruction("cz", (a, b)))
+        a, b = edges[layer * 3]  # a measured qubit and the neighbour it controls
+        key = f"mid{layer}"
+        pulse = {"angle_t": 0.5, "phase_t": 0.0}
+        if feedback:
+            body.append(Instruction("measure", (a,), {"key": key, "feedback_key": key}))
+            body.append(
+                Instruction("cc_prx", (b,), {**pulse, "feedback_qubit": a, "feedback_key": key})
+            )
+        else:
+            body.append(Instruction("prx", (b,), pulse))
+            late.append(Instruction("measure", (a,), {"key": key}))
+    measured = {i.qubits[0] for i in late} if not feedback else set()
+    rest = tuple(q for q in qubits if q not in measured)
+    final = [Instruction("measure", rest if not feedback else tuple(qubits), {"key": "m"})]
+    return Circuit("ff" if feedback else "plain", tuple(body + late + final))
+
+
+def feed_forward_cost(shots: int, repeats: int) -> None:
+    calibration = builtin_calibration("apollo")
+    dynamic, plain = (
+        feed_forward_circuit(feedback=True),
+        feed_forward_circuit(feedback=False),
+    )
+    t_dynamic = timed(
+        lambda: CalibratedSimulator(calibration, seed=1).run_circuit_arrays(dynamic, shots),
+        repeats,
+    )
+    t_plain = timed(
+        lambda: CalibratedSimulator(calibration, seed=1).run_circuit_arrays(plain, shots),
+        repeats,
+    )
+    print(
+        f"(b) noisy, 20 qubits, 5 mid-circuit measurements + feed-forward, {shots} shots: "
+        f"{t_dynamic:.2f} s (shot-by-shot branches); without feed-forward (fast path) "
+        f"{t_plain:.2f} s; ratio {t_dynamic / t_plain:.1f}x"
+    )
+    ROWS.append(
+        (
+            f"(b) noisy s, 20q 5 mid-meas+cc_prx {shots} shots (vs none)",
+            t_dynamic,
+            t_plain,
+            "cost",
+        )
     )
 
 
@@ -453,7 +558,12 @@ def no_lost_jobs(clients: int, per_client: int) -> None:
     )
     ROWS.extend(
         [
-            ("(c) jobs lost of 1000", float(lost + len(pending) + expected - shots_ok), 0.0, "0"),
+            (
+                "(c) jobs lost of 1000",
+                float(lost + len(pending) + expected - shots_ok),
+                0.0,
+                "0",
+            ),
             (
                 "(c) jobs duplicated (incl. 1000 retries)",
                 float(duplicated + retry_mismatch),
@@ -477,6 +587,7 @@ def main() -> None:
         status_latency(50, 4000 if args.quick else 20000, 1000.0, 1 if args.quick else 3)
     if "b" in parts:
         simulation(200 if args.quick else 1000, 1, 1 if args.quick else 3)
+        feed_forward_cost(200 if args.quick else 1000, 1)  # ~6 min at 1000 shots: once
     if "c" in parts:
         no_lost_jobs(50, 20)
     record("server", ROWS)
