@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from cirq_iqm_ext.noise import IQMNoiseModel, local_sampler
     from cirq_iqm_ext.qasm import circuit_from_qasm
     from cirq_iqm_ext.results import IQMResult
-    from cirq_iqm_ext.sampler import IQMSampler
+    from cirq_iqm_ext.sampler import CalibrationDriftWarning, IQMSampler
     from cirq_iqm_ext.serialize import serialize_circuit
     from cirq_iqm_ext.transpiler import TranspileResult, transpile
 
@@ -77,6 +77,7 @@ _LAZY: dict[str, str] = {
     "circuit_from_qasm": "cirq_iqm_ext.qasm",
     "IQMResult": "cirq_iqm_ext.results",
     "IQMSampler": "cirq_iqm_ext.sampler",
+    "CalibrationDriftWarning": "cirq_iqm_ext.sampler",
     "serialize_circuit": "cirq_iqm_ext.serialize",
     "TranspileResult": "cirq_iqm_ext.transpiler",
     "transpile": "cirq_iqm_ext.transpiler",
@@ -101,6 +102,7 @@ __all__ = [
     "Adonis",
     "Aphrodite",
     "Apollo",
+    "CalibrationDriftWarning",
     "Circuit",
     "CircuitExecutionError",
     "CircuitValidationError",

@@ -8,7 +8,9 @@ What comes out is what the router and the synthesiser understand:
 * numeric two-qubit gates with a unitary (any gate type, resynthesised later with at most 3 CZ);
 * ``cirq.CZ``, which symbolic two-qubit gates are rewritten into (with symbolic 1-qubit rotations);
 * measurements, waits (``cirq.WaitGate``) and barriers
-  (:class:`~cirq_iqm_ext.barriers.IQMBarrierGate`) on any number of qubits, kept as they are.
+  (:class:`~cirq_iqm_ext.barriers.IQMBarrierGate`) on any number of qubits, resets
+  (``cirq.ResetChannel``) and classically controlled pulses (see :mod:`~cirq_iqm_ext.dynamic`),
+  kept as they are.
 
 ``CircuitOperation``s are unrolled, 3+-qubit gates are decomposed by their own ``_decompose_`` or,
 when they only offer a matrix, by quantum Shannon decomposition; global phases are dropped.
@@ -21,6 +23,7 @@ from collections.abc import Iterator
 import cirq
 
 from cirq_iqm_ext.barriers import IQMBarrierGate
+from cirq_iqm_ext.dynamic import conditional_pulses, controlled_pulse, is_cc_prx_form
 from cirq_iqm_ext.errors import CompilationError
 
 #: Symbolic single-qubit gates the synthesiser maps exactly (the rest are decomposed first).
@@ -35,10 +38,12 @@ SYMBOLIC_1Q_GATES = (
 
 def _is_final(op: cirq.Operation) -> bool:
     """Whether ``op`` is already in the stage's output form."""
+    if op.classical_controls:
+        return is_cc_prx_form(op)
     gate = op.gate
     if gate is None:
         return False
-    if isinstance(gate, cirq.MeasurementGate | cirq.WaitGate | IQMBarrierGate):
+    if isinstance(gate, cirq.MeasurementGate | cirq.WaitGate | IQMBarrierGate | cirq.ResetChannel):
         return True
     n = len(op.qubits)
     if n == 1:
@@ -79,6 +84,8 @@ def _intercept(op: cirq.Operation) -> list[cirq.Operation] | None:
     """Rules tried before a gate's own decomposition."""
     if isinstance(op.untagged, cirq.CircuitOperation):
         return None  # Cirq's own unrolling (qubit maps, repetitions, parameters) is right.
+    if op.classical_controls:
+        return conditional_pulses(op)
     if op.gate is None:
         return None
     return _symbolic_cz_pow(op)
@@ -99,7 +106,7 @@ def _check_supported(op: cirq.Operation) -> None:
     if cirq.is_measurement(op) and not isinstance(op.gate, cirq.MeasurementGate):
         raise CompilationError(f"Unsupported measurement-like operation {op!r}: use cirq.measure")
     if op.classical_controls:
-        raise CompilationError(f"Classically controlled operations are not supported: {op!r}")
+        controlled_pulse(op)  # raises unless a cc_prx can run it
 
 
 def flatten(circuit: cirq.AbstractCircuit) -> list[cirq.Operation]:
@@ -114,8 +121,10 @@ def flatten(circuit: cirq.AbstractCircuit) -> list[cirq.Operation]:
         measurements.
 
     Raises:
-        CompilationError: The circuit holds a non-unitary operation other than a measurement (reset,
-            noise channel, classical control), or a gate that cannot be decomposed.
+        CompilationError: The circuit holds a non-unitary operation other than a measurement or a
+            reset (e.g. a noise channel), or a gate that cannot be decomposed.
+        CircuitValidationError: A classically controlled operation that IQM's ``cc_prx`` cannot
+            run.
     """
     out: list[cirq.Operation] = []
     for op in _iter_ops(circuit):
@@ -134,7 +143,7 @@ def flatten(circuit: cirq.AbstractCircuit) -> list[cirq.Operation]:
                 if not cirq.is_parameterized(sub) and not cirq.has_unitary(sub):
                     raise CompilationError(
                         f"Non-unitary operation {sub!r} is not supported (of the non-unitary "
-                        "operations only measurements are)"
+                        "operations only measurements and resets are)"
                     )
                 raise CompilationError(
                     f"Cannot decompose operation {sub!r} into 1- and 2-qubit gates"

@@ -12,7 +12,14 @@ gateset, loci per operation) sits on its :class:`IQMDeviceMetadata`. The native 
   in the device's ``move_gate_validation`` mode;
 * ``delay``: ``cirq.WaitGate`` on any components, when the architecture lists ``delay`` (a CoCoS v1
   server has none: a wait is then refused, never dropped);
-* ``barrier``: :class:`~cirq_iqm_ext.barriers.IQMBarrierGate` on any components.
+* ``barrier``: :class:`~cirq_iqm_ext.barriers.IQMBarrierGate` on any components;
+* ``reset``: ``cirq.ResetChannel`` on the qubits the architecture lists for it;
+* ``cc_prx``: a classically controlled X, Y, ``rx``, ``ry`` or ``PhasedXPowGate`` conditioned on
+  the latest single-qubit measurement of one key (see :mod:`~cirq_iqm_ext.dynamic`), on the
+  qubits listed for it and in the measured qubit's feedback group.
+
+A device whose architecture lists ``reset`` or ``cc_prx`` runs dynamic circuits, so it also allows
+measurements mid-circuit (unless told otherwise).
 
 Besides those, gates that map one to one onto native pulses are accepted: ``cirq.ZPowGate`` (a
 virtual Z: a frame change folded into the phases of later ``prx`` pulses, free and exact) and
@@ -31,6 +38,7 @@ import cirq
 import networkx as nx
 
 from cirq_iqm_ext.barriers import IQMBarrierGate
+from cirq_iqm_ext.dynamic import controlled_pulse
 from cirq_iqm_ext.errors import CircuitValidationError
 from cirq_iqm_ext.models import QuantumArchitectureSpecification, parse_uuid
 from cirq_iqm_ext.move import IQMMoveGate
@@ -117,12 +125,14 @@ class IQMDevice(cirq.Device):
         architecture: The architecture (qubits, couplings, loci per operation).
         calibration_set_id: The calibration set the architecture belongs to, when known; defaults
             to the architecture's own.
-        mid_circuit_measurement: Whether operations may follow a measurement on the same qubit
-            (later IQM servers allow it; the protocol version this package speaks by default does
-            not).
+        mid_circuit_measurement: Whether operations may follow a measurement on the same qubit;
+            ``None`` (default): when the architecture lists ``reset`` or ``cc_prx`` (a machine that
+            runs dynamic circuits).
         move_gate_validation: How :meth:`validate_circuit` checks MOVE sandwiches on star
             architectures: ``"strict"`` (default, what v1 servers enforce), ``"allow_prx"`` or
             ``"none"`` (STAR_MOVE.md §4).
+        feedback_groups: Groups of qubit names within which a measured bit can be fed forward
+            (``cc_prx``); ``None`` (default): one group of all qubits.
 
     Raises:
         TypeError: ``architecture`` is not a parsed architecture.
@@ -134,8 +144,9 @@ class IQMDevice(cirq.Device):
         architecture: QuantumArchitectureSpecification,
         calibration_set_id: UUID | str | None = None,
         *,
-        mid_circuit_measurement: bool = False,
+        mid_circuit_measurement: bool | None = None,
         move_gate_validation: str = "strict",
+        feedback_groups: Iterable[Iterable[str]] | None = None,
     ):
         if not isinstance(architecture, QuantumArchitectureSpecification):
             raise TypeError(
@@ -146,7 +157,18 @@ class IQMDevice(cirq.Device):
         cal_id = parse_uuid(calibration_set_id, "calibration_set_id")
         if cal_id is None:
             cal_id = architecture.calibration_set_id
-        self._mid_circuit_measurement = bool(mid_circuit_measurement)
+        dynamic = "reset" in architecture.operations or "cc_prx" in architecture.operations
+        self._mid_explicit = mid_circuit_measurement is not None and (
+            bool(mid_circuit_measurement) != dynamic
+        )
+        self._mid_circuit_measurement = (
+            dynamic if mid_circuit_measurement is None else bool(mid_circuit_measurement)
+        )
+        self._feedback_groups: tuple[frozenset[str], ...] | None = (
+            None
+            if feedback_groups is None
+            else tuple(sorted((frozenset(g) for g in feedback_groups), key=sorted))
+        )
         self._move_gate_validation = check_move_gate_validation(move_gate_validation)
 
         names = sorted(architecture.qubits, key=_natural_key)
@@ -179,6 +201,8 @@ class IQMDevice(cirq.Device):
         self._move_loci = frozenset(loci.get("move", ()))
         self._resonator_set = frozenset(resonators)
         self._supports_delay = "delay" in architecture.operations
+        self._reset_qubits = frozenset(q for locus in loci.get("reset", ()) for q in locus)
+        self._cc_prx_qubits = frozenset(q for locus in loci.get("cc_prx", ()) for q in locus)
 
     # ----------------------------------------------------------------------------------- building
 
@@ -188,16 +212,19 @@ class IQMDevice(cirq.Device):
         spec: QuantumArchitectureSpecification | Mapping[str, Any],
         calibration_set_id: UUID | str | None = None,
         *,
-        mid_circuit_measurement: bool = False,
+        mid_circuit_measurement: bool | None = None,
         move_gate_validation: str = "strict",
+        feedback_groups: Iterable[Iterable[str]] | None = None,
     ) -> IQMDevice:
         """Builds a device from an architecture.
 
         Args:
             spec: A parsed architecture, or its JSON form (static wrapped/inner, or dynamic).
             calibration_set_id: The calibration set the architecture belongs to, when known.
-            mid_circuit_measurement: Whether operations may follow a measurement on a qubit.
+            mid_circuit_measurement: Whether operations may follow a measurement on a qubit
+                (default: when the architecture runs dynamic circuits).
             move_gate_validation: MOVE-sandwich validation mode (see the class docstring).
+            feedback_groups: Qubit groups for feed-forward (see the class docstring).
 
         Returns:
             The device.
@@ -212,6 +239,7 @@ class IQMDevice(cirq.Device):
             calibration_set_id,
             mid_circuit_measurement=mid_circuit_measurement,
             move_gate_validation=move_gate_validation,
+            feedback_groups=feedback_groups,
         )
 
     # ------------------------------------------------------------------------------- description
@@ -288,6 +316,18 @@ class IQMDevice(cirq.Device):
             raise ValueError(f"Qubit not on device {self.name!r}: {name!r}") from None
 
     @property
+    def feedback_groups(self) -> tuple[frozenset[str], ...] | None:
+        """Qubit-name groups within which a measured bit can be fed forward (``None``: all one)."""
+        return self._feedback_groups
+
+    def same_feedback_group(self, a: cirq.Qid, b: cirq.Qid) -> bool:
+        """Whether a bit measured on ``a`` can control a pulse on ``b``."""
+        if self._feedback_groups is None:
+            return True
+        na, nb = _name(a), _name(b)
+        return any(na in group and nb in group for group in self._feedback_groups)
+
+    @property
     def supports_delay(self) -> bool:
         """Whether the server executes waits (``cirq.WaitGate`` as the ``delay`` instruction)."""
         return self._supports_delay
@@ -308,6 +348,11 @@ class IQMDevice(cirq.Device):
         unknown = [q for q in op.qubits if q not in self._metadata.qubit_set]
         if unknown:
             return [f"qubit not on device: {q!r}" for q in unknown]
+        if op.classical_controls:
+            return self._controlled_violations(op)
+        if isinstance(gate, cirq.ResetChannel):
+            bad = [q for q in op.qubits if q not in self._reset_qubits]
+            return [f"reset is not allowed on {q!r}" for q in bad] or self._dynamic_violations()
         if gate is None:
             return [
                 f"unsupported operation type {type(op).__name__} (decompose or transpile first)"
@@ -343,6 +388,24 @@ class IQMDevice(cirq.Device):
         if isinstance(gate, IQMMoveGate):
             return self._move_violations(op.qubits)
         return [f"unsupported gate {gate!r} (transpile first)"]
+
+    def _dynamic_violations(self) -> list[str]:
+        if self._mid_circuit_measurement:
+            return []
+        return [
+            f"device {self.name!r} runs no dynamic circuits (mid-circuit measurement is off); a "
+            "CoCoS v1 server has none: use the IQM Server API (api='iqm-server')"
+        ]
+
+    def _controlled_violations(self, op: cirq.Operation) -> list[str]:
+        try:
+            pulse, _ = controlled_pulse(op)
+        except CircuitValidationError as error:
+            return [str(error).split(": ", 1)[-1] + " (transpile first)"]
+        (qubit,) = pulse.qubits
+        if qubit not in self._cc_prx_qubits:
+            return [f"cc_prx is not allowed on {qubit!r}"]
+        return self._dynamic_violations()
 
     def _wait_violations(self, gate: cirq.WaitGate) -> list[str]:
         if not self._supports_delay:
@@ -388,18 +451,22 @@ class IQMDevice(cirq.Device):
     def validate_circuit(self, circuit: cirq.AbstractCircuit) -> None:
         """Checks every operation and the measurement rules; reports all violations at once.
 
-        Besides each operation's own checks: measurement keys must be unique, and (unless the device
-        allows mid-circuit measurement) nothing may act on a qubit after its measurement.
+        Besides each operation's own checks: (unless the device allows mid-circuit measurement)
+        nothing may act on a qubit after its measurement; a classically controlled pulse must
+        follow a single-qubit measurement of its key, in the same feedback group. A key may be
+        measured more than once (Cirq's repeated keys).
 
         Raises:
             DeviceValidationError: Listing each violation with its moment index and operation.
         """
         violations: list[str] = []
-        keys_seen: dict[str, int] = {}
+        latest: dict[cirq.MeasurementKey, tuple[cirq.Qid, ...]] = {}
         measured: dict[cirq.Qid, int] = {}
         for index, moment in enumerate(circuit):
             for op in moment:
                 reasons = self._operation_violations(op)
+                if op.classical_controls and not reasons:
+                    reasons = self._feedback_violations(op, latest)
                 gate = op.untagged.gate
                 if isinstance(gate, cirq.GlobalPhaseGate):
                     continue
@@ -413,13 +480,7 @@ class IQMDevice(cirq.Device):
                                 f"operation on {q!r} after its measurement in moment {measured[q]}"
                             )
                 if isinstance(gate, cirq.MeasurementGate):
-                    key = gate.key
-                    if key in keys_seen:
-                        reasons.append(
-                            f"measurement key {key!r} repeated (first in moment {keys_seen[key]})"
-                        )
-                    else:
-                        keys_seen[key] = index
+                    latest[gate.mkey] = op.qubits
                     for q in op.qubits:
                         measured.setdefault(q, index)
                 # The operation's repr is only built for a violation (it is slow on big circuits).
@@ -437,6 +498,29 @@ class IQMDevice(cirq.Device):
                 message += f"\n  ... and {more} more"
             raise DeviceValidationError(message, violations)
 
+    def _feedback_violations(
+        self, op: cirq.Operation, latest: Mapping[cirq.MeasurementKey, tuple[cirq.Qid, ...]]
+    ) -> list[str]:
+        """A controlled pulse needs an earlier single-qubit measurement of its key nearby."""
+        pulse, key = controlled_pulse(op)
+        source = latest.get(key)
+        if source is None:
+            return [
+                f"conditioned on {str(key)!r}, which no earlier measurement sets; measure it "
+                "before the gate that depends on it"
+            ]
+        if len(source) != 1:
+            return [
+                f"conditioned on {str(key)!r}, a measurement of {len(source)} qubits; IQM feeds "
+                "forward the bit of a single-qubit measurement"
+            ]
+        if not self.same_feedback_group(source[0], pulse.qubits[0]):
+            return [
+                f"{source[0]!r} and {pulse.qubits[0]!r} are in different feedback groups: a bit "
+                "measured on one cannot control a pulse on the other"
+            ]
+        return []
+
     def _sandwich_violations(self, circuit: cirq.AbstractCircuit) -> list[str]:
         """The first MOVE-sandwich violation (STAR_MOVE.md §5) as a one-item list, or ``[]``."""
         tracker = MoveSandwichTracker(
@@ -446,7 +530,7 @@ class IQMDevice(cirq.Device):
         )
         for index, moment in enumerate(circuit):
             for op in moment:
-                name = _instruction_name(op.untagged.gate)
+                name = "cc_prx" if op.classical_controls else _instruction_name(op.untagged.gate)
                 if name is None:
                     continue
                 message = tracker.step(name, tuple(_name(q) for q in op.qubits))
@@ -471,6 +555,7 @@ class IQMDevice(cirq.Device):
             self.calibration_set_id,
             self._mid_circuit_measurement,
             self._move_gate_validation,
+            self._feedback_groups,
         )
 
     def __eq__(self, other: object) -> bool:
@@ -495,12 +580,19 @@ class IQMDevice(cirq.Device):
         extra = ""
         if self.calibration_set_id is not None:
             extra += f", calibration_set_id={str(self.calibration_set_id)!r}"
-        if self._mid_circuit_measurement:
-            extra += ", mid_circuit_measurement=True"
+        if self._mid_explicit:
+            extra += f", mid_circuit_measurement={self._mid_circuit_measurement}"
         if self._move_gate_validation != "strict":
             extra += f", move_gate_validation={self._move_gate_validation!r}"
+        if self._feedback_groups is not None:
+            groups = [sorted(g) for g in self._feedback_groups]
+            extra += f", feedback_groups={groups!r}"
         # The built-in factories take only a calibration set id.
-        plain = not self._mid_circuit_measurement and self._move_gate_validation == "strict"
+        plain = (
+            not self._mid_explicit
+            and self._move_gate_validation == "strict"
+            and self._feedback_groups is None
+        )
         builtin = self._builtin_name() if plain else None
         if builtin is not None:
             return f"cirq_iqm_ext.devices.{builtin}({extra.removeprefix(', ')})"
@@ -565,6 +657,11 @@ class IQMDevice(cirq.Device):
             ),
             "mid_circuit_measurement": self._mid_circuit_measurement,
             "move_gate_validation": self._move_gate_validation,
+            "feedback_groups": (
+                None
+                if self._feedback_groups is None
+                else [sorted(g) for g in self._feedback_groups]
+            ),
         }
 
     @classmethod
@@ -572,8 +669,9 @@ class IQMDevice(cirq.Device):
         cls,
         architecture: Mapping[str, Any],
         calibration_set_id: str | None = None,
-        mid_circuit_measurement: bool = False,
+        mid_circuit_measurement: bool | None = None,
         move_gate_validation: str = "strict",
+        feedback_groups: list[list[str]] | None = None,
         **kwargs: Any,
     ) -> IQMDevice:
         return cls.from_architecture(
@@ -581,6 +679,7 @@ class IQMDevice(cirq.Device):
             calibration_set_id,
             mid_circuit_measurement=mid_circuit_measurement,
             move_gate_validation=move_gate_validation,
+            feedback_groups=feedback_groups,
         )
 
 
@@ -602,6 +701,8 @@ def _instruction_name(gate: cirq.Gate | None) -> str | None:
         return "delay"
     if isinstance(gate, IQMBarrierGate):
         return "barrier"
+    if isinstance(gate, cirq.ResetChannel):
+        return "reset"
     if isinstance(gate, cirq.GlobalPhaseGate | cirq.ZPowGate):
         return None  # a virtual Z is a frame change: nothing is sent for it
     return type(gate).__name__

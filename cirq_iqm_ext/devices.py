@@ -74,9 +74,9 @@ def star_architecture(
 ) -> QuantumArchitectureSpecification:
     """A Deneb-like star architecture: ``QB1``...``QBn`` each coupled to one resonator.
 
-    Built from Deneb's data: every qubit has ``prx`` and ``measure``, and ``cz`` and ``move`` with
-    the resonator, except ``move`` on the qubits listed in ``without_move``; ``barrier`` and
-    ``delay`` act anywhere.
+    Built from Deneb's data: every qubit has ``prx``, ``measure``, ``reset`` and ``cc_prx``, and
+    ``cz`` and ``move`` with the resonator, except ``move`` on the qubits listed in
+    ``without_move``; ``barrier`` and ``delay`` act anywhere.
 
     Args:
         n_qubits: Number of qubits (at least 2).
@@ -109,6 +109,8 @@ def star_architecture(
             "measure": [[q] for q in qubits],
             "barrier": [],
             "delay": [],
+            "reset": [[q] for q in qubits],
+            "cc_prx": [[q] for q in qubits],
         },
     }
     return QuantumArchitectureSpecification.from_dict({"quantum_architecture": data})

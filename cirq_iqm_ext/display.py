@@ -655,9 +655,16 @@ def job_html(job: IQMJob) -> str:
 # ------------------------------------------------------------------------------ results
 
 
+def _bits(result: IQMResult, key: str) -> Any:
+    """A key's bits per shot, every measurement of a repeated key in time order."""
+    records = result.records[key]
+    return records.reshape(records.shape[0], -1)
+
+
 def counts(result: IQMResult, key: str) -> Counter[str]:
-    """Bitstring counts of one measurement key (bits in the order the qubits were measured)."""
-    array = result.measurements[key]
+    """Bitstring counts of one measurement key (bits in the order the qubits were measured; a
+    key measured more than once joins its measurements in time order)."""
+    array = _bits(result, key)
     return Counter("".join(str(int(bit)) for bit in row) for row in array)
 
 
@@ -671,10 +678,10 @@ def combined_counts(result: IQMResult, keys: Sequence[str] | None = None) -> Cou
     """
     import numpy as np
 
-    keys = sorted(result.measurements, key=natural_key) if keys is None else list(keys)
+    keys = sorted(result.records, key=natural_key) if keys is None else list(keys)
     if not keys:
         return Counter()
-    joined = np.concatenate([result.measurements[k] for k in keys], axis=1)
+    joined = np.concatenate([_bits(result, k) for k in keys], axis=1)
     return Counter("".join(str(int(bit)) for bit in row) for row in joined)
 
 
@@ -701,7 +708,7 @@ def result_text(result: IQMResult, *, bar_width: int = 30) -> str:
         lines.append(f"  final qubits: {result.final_mapping}")
     for warning in result.warnings:
         lines.append(f"  warning: {warning}")
-    for key in sorted(result.measurements):
+    for key in sorted(result.records):
         tally = counts(result, key)
         lines.append(f"  {key}:")
         rows = _histogram_rows(tally, result.repetitions)
@@ -729,7 +736,7 @@ def result_html(result: IQMResult) -> str:
     meta.extend((stamp, value) for stamp, value in result.timestamps.items())
     meta.extend(("warning", w) for w in result.warnings)
     parts = ['<div class="cirq-iqm-ext-result">', "<b>IQMResult</b>", _html_table(["", ""], meta)]
-    for key in sorted(result.measurements):
+    for key in sorted(result.records):
         rows = _histogram_rows(counts(result, key), result.repetitions)
         parts.append(f"<div>key <code>{html.escape(key)}</code></div><table>")
         for bits, n, share in rows[:MAX_HISTOGRAM_ROWS]:

@@ -61,8 +61,12 @@ def circuit_metadata(
     initial_mapping: Mapping[str, str],
     final_mapping: Mapping[str, str],
     invert_masks: Mapping[str, Sequence[bool]],
+    repeated: Mapping[str, Sequence[str]] | None = None,
 ) -> dict[str, Any]:
-    """The metadata entry that lets results be rebuilt from the job alone."""
+    """The metadata entry that lets results be rebuilt from the job alone.
+
+    ``repeated`` maps a Cirq key measured more than once to its wire keys, in order.
+    """
     entry: dict[str, Any] = {"params": dict(params), "program": program_index}
     if initial_mapping:
         entry["initial_mapping"] = dict(initial_mapping)
@@ -70,6 +74,8 @@ def circuit_metadata(
         entry["final_mapping"] = dict(final_mapping)
     if invert_masks:
         entry["invert"] = {k: [int(b) for b in v] for k, v in invert_masks.items()}
+    if repeated:
+        entry["repeated"] = {k: list(v) for k, v in repeated.items()}
     return {METADATA_KEY: entry}
 
 
@@ -105,10 +111,12 @@ def results_from_run(job_id: UUID, run: RunResult) -> list[tuple[int, IQMResult]
             if key in invert:
                 array = array ^ np.asarray(invert[key], dtype=np.int8)
             arrays[key] = array
+        records = _records_of_repeated_keys(arrays, info.get("repeated", {}))
         initial = info.get("initial_mapping", {})
         result = IQMResult(
             params=cirq.ParamResolver(info.get("params", {})),
             measurements=arrays,
+            records=records,
             job_id=job_id,
             calibration_set_id=run.metadata.calibration_set_id,
             timestamps=run.metadata.timestamps,
@@ -119,6 +127,23 @@ def results_from_run(job_id: UUID, run: RunResult) -> list[tuple[int, IQMResult]
         )
         out.append((int(info.get("program", 0)), result))
     return out
+
+
+def _records_of_repeated_keys(
+    arrays: dict[str, np.ndarray], repeated: Mapping[str, Sequence[str]]
+) -> dict[str, np.ndarray] | None:
+    """Cirq's records for keys measured more than once, shaped ``(shots, instances, qubits)``;
+    their wire keys are taken out of ``arrays``."""
+    if not repeated:
+        return None
+    records = {}
+    for key, wire_keys in repeated.items():
+        parts = [arrays.pop(w) for w in wire_keys if w in arrays]
+        if parts:
+            records[key] = np.stack(parts, axis=1)
+    for key in list(arrays):
+        records[key] = arrays.pop(key)[:, np.newaxis, :]
+    return records
 
 
 class IQMJob:

@@ -19,6 +19,8 @@ class IQMResult(cirq.ResultDict):
     Args:
         params: The sweep point.
         measurements: Measurement key -> array of 0/1, shape ``(shots, qubits)``.
+        records: Measurement key -> array of 0/1, shape ``(shots, instances, qubits)``, for
+            circuits that measure a key more than once (Cirq's repeated keys).
         job_id: The IQM job that produced the result.
         calibration_set_id: The calibration set the job ran with.
         timestamps: The job's timestamps (ISO 8601 strings).
@@ -33,6 +35,7 @@ class IQMResult(cirq.ResultDict):
         *,
         params: cirq.ParamResolver | None = None,
         measurements: Mapping[str, np.ndarray] | None = None,
+        records: Mapping[str, np.ndarray] | None = None,
         job_id: UUID | str | None = None,
         calibration_set_id: UUID | str | None = None,
         timestamps: Mapping[str, str] | None = None,
@@ -41,7 +44,13 @@ class IQMResult(cirq.ResultDict):
         warnings: Sequence[str] = (),
         requested_shots: int | None = None,
     ):
-        super().__init__(params=params, measurements=measurements)
+        if records is not None and not records:
+            records = None
+        super().__init__(
+            params=params,
+            measurements=measurements if records is None else None,
+            records=records,
+        )
         self.job_id = None if job_id is None else UUID(str(job_id))
         self.calibration_set_id = (
             None if calibration_set_id is None else UUID(str(calibration_set_id))
@@ -60,7 +69,7 @@ class IQMResult(cirq.ResultDict):
     def __repr__(self) -> str:
         return (
             f"IQMResult(job_id={str(self.job_id)!r}, params={self.params!r}, "
-            f"shots={self.repetitions}, keys={sorted(self.measurements)!r})"
+            f"shots={self.repetitions}, keys={sorted(self.records)!r})"
         )
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
@@ -109,8 +118,10 @@ class IQMResult(cirq.ResultDict):
 
     @classmethod
     def _from_json_dict_(cls, params: Any, **kwargs: Any) -> IQMResult:
-        records = kwargs.pop("records")
-        plain = cirq.ResultDict._from_packed_records(params=params, records=records)
-        measurements = {key: value[:, 0, :] for key, value in plain.records.items()}
+        packed = kwargs.pop("records")
+        plain = cirq.ResultDict._from_packed_records(params=params, records=packed)
         kwargs.pop("cirq_type", None)
+        if any(value.shape[1] != 1 for value in plain.records.values()):
+            return cls(params=params, records=dict(plain.records), **kwargs)
+        measurements = {key: value[:, 0, :] for key, value in plain.records.items()}
         return cls(params=params, measurements=measurements, **kwargs)

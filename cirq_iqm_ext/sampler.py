@@ -12,8 +12,10 @@ from __future__ import annotations
 import json
 import numbers
 import threading
+import warnings
+import weakref
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -24,7 +26,7 @@ import duet
 
 from cirq_iqm_ext.client import IQMClient
 from cirq_iqm_ext.device import IQMDevice
-from cirq_iqm_ext.errors import ClientConfigurationError
+from cirq_iqm_ext.errors import ClientConfigurationError, ServerResponseError
 from cirq_iqm_ext.job import IQMJob, circuit_metadata
 from cirq_iqm_ext.models import HeraldingMode, RunRequest
 from cirq_iqm_ext.results import IQMResult
@@ -59,6 +61,10 @@ def _qubit_text(qubit: cirq.Qid) -> str:
     return qubit.name if isinstance(qubit, cirq.NamedQubit) else str(qubit)
 
 
+class CalibrationDriftWarning(UserWarning):
+    """Programs compiled for one calibration set ran on another."""
+
+
 class IQMSampler(cirq.Sampler):
     """Runs Cirq circuits on an IQM quantum computer.
 
@@ -82,6 +88,16 @@ class IQMSampler(cirq.Sampler):
         heralding_mode: ``"none"`` or ``"zeros"``.
         progress: Show a progress line on stderr while waiting (``None``: when it is a terminal).
         seed: Seed of the compiler's layout trials.
+        move_gate_validation: IQM Server API job option: ``"strict"``, ``"allow_prx"`` or
+            ``"none"`` (MOVE-sandwich rules on star devices; ``None``: the server's default).
+        move_gate_frame_tracking: IQM Server API job option: ``"full"``,
+            ``"no_detuning_correction"`` or ``"none"``.
+        active_reset_cycles: IQM Server API job option: active resets before each shot
+            (``None``: reset by waiting; ``0``: no initial reset).
+        dd_mode: IQM Server API job option: ``"disabled"`` or ``"enabled"`` (dynamical
+            decoupling).
+        dd_strategy: IQM Server API job option: the dynamical-decoupling strategy.
+        use_timeslot: Submit into the account's reserved timeslot (IQM Server API).
         **client_options: Passed to :class:`~cirq_iqm_ext.client.IQMClient`: authentication
             (``token``, ``tokens_file``, ``auth_server_url``, ``username``, ``password``),
             ``client_signature``, ``transport``, ``timeout``, ...
@@ -101,6 +117,12 @@ class IQMSampler(cirq.Sampler):
         heralding_mode: HeraldingMode | str = HeraldingMode.NONE,
         progress: bool | None = None,
         seed: int | None = None,
+        move_gate_validation: str | None = None,
+        move_gate_frame_tracking: str | None = None,
+        active_reset_cycles: int | None = None,
+        dd_mode: str | None = None,
+        dd_strategy: Mapping[str, Any] | None = None,
+        use_timeslot: bool = False,
         **client_options: Any,
     ):
         if max_circuits_per_job is not None and (
@@ -127,8 +149,18 @@ class IQMSampler(cirq.Sampler):
             raise ClientConfigurationError(
                 f"device must be an IQMDevice, got {type(device).__name__}"
             )
+        self._job_options = _job_options(
+            move_gate_validation=move_gate_validation,
+            move_gate_frame_tracking=move_gate_frame_tracking,
+            active_reset_cycles=active_reset_cycles,
+            dd_mode=dd_mode,
+            dd_strategy=dd_strategy,
+            use_timeslot=use_timeslot,
+        )
         self._client = IQMClient(url, **client_options)
         self._device = device
+        self._fetched_device = device is None
+        self._drift_warned: set[tuple[UUID, UUID]] = set()
         self._calibration_set_id = (
             None if calibration_set_id is None else UUID(str(calibration_set_id))
         )
@@ -144,6 +176,10 @@ class IQMSampler(cirq.Sampler):
         self._cache: OrderedDict[Any, PreparedProgram] = OrderedDict()
         self._lock = threading.Lock()
         self._executor: ThreadPoolExecutor | None = None
+        # Held in a list the finaliser shares, so a sampler that is never closed still releases
+        # its connections and threads when it is collected (no ResourceWarning).
+        self._executors: list[ThreadPoolExecutor] = []
+        self._finalizer = weakref.finalize(self, _release, self._client, self._executors)
 
     # ------------------------------------------------------------------ set-up
 
@@ -160,18 +196,47 @@ class IQMSampler(cirq.Sampler):
 
     @property
     def device(self) -> IQMDevice:
-        """The device, fetched from the server (once) on first use."""
+        """The device, fetched from the server (once) on first use.
+
+        Dynamic circuits (mid-circuit measurement, ``reset``, feed-forward) are allowed where the
+        server runs them: always on the IQM Server API, on a v1 server when its architecture
+        lists ``reset`` or ``cc_prx``. Feedback groups come from the server where it has them.
+        """
         with self._lock:
             if self._device is None:
-                spec = self._client.get_quantum_architecture()
-                self._device = IQMDevice.from_architecture(spec, self._calibration_set_id)
+                spec = None
+                if self._calibration_set_id is not None:
+                    # A pinned set: compile for what that set calibrated, where the server
+                    # says (the v1 endpoint for it is optional).
+                    try:
+                        spec = self._client.get_dynamic_quantum_architecture(
+                            self._calibration_set_id
+                        )
+                    except (ClientConfigurationError, ServerResponseError):
+                        spec = None
+                if spec is None:
+                    spec = self._client.get_quantum_architecture()
+                iqm_server = self._client.api == "iqm-server"
+                self._device = IQMDevice.from_architecture(
+                    spec,
+                    self._calibration_set_id,
+                    mid_circuit_measurement=True if iqm_server else None,
+                    feedback_groups=self._client.get_feedback_groups(),
+                )
             return self._device
 
+    def refresh_device(self) -> IQMDevice:
+        """Fetches the device again and forgets every compiled program, e.g. after the server's
+        calibration changed: the next run compiles for the new calibration set."""
+        with self._lock:
+            self._device = None if self._fetched_device else self._device
+            self._cache.clear()
+            self._drift_warned.clear()
+        return self.device
+
     def close(self) -> None:
-        """Closes the client and the thread pool."""
-        if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
-        self._client.close()
+        """Closes the client and the thread pool (also done when the sampler is collected)."""
+        self._finalizer()
 
     def __enter__(self) -> IQMSampler:
         return self
@@ -183,6 +248,7 @@ class IQMSampler(cirq.Sampler):
         with self._lock:
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(8, thread_name_prefix="iqm-sampler")
+                self._executors.append(self._executor)
             return self._executor
 
     # ------------------------------------------------------------------ compile once
@@ -241,8 +307,11 @@ class IQMSampler(cirq.Sampler):
             wire_names[physical] = _qubit_text(logical)
         for qubit in compiled.circuit.all_qubits():
             wire_names.setdefault(qubit, _qubit_text(qubit))
-        if len(set(wire_names.values())) != len(wire_names):
-            wire_names = {q: _qubit_text(q) for q in wire_names}  # names clash: use physical
+        feeds_forward = any(op.classical_controls for op in compiled.circuit.all_operations())
+        if feeds_forward or len(set(wire_names.values())) != len(wire_names):
+            # Names clash, or a cc_prx names its feedback qubit in an argument, which no
+            # qubit mapping translates: send physical names.
+            wire_names = {q: _qubit_text(q) for q in wire_names}
         template = CircuitTemplate(compiled.circuit, qubit_names=wire_names)
         mapping = {wire_names[q]: _qubit_text(q) for q in compiled.circuit.all_qubits()}
         return PreparedProgram(
@@ -296,6 +365,7 @@ class IQMSampler(cirq.Sampler):
                     prepared.initial_mapping,
                     prepared.final_mapping,
                     invert,
+                    prepared.template.repeated,
                 )
                 for r in resolvers
             ]
@@ -313,6 +383,7 @@ class IQMSampler(cirq.Sampler):
         if self._max_duration is not None:
             settings["max_circuit_duration_over_t2"] = float(self._max_duration)
         settings["heralding_mode"] = self._heralding_mode.value
+        settings.update(self._job_options)
         tail = "]," + json.dumps(settings, separators=(",", ":"))[1:]
         limit = self._max_circuits_per_job or len(circuits)
         return [
@@ -381,7 +452,9 @@ class IQMSampler(cirq.Sampler):
         repetitions: int = 1,
     ) -> Sequence[cirq.Result]:
         """Runs every point of ``params`` in one IQM job; one result per point, in sweep order."""
-        return self.submit(program, params, repetitions).result()
+        results = self.submit(program, params, repetitions).result()
+        self._warn_on_drift(results)
+        return results
 
     def run_batch(
         self,
@@ -409,7 +482,31 @@ class IQMSampler(cirq.Sampler):
         for indices, job in jobs:
             for program_index, result in job.results_with_programs():
                 out[indices[program_index]].append(result)
+        self._warn_on_drift([r for results in out for r in results])
         return out
+
+    def _warn_on_drift(self, results: Sequence[IQMResult]) -> None:
+        """Warns once per pair when programs compiled for one calibration set ran on another."""
+        compiled_for = self._device.calibration_set_id if self._device is not None else None
+        if compiled_for is None:
+            return
+        for result in results:
+            ran_on = result.calibration_set_id
+            if ran_on is None or ran_on == compiled_for:
+                continue
+            pair = (compiled_for, ran_on)
+            with self._lock:
+                if pair in self._drift_warned:
+                    continue
+                self._drift_warned.add(pair)
+            warnings.warn(
+                f"The programs were compiled for calibration set {compiled_for} but ran on "
+                f"{ran_on} (the server's default changed, or another set was pinned); the "
+                "qubits and gates chosen may no longer be the best. Call sampler.refresh_device() "
+                "to compile for the current set",
+                CalibrationDriftWarning,
+                stacklevel=3,
+            )
 
     async def run_sweep_async(
         self,
@@ -461,6 +558,12 @@ def _is_valid_native(program: cirq.AbstractCircuit, device: IQMDevice) -> bool:
     return True
 
 
+def _release(client: IQMClient, executors: list[ThreadPoolExecutor]) -> None:
+    for executor in executors:
+        executor.shutdown(wait=False, cancel_futures=True)
+    client.close()
+
+
 def _is_integer(value: Any) -> bool:
     """A whole number: Python's or numpy's, never a bool."""
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
@@ -474,3 +577,40 @@ def _plain(value: Any) -> Any:
         return float(value)
     except (TypeError, ValueError):
         return complex(value).real
+
+
+#: Values the IQM Server API accepts for each job option (PROTOCOL_IQM_SERVER.md §3.1).
+_OPTION_VALUES: dict[str, tuple[str, ...]] = {
+    "move_gate_validation": ("strict", "allow_prx", "none"),
+    "move_gate_frame_tracking": ("full", "no_detuning_correction", "none"),
+    "dd_mode": ("disabled", "enabled"),
+}
+
+
+def _job_options(**options: Any) -> dict[str, Any]:
+    """The job options that were set, checked; ``None`` (the server's default) is left out."""
+    out: dict[str, Any] = {}
+    for name, value in options.items():
+        if value is None or (name == "use_timeslot" and value is False):
+            continue
+        allowed = _OPTION_VALUES.get(name)
+        if allowed is not None and value not in allowed:
+            raise ClientConfigurationError(
+                f"{name} must be one of {', '.join(map(repr, allowed))}, got {value!r}"
+            )
+        if name == "active_reset_cycles" and not (_is_integer(value) and value >= 0):
+            raise ClientConfigurationError(
+                f"active_reset_cycles must be a whole number >= 0 or None, got {value!r}"
+            )
+        if name == "dd_strategy" and not isinstance(value, Mapping):
+            raise ClientConfigurationError(
+                f"dd_strategy must be a mapping (the server's DD strategy) or None, got {value!r}"
+            )
+        if name == "use_timeslot" and value is not True:
+            raise ClientConfigurationError(f"use_timeslot must be True or False, got {value!r}")
+        out[name] = int(value) if name == "active_reset_cycles" else value
+    if out.get("move_gate_frame_tracking") == "full" and out.get("move_gate_validation") == "none":
+        raise ClientConfigurationError(
+            'move_gate_frame_tracking="full" needs move_gate_validation "strict" or "allow_prx"'
+        )
+    return out

@@ -27,6 +27,7 @@ import numpy as np
 import sympy
 
 from cirq_iqm_ext.barriers import IQMBarrierGate
+from cirq_iqm_ext.dynamic import controlled_pulse, pulse_parameters
 from cirq_iqm_ext.errors import CircuitValidationError, ModelValidationError
 from cirq_iqm_ext.models import Circuit, Instruction
 from cirq_iqm_ext.move import MOVE, IQMMoveGate
@@ -44,14 +45,17 @@ class MeasurementInfo:
     """How one measurement key's columns come back.
 
     Attributes:
-        key: The measurement key.
+        key: The measurement's key on the wire (unique in its circuit).
         qubits: Qubit names in column order.
         invert_mask: Columns whose bits are flipped after measurement (Cirq's ``invert_mask``).
+        cirq_key: The Cirq key it records (a key Cirq measures more than once gets one wire key
+            per measurement: ``k``, ``k__1``, ...).
     """
 
     key: str
     qubits: tuple[str, ...]
     invert_mask: tuple[bool, ...] = ()
+    cirq_key: str = ""
 
 
 def _qubit_name(qubit: cirq.Qid) -> str:
@@ -108,6 +112,10 @@ class _SymbolicInstruction:
 
 _PRX_PATTERN = '{"name":"prx","qubits":[%s],"args":{"angle_t":%%r,"phase_t":%%r}}'
 _DELAY_PATTERN = '{"name":"delay","qubits":[%s],"args":{"duration":%%r}}'
+_CC_PRX_PATTERN = (
+    '{"name":"cc_prx","qubits":[%s],"args":{"angle_t":%%r,"phase_t":%%r,'
+    '"feedback_qubit":%s,"feedback_key":%s}}'
+)
 _CZ_JSON = '{"name":"cz","qubits":[%s,%s],"args":{}}'
 
 
@@ -147,6 +155,9 @@ class CircuitTemplate:
         self._slot_of: dict[tuple[sympy.Expr, str], int] = {}
         self._qubit_json: dict[cirq.Qid, str] = {}
         self.measurements: dict[str, MeasurementInfo] = {}
+        #: Cirq key -> its wire keys, for keys measured more than once.
+        self.repeated: dict[str, list[str]] = {}
+        self._prepare_keys(circuit)
         wire_names = qubit_names or {}
         # Virtual Z per qubit, in half turns (absent: none).
         frames: dict[cirq.Qid, Any] = {}
@@ -209,6 +220,32 @@ class CircuitTemplate:
             s for slot in self._slots for s in slot.symbols
         )
 
+    def _prepare_keys(self, circuit: cirq.AbstractCircuit) -> None:
+        """Finds the keys fed forward and every key in use (wire keys must not clash)."""
+        self._fed: set[str] = set()
+        self._keys_in_use: set[str] = set()
+        for op in circuit.all_operations():
+            for condition in op.classical_controls:
+                self._fed.update(str(k) for k in condition.keys)
+            if isinstance(op.gate, cirq.MeasurementGate):
+                self._keys_in_use.add(op.gate.key)
+        self._instances: dict[str, list[str]] = {}
+        # Cirq key -> (wire key, measured qubit's wire name) of its latest measurement so far.
+        self._latest: dict[str, tuple[str, str]] = {}
+
+    def _wire_key(self, key: str) -> str:
+        instances = self._instances.setdefault(key, [])
+        wire_key = key
+        n = len(instances)
+        while n and (wire_key == key or wire_key in self._keys_in_use):
+            wire_key = f"{key}__{n}"
+            n += 1
+        self._keys_in_use.add(wire_key)
+        instances.append(wire_key)
+        if len(instances) > 1:
+            self.repeated[key] = instances
+        return wire_key
+
     def _json_name(self, qubit: cirq.Qid, wire_names: Mapping[cirq.Qid, str]) -> str:
         text = self._qubit_json.get(qubit)
         if text is None:
@@ -263,6 +300,9 @@ class CircuitTemplate:
             )
         gate = op.gate
         frames = self._frames
+        if op.classical_controls:
+            self._add_controlled(op, moment_index, wire_names)
+            return
         if isinstance(gate, cirq.ZPowGate):
             q = op.qubits[0]
             frames[q] = _add_frame(frames.get(q, 0.0), gate.exponent)
@@ -296,20 +336,25 @@ class CircuitTemplate:
                 raise SerializationError(
                     f"moment {moment_index}: {op!r} has a confusion map, which IQM cannot run"
                 )
-            if gate.key in self.measurements:
-                raise SerializationError(
-                    f"moment {moment_index}: measurement key {gate.key!r} is used more than "
-                    "once; give each measurement its own key"
-                )
+            wire_key = self._wire_key(gate.key)
             mask = tuple(gate.full_invert_mask())
             names = tuple(json.loads(q) for q in qubits)
-            self.measurements[gate.key] = MeasurementInfo(
-                gate.key, names, mask if any(mask) else ()
+            self.measurements[wire_key] = MeasurementInfo(
+                wire_key, names, mask if any(mask) else (), gate.key
             )
             for q in op.qubits:
                 # After a measurement the qubit is in a basis state: its frame is a global phase.
                 frames.pop(q, None)
-            args = json.dumps({"key": gate.key})
+            measure_args: dict[str, str] = {"key": wire_key}
+            if gate.key in self._fed:
+                if len(names) != 1:
+                    raise SerializationError(
+                        f"moment {moment_index}: {op!r} is fed forward but measures "
+                        f"{len(names)} qubits; IQM feeds forward single-qubit measurements"
+                    )
+                measure_args["feedback_key"] = wire_key
+                self._latest[gate.key] = (wire_key, names[0])
+            args = json.dumps(measure_args)
             self._fragments.append(f'{{"name":"measure","qubits":[{locus}],"args":{args}}}')
             return
         if isinstance(gate, cirq.WaitGate):
@@ -318,6 +363,11 @@ class CircuitTemplate:
             return
         if isinstance(gate, IQMBarrierGate):
             self._fragments.append(f'{{"name":"barrier","qubits":[{locus}],"args":{{}}}}')
+            return
+        if isinstance(gate, cirq.ResetChannel):
+            for q in op.qubits:
+                frames.pop(q, None)  # |0> after a reset: a frame is a global phase there
+            self._fragments.append(f'{{"name":"reset","qubits":[{locus}],"args":{{}}}}')
             return
         if isinstance(gate, IQMMoveGate):
             # The state moves between qubit and resonator, and its frame moves with it.
@@ -336,6 +386,35 @@ class CircuitTemplate:
             "delay, barrier and move, plus virtual Z rotations). Compile the circuit first "
             "(IQMSampler(compile=True) or cirq_iqm_ext.transpile)"
         )
+
+    def _add_controlled(
+        self, op: cirq.Operation, moment_index: int, wire_names: Mapping[cirq.Qid, str]
+    ) -> None:
+        """A classically controlled pulse as ``cc_prx``, fed by its key's latest measurement."""
+        try:
+            pulse, key = controlled_pulse(op)
+        except CircuitValidationError as error:
+            raise SerializationError(f"moment {moment_index}: {error}") from None
+        latest = self._latest.get(str(key))
+        if latest is None:
+            raise SerializationError(
+                f"moment {moment_index}: {op!r} is conditioned on {str(key)!r} before any "
+                "measurement of it; measure it first"
+            )
+        feedback_key, feedback_qubit = latest
+        exponent, phase = pulse_parameters(pulse.gate)
+        qubit = pulse.qubits[0]
+        phase = phase - self._frames.get(qubit, 0.0)
+
+        def literal(text: str) -> str:
+            return json.dumps(text).replace("%", "%%")  # the pattern is %-formatted later
+
+        pattern = _CC_PRX_PATTERN % (
+            self._json_name(qubit, wire_names),
+            literal(feedback_qubit),
+            literal(feedback_key),
+        )
+        self._add_symbolic(pattern, [(exponent / 2, ANGLE), (phase / 2, PHASE)])
 
     @property
     def is_parameterized(self) -> bool:
@@ -486,6 +565,15 @@ def instruction_to_operations(
         return [cirq.CZ(*qubits)]
     if instruction.name == "measure":
         return [cirq.measure(*qubits, key=instruction.args["key"])]
+    if instruction.name == "reset":
+        return [cirq.ResetChannel().on(q) for q in qubits]
+    if instruction.name == "cc_prx":
+        pulse = cirq.PhasedXPowGate(
+            exponent=2 * instruction.args["angle_t"],
+            phase_exponent=2 * instruction.args["phase_t"],
+        )
+        # The key names a measure's feedback_key, which this package makes equal to its key.
+        return [pulse.on(*qubits).with_classical_controls(instruction.args["feedback_key"])]
     if instruction.name == "barrier":
         return [IQMBarrierGate(len(qubits)).on(*qubits)]
     if instruction.name == "delay":

@@ -22,7 +22,10 @@ Items (plain tuples, cheap to build):
   synthesis cache: ``"cz"`` for CZ, else a hashable such as the Cirq gate);
 * ``("m", qubits, gate)``: measurement;
 * ``("w", qubits, gate)``: a wait (``cirq.WaitGate``), kept as it is;
-* ``("b", qubits, gate)``: a barrier, kept as it is.
+* ``("b", qubits, gate)``: a barrier, kept as it is;
+* ``("r", qubits, gate)``: a reset (``cirq.ResetChannel``);
+* ``("c", (target, measured), op)``: a classically controlled pulse on ``target``, fed by the
+  latest measurement of ``measured`` (which only orders it; the key in ``op`` says which).
 
 Waits and barriers end blocks and single-qubit runs on their qubits, so nothing is merged across
 them; a Z frame passes through them unchanged (a virtual Z commutes with an idle and costs no
@@ -40,6 +43,8 @@ import cirq
 import numpy as np
 import sympy
 
+from cirq_iqm_ext.dynamic import controlled_pulse, pulse_parameters
+
 ATOL = 1e-8
 
 _SWAP_BASIS = np.array([0, 2, 1, 3])
@@ -48,7 +53,36 @@ _LQ = cirq.LineQubit.range(2)
 Item = tuple[Any, ...]
 
 #: Item kinds that act on a tuple of qubits (``item[1]``) and that nothing is merged across.
-MULTI_QUBIT_KINDS = frozenset({"m", "w", "b"})
+MULTI_QUBIT_KINDS = frozenset({"m", "w", "b", "r", "c"})
+
+
+class Relabeller:
+    """Rewrites items onto other wires as SWAPs are taken out of the circuit.
+
+    ``wire[q]`` is the wire that qubit index ``q`` is on now. A classically controlled item keeps
+    its order after the measurement that feeds it: its second qubit is the wire that measurement
+    was on, whatever SWAPs came since.
+    """
+
+    def __init__(self, wire: list[int]):
+        self.wire = wire
+        self._measured_on: dict[cirq.MeasurementKey, int] = {}
+
+    def __call__(self, item: Item) -> Item:
+        wire = self.wire
+        kind = item[0]
+        if kind == "u2":
+            return ("u2", wire[item[1]], wire[item[2]], *item[3:])
+        if kind == "c":
+            _, key = controlled_pulse(item[2])
+            target = wire[item[1][0]]
+            return ("c", (target, self._measured_on.get(key, wire[item[1][1]])), item[2])
+        if kind in MULTI_QUBIT_KINDS:
+            qubits = tuple(wire[q] for q in item[1])
+            if kind == "m" and len(qubits) == 1:
+                self._measured_on[item[2].mkey] = qubits[0]
+            return (kind, qubits, item[2])
+        return (kind, wire[item[1]], item[2])
 
 
 def item_qubits(item: Item) -> tuple[int, ...]:
@@ -377,6 +411,20 @@ def to_native(
             for q in qs:
                 flush(q)  # the frame passes through: a virtual Z commutes with an idle
             out.append(gate.on(*(qubits[q] for q in qs)))
+        elif kind == "r":
+            qs, gate = item[1], item[2]
+            for q in qs:
+                flush(q)
+                frame[q] = 0.0  # |0> after a reset: a frame is a global phase there
+            out.append(gate.on(*(qubits[q] for q in qs)))
+        elif kind == "c":
+            q, op = item[1][0], item[2]
+            flush(q)
+            pulse, _ = controlled_pulse(op)
+            exponent, phase = pulse_parameters(pulse.gate)
+            # The frame enters the conditional pulse's phase exactly as a plain pulse's.
+            gate = cirq.PhasedXPowGate(phase_exponent=_reduce(phase - frame[q]), exponent=exponent)
+            out.append(gate.on(qubits[q]).with_classical_controls(*op.classical_controls))
         else:  # pragma: no cover - internal invariant
             raise ValueError(f"Unknown item kind {kind!r}")
     for q in range(n):
@@ -513,19 +561,15 @@ def absorb_swaps(items: Sequence[Item], wire: list[int]) -> list[Item]:
     mapping reports. ``wire`` (logical qubit -> wire) is updated in place.
     """
     out: list[Item] = []
+    relabel = Relabeller(wire)
     for item in items:
-        kind = item[0]
-        if kind == "u2":
-            a, b, m, key = wire[item[1]], wire[item[2]], item[3], item[4]
-            if key != "cz":
-                swapped = _SWAP_MAT @ m
-                if cz_cost(swapped) < cz_cost(m):
-                    wire[item[1]], wire[item[2]] = b, a
-                    out.append(("u2", a, b, swapped, None))  # no longer its parts
-                    continue
-            out.append(("u2", a, b, *item[3:]))
-        elif kind in MULTI_QUBIT_KINDS:
-            out.append((kind, tuple(wire[q] for q in item[1]), item[2]))
-        else:
-            out.append((kind, wire[item[1]], item[2]))
+        if item[0] == "u2" and item[4] != "cz":
+            m = item[3]
+            swapped = _SWAP_MAT @ m
+            if cz_cost(swapped) < cz_cost(m):
+                a, b = wire[item[1]], wire[item[2]]
+                wire[item[1]], wire[item[2]] = b, a
+                out.append(("u2", a, b, swapped, None))  # no longer its parts
+                continue
+        out.append(relabel(item))
     return out

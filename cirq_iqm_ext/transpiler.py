@@ -49,6 +49,7 @@ import numpy as np
 from cirq_iqm_ext.barriers import IQMBarrierGate
 from cirq_iqm_ext.decompose import flatten
 from cirq_iqm_ext.device import DeviceValidationError, IQMDevice
+from cirq_iqm_ext.dynamic import controlled_pulse
 from cirq_iqm_ext.errors import CompilationError
 from cirq_iqm_ext.move import (
     DEFAULT_LOOKAHEAD,
@@ -68,6 +69,7 @@ from cirq_iqm_ext.routing import Coupling, Skeleton
 from cirq_iqm_ext.synthesis import (
     MULTI_QUBIT_KINDS,
     Item,
+    Relabeller,
     TwoQubitSynthesizer,
     absorb_swaps,
     item_qubits,
@@ -125,6 +127,8 @@ class _Itemizer:
     def __init__(self, index: Mapping[cirq.Qid, int]):
         self.index = index
         self.matrices: dict[cirq.Gate, np.ndarray] = {}
+        # Key -> qubits of its latest measurement so far: what a classical control reads.
+        self.measured: dict[cirq.MeasurementKey, tuple[int, ...]] = {}
 
     def matrix(self, gate: cirq.Gate) -> np.ndarray:
         if not _hashable(gate):
@@ -136,11 +140,16 @@ class _Itemizer:
         return m
 
     def item(self, op: cirq.Operation) -> Item:
+        idx = tuple(self.index[q] for q in op.qubits)
+        if op.classical_controls:
+            return self._controlled(op, idx)
         gate = op.gate
         assert gate is not None  # flatten() only yields gate operations
-        idx = tuple(self.index[q] for q in op.qubits)
         if isinstance(gate, cirq.MeasurementGate):
+            self.measured[gate.mkey] = idx
             return ("m", idx, gate)
+        if isinstance(gate, cirq.ResetChannel):
+            return ("r", idx, gate)
         if isinstance(gate, cirq.WaitGate):
             return ("w", idx, gate)
         if isinstance(gate, IQMBarrierGate):
@@ -154,6 +163,24 @@ class _Itemizer:
         key = gate if _hashable(gate) else None
         return ("u2", idx[0], idx[1], self.matrix(gate), key)
 
+    def _controlled(self, op: cirq.Operation, idx: tuple[int, ...]) -> Item:
+        """``("c", (target, measured qubit), op)``: the measured qubit orders it after the
+        measurement (the router keeps every gate after the gates it depends on)."""
+        _, key = controlled_pulse(op)
+        measured = self.measured.get(key)
+        if measured is None:
+            raise DeviceValidationError(
+                f"{op!r} is conditioned on {str(key)!r}, which no earlier measurement sets; "
+                "measure that key before the gate that depends on it"
+            )
+        if len(measured) != 1:
+            raise DeviceValidationError(
+                f"{op!r} is conditioned on {str(key)!r}, a measurement of {len(measured)} qubits; "
+                "IQM feeds forward the bit of a single-qubit measurement: measure that qubit "
+                "under its own key"
+            )
+        return ("c", (idx[0], measured[0]), op)
+
 
 def _is_swap(matrix: np.ndarray) -> bool:
     phase = matrix[0, 0]
@@ -164,22 +191,17 @@ def _elide_swaps(items: list[Item], wire: list[int]) -> list[Item]:
     """Drops SWAP gates by relabelling the qubits of every later item; updates ``wire``."""
     out: list[Item] = []
     swap_cache: dict[int, bool] = {}
+    relabel = Relabeller(wire)
     for it in items:
-        kind = it[0]
-        if kind == "u2":
+        if it[0] == "u2":
             m = it[3]
             is_swap = swap_cache.get(id(m))
             if is_swap is None:
                 is_swap = swap_cache[id(m)] = _is_swap(m)
-            a, b = wire[it[1]], wire[it[2]]
             if is_swap:
-                wire[it[1]], wire[it[2]] = b, a
+                wire[it[1]], wire[it[2]] = wire[it[2]], wire[it[1]]
                 continue
-            out.append(("u2", a, b, m, it[4]))
-        elif kind in MULTI_QUBIT_KINDS:
-            out.append((kind, tuple(wire[q] for q in it[1]), it[2]))
-        else:
-            out.append((kind, wire[it[1]], it[2]))
+        out.append(relabel(it))
     return out
 
 

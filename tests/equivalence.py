@@ -77,3 +77,43 @@ def assert_equivalent(
             phase = actual[other] / expected[other] / (actual[ref] / expected[ref])
             predicted = np.where((index & bit) != (ref & bit), predicted * phase, predicted)
     np.testing.assert_allclose(actual, predicted, atol=1e-6)
+
+
+def is_dynamic(circuit: cirq.AbstractCircuit) -> bool:
+    """Whether the circuit measures mid-circuit, resets or feeds a bit forward."""
+    return not circuit.are_all_measurements_terminal() or any(
+        op.classical_controls or isinstance(op.gate, cirq.ResetChannel)
+        for op in circuit.all_operations()
+    )
+
+
+def assert_same_distribution(
+    original: cirq.AbstractCircuit,
+    result: TranspileResult,
+    *,
+    repetitions: int = 4000,
+    seed: int = 0,
+) -> None:
+    """A dynamic circuit and its compiled form give the same joint distribution of every key's
+    records (sampled; the bound is four times the distance two samples of one distribution
+    show on average, so only a real difference crosses it)."""
+
+    def histogram(circuit: cirq.AbstractCircuit) -> dict[tuple[int, ...], float]:
+        run = cirq.Simulator(seed=seed).run(circuit, repetitions=repetitions)
+        keys = sorted(run.records)
+        rows = zip(*(run.records[k].reshape(repetitions, -1) for k in keys), strict=True)
+        counts: dict[tuple[int, ...], float] = {}
+        for row in rows:
+            outcome = tuple(int(b) for part in row for b in part)
+            counts[outcome] = counts.get(outcome, 0) + 1 / repetitions
+        return counts
+
+    a, b = histogram(original), histogram(result.circuit)
+    outcomes = set(a) | set(b)
+    tvd = 0.5 * sum(abs(a.get(k, 0) - b.get(k, 0)) for k in outcomes)
+    # E|p̂ - q̂| for two samples of p: sqrt(2 p (1 - p) / N) * sqrt(2 / pi) per outcome.
+    noise = 0.5 * sum(
+        np.sqrt(2 * m * (1 - m) / repetitions) * np.sqrt(2 / np.pi)
+        for m in (((a.get(k, 0) + b.get(k, 0)) / 2) for k in outcomes)
+    )
+    assert tvd < 4 * noise + 0.01, f"total variation distance {tvd:.3f} (noise {noise:.3f})"

@@ -272,23 +272,30 @@ def test_validate_circuit_reports_every_violation_with_its_moment():
     circuit = cirq.Circuit(
         cirq.Moment(cirq.H(q1)),  # 0: not native
         cirq.Moment(cirq.CZ(q1, q2)),  # 1: not coupled
-        cirq.Moment(cirq.measure(q1, key="a"), cirq.measure(q2, key="a")),  # 2: key repeated
+        cirq.Moment(cirq.measure(q1, key="a"), cirq.measure(q2, key="a")),  # 2: a repeated key
         cirq.Moment(cirq.X(q1)),  # 3: after measurement
         cirq.Moment(cirq.X(QB("QB42"))),  # 4: not on device
         cirq.Moment(cirq.CZ(q1, q3)),  # 5: after measurement, but the pair is fine
     )
+    # A v1-only device (no dynamic circuits): nothing may follow a measurement.
+    device = IQMDevice(Adonis().architecture, mid_circuit_measurement=False)
+    assert "mid_circuit_measurement=False" in repr(device)
     with pytest.raises(DeviceValidationError) as info:
-        Adonis().validate_circuit(circuit)
+        device.validate_circuit(circuit)
     err = info.value
-    assert len(err.violations) == 6
+    assert len(err.violations) == 5
     text = str(err)
-    assert "6 violations" in text
+    assert "5 violations" in text
     assert "moment 0: cirq.H(cirq.NamedQubit('QB1')): unsupported gate" in text
     assert "moment 1: cirq.CZ(cirq.NamedQubit('QB1'), cirq.NamedQubit('QB2')): qubit pair" in text
-    assert "moment 2: " in text and "measurement key 'a' repeated (first in moment 2)" in text
+    assert "moment 2: " not in text  # Cirq's repeated keys are allowed (records per instance)
     assert "moment 3: " in text and "after its measurement in moment 2" in text
     assert "moment 4: " in text and "qubit not on device: cirq.NamedQubit('QB42')" in text
     assert "moment 5: " in text
+    # The built-in device runs dynamic circuits: only the non-native and the unknown remain.
+    with pytest.raises(DeviceValidationError) as info:
+        Adonis().validate_circuit(circuit)
+    assert len(info.value.violations) == 3
 
 
 def test_validate_circuit_accepts_a_native_circuit():
@@ -304,10 +311,17 @@ def test_validate_circuit_accepts_a_native_circuit():
 def test_mid_circuit_measurement_is_allowed_when_the_device_says_so():
     q1 = QB("QB1")
     circuit = cirq.Circuit(cirq.measure(q1, key="a"), cirq.X(q1), cirq.measure(q1, key="b"))
+    v1_only = IQMDevice.from_architecture(Adonis().architecture, mid_circuit_measurement=False)
     with pytest.raises(DeviceValidationError, match="after its measurement"):
-        Adonis().validate_circuit(circuit)
-    device = IQMDevice.from_architecture(Adonis().architecture, mid_circuit_measurement=True)
-    device.validate_circuit(circuit)
+        v1_only.validate_circuit(circuit)
+    assert Adonis().mid_circuit_measurement  # it lists reset and cc_prx: a dynamic machine
+    Adonis().validate_circuit(circuit)
+    spec = Adonis().architecture.to_dict()["quantum_architecture"]
+    plain = {k: v for k, v in spec["operations"].items() if k not in ("reset", "cc_prx")}
+    without = IQMDevice.from_architecture({**spec, "operations": plain})
+    assert not without.mid_circuit_measurement
+    with pytest.raises(DeviceValidationError, match="after its measurement"):
+        without.validate_circuit(circuit)
 
 
 def test_many_violations_are_counted_beyond_the_shown_ones():

@@ -56,9 +56,20 @@ def test_non_native_operations_are_refused(operation, message):
         serialize_circuit(cirq.Circuit(operation, cirq.measure(QB1, key="m")))
 
 
-def test_repeated_key_and_empty_circuit_are_refused():
-    with pytest.raises(SerializationError, match="used more than once"):
-        CircuitTemplate(cirq.Circuit(cirq.measure(QB1, key="m"), cirq.measure(QB2, key="m")))
+def test_repeated_keys_get_unique_wire_keys_and_empty_circuits_are_refused():
+    # Cirq's repeated keys: one wire key per measurement, never clashing with another key.
+    template = CircuitTemplate(
+        cirq.Circuit(
+            cirq.measure(QB1, key="m"),
+            cirq.measure(QB2, key="m__1"),
+            cirq.measure(QB2, key="m"),
+            cirq.measure(QB3, key="m"),
+        )
+    )
+    keys = [i["args"]["key"] for i in template.resolve()["instructions"]]
+    assert keys == ["m", "m__1", "m__2", "m__3"]
+    assert template.repeated == {"m": ["m", "m__2", "m__3"]}
+    assert template.measurements["m__3"].cirq_key == "m"
     with pytest.raises(SerializationError, match="no operations"):
         CircuitTemplate(cirq.Circuit(cirq.GlobalPhaseGate(1j).on()))
 
