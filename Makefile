@@ -7,6 +7,7 @@ COMPAT_CIRQ_VENV := .venv-compat-cirq
 COMPAT36_VENV := .venv-compat36
 BENCH_VENV := .venv-bench
 STAMP := $(VENV)/.installed-test
+DEMO_STAMP := $(VENV)/.installed-package
 SOURCES := setup.cfg setup.py
 RUFF_CONFIG := --isolated --line-length 100 --target-version py311
 RUFF_RULES := --select E,F,W,I,B,UP,N,SIM,RUF \
@@ -21,7 +22,12 @@ $(VENV_PY):
 
 $(STAMP): $(VENV_PY) $(SOURCES)
 	$(VENV_PY) -m pip install --quiet -e ".[dev]"
-	touch $(STAMP)
+	touch $(STAMP) $(DEMO_STAMP)
+
+# The demo needs the package alone, not the test tools.
+$(DEMO_STAMP): $(VENV_PY) $(SOURCES)
+	$(VENV_PY) -m pip install --quiet -e .
+	touch $(DEMO_STAMP)
 
 # The separate environment with IQM's official iqm-client 17.x, for the compatibility tests.
 $(COMPAT_VENV)/bin/python:
@@ -40,7 +46,7 @@ $(COMPAT36_VENV)/bin/python:
 
 compat-env: $(COMPAT_VENV)/bin/python $(COMPAT_CIRQ_VENV)/bin/python $(COMPAT36_VENV)/bin/python
 
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	$(VENV_PY) examples/demo.py
 
 test: $(STAMP) compat-env lint typecheck
