@@ -133,3 +133,24 @@ def test_a_server_without_dynamic_circuits_refuses_them_before_posting():
             with pytest.raises(DeviceValidationError, match="reset"):
                 sampler.run(circuit)
         assert submissions(cocos_like) == 0
+
+
+def test_feed_forward_across_feedback_groups_is_refused_before_posting():
+    qb = {n: cirq.NamedQubit(f"QB{n}") for n in (1, 2, 3)}
+    groups = [["QB1", "QB2"], ["QB3", "QB4", "QB5"]]
+    with EmbeddedServer("adonis", feedback_groups=groups) as grouped:
+        with make_sampler(grouped.url) as sampler:
+            inside = cirq.Circuit(
+                cirq.measure(qb[1], key="k"),
+                cirq.X(qb[2]).with_classical_controls("k"),
+                cirq.measure(qb[2], key="m"),
+            )
+            assert sampler.run(inside, repetitions=10).histogram(key="m") == {0: 10}
+            across = cirq.Circuit(
+                cirq.measure(qb[1], key="k"),
+                cirq.X(qb[3]).with_classical_controls("k"),
+                cirq.measure(qb[3], key="m"),
+            )
+            with pytest.raises(DeviceValidationError, match="different feedback groups"):
+                sampler.run(across, repetitions=10)
+        assert submissions(grouped) == 1
