@@ -386,6 +386,50 @@ def parse_uuid(value: Any, what: str) -> UUID | None:
         raise _fail(f"{what} must be a UUID, got {value!r}") from None
 
 
+def check_job_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """The IQM Server API job options (the names of :data:`JOB_OPTION_DEFAULTS`; absent means
+    ``None``), checked: enum values and types, and full MOVE frame tracking only with MOVE
+    validation. Shared by :class:`RunRequest` and the sampler's constructor.
+
+    Returns:
+        Every option by name (``dd_strategy`` as a JSON-safe copy, ``use_timeslot`` a bool).
+
+    Raises:
+        ModelValidationError: An option of the wrong type or value, naming it and what it takes.
+    """
+    values = {name: options.get(name) for name in JOB_OPTION_DEFAULTS}
+    if values["use_timeslot"] is None:
+        values["use_timeslot"] = False
+    for name, allowed in (
+        ("move_gate_validation", ("strict", "allow_prx", "none")),
+        ("move_gate_frame_tracking", MOVE_GATE_FRAME_TRACKING_MODES),
+        ("dd_mode", DD_MODES),
+    ):
+        value = values[name]
+        if value is not None and (not isinstance(value, str) or value not in allowed):
+            raise _fail(
+                f"{name} must be one of {', '.join(map(repr, allowed))} (or null), got {value!r}"
+            )
+    cycles = values["active_reset_cycles"]
+    if cycles is not None and (isinstance(cycles, bool) or not isinstance(cycles, int)):
+        raise _fail(f"active_reset_cycles must be an integer or null, got {cycles!r}")
+    strategy = values["dd_strategy"]
+    if strategy is not None:
+        if not isinstance(strategy, Mapping):
+            raise _fail(f"dd_strategy must be an object or null, got {strategy!r}")
+        values["dd_strategy"] = _check_metadata(strategy, "dd_strategy")
+    if not isinstance(values["use_timeslot"], bool):
+        raise _fail(f"use_timeslot must be true or false, got {values['use_timeslot']!r}")
+    if (values["move_gate_frame_tracking"] or "full") == "full" and (
+        values["move_gate_validation"] == "none"
+    ):
+        raise _fail(
+            "Unable to perform full MOVE gate frame tracking if MOVE gate validation is not "
+            '"strict" or "allow_prx".'
+        )
+    return values
+
+
 @dataclass(frozen=True)
 class RunRequest:
     """The body of ``POST jobs``: a batch of circuits and how to run them.
@@ -465,35 +509,8 @@ class RunRequest:
         self._check_options()
 
     def _check_options(self) -> None:
-        for name, allowed in (
-            ("move_gate_validation", ("strict", "allow_prx", "none")),
-            ("move_gate_frame_tracking", MOVE_GATE_FRAME_TRACKING_MODES),
-            ("dd_mode", DD_MODES),
-        ):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, str) or value not in allowed):
-                raise _fail(
-                    f"{name} must be one of {', '.join(map(repr, allowed))} (or null), "
-                    f"got {value!r}"
-                )
-        cycles = self.active_reset_cycles
-        if cycles is not None and (isinstance(cycles, bool) or not isinstance(cycles, int)):
-            raise _fail(f"active_reset_cycles must be an integer or null, got {cycles!r}")
-        if self.dd_strategy is not None:
-            if not isinstance(self.dd_strategy, Mapping):
-                raise _fail(f"dd_strategy must be an object or null, got {self.dd_strategy!r}")
-            object.__setattr__(
-                self, "dd_strategy", _check_metadata(self.dd_strategy, "dd_strategy")
-            )
-        if not isinstance(self.use_timeslot, bool):
-            raise _fail(f"use_timeslot must be true or false, got {self.use_timeslot!r}")
-        if (self.move_gate_frame_tracking or "full") == "full" and (
-            self.move_gate_validation == "none"
-        ):
-            raise _fail(
-                "Unable to perform full MOVE gate frame tracking if MOVE gate validation is not "
-                '"strict" or "allow_prx".'
-            )
+        checked = check_job_options({name: getattr(self, name) for name in JOB_OPTION_DEFAULTS})
+        object.__setattr__(self, "dd_strategy", checked["dd_strategy"])
 
     @property
     def options(self) -> dict[str, Any]:

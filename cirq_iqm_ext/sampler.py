@@ -26,9 +26,13 @@ import duet
 
 from cirq_iqm_ext.client import IQMClient
 from cirq_iqm_ext.device import IQMDevice
-from cirq_iqm_ext.errors import ClientConfigurationError, ServerResponseError
+from cirq_iqm_ext.errors import (
+    ClientConfigurationError,
+    ModelValidationError,
+    ServerResponseError,
+)
 from cirq_iqm_ext.job import IQMJob, circuit_metadata
-from cirq_iqm_ext.models import HeraldingMode, RunRequest
+from cirq_iqm_ext.models import HeraldingMode, RunRequest, check_job_options
 from cirq_iqm_ext.results import IQMResult
 from cirq_iqm_ext.serialize import CircuitTemplate
 
@@ -579,38 +583,13 @@ def _plain(value: Any) -> Any:
         return complex(value).real
 
 
-#: Values the IQM Server API accepts for each job option (PROTOCOL_IQM_SERVER.md §3.1).
-_OPTION_VALUES: dict[str, tuple[str, ...]] = {
-    "move_gate_validation": ("strict", "allow_prx", "none"),
-    "move_gate_frame_tracking": ("full", "no_detuning_correction", "none"),
-    "dd_mode": ("disabled", "enabled"),
-}
-
-
 def _job_options(**options: Any) -> dict[str, Any]:
-    """The job options that were set, checked; ``None`` (the server's default) is left out."""
-    out: dict[str, Any] = {}
-    for name, value in options.items():
-        if value is None or (name == "use_timeslot" and value is False):
-            continue
-        allowed = _OPTION_VALUES.get(name)
-        if allowed is not None and value not in allowed:
-            raise ClientConfigurationError(
-                f"{name} must be one of {', '.join(map(repr, allowed))}, got {value!r}"
-            )
-        if name == "active_reset_cycles" and not (_is_integer(value) and value >= 0):
-            raise ClientConfigurationError(
-                f"active_reset_cycles must be a whole number >= 0 or None, got {value!r}"
-            )
-        if name == "dd_strategy" and not isinstance(value, Mapping):
-            raise ClientConfigurationError(
-                f"dd_strategy must be a mapping (the server's DD strategy) or None, got {value!r}"
-            )
-        if name == "use_timeslot" and value is not True:
-            raise ClientConfigurationError(f"use_timeslot must be True or False, got {value!r}")
-        out[name] = int(value) if name == "active_reset_cycles" else value
-    if out.get("move_gate_frame_tracking") == "full" and out.get("move_gate_validation") == "none":
-        raise ClientConfigurationError(
-            'move_gate_frame_tracking="full" needs move_gate_validation "strict" or "allow_prx"'
-        )
-    return out
+    """The job options that were set, checked as the wire format checks them; unset ones (the
+    server's default) are left out."""
+    if _is_integer(options.get("active_reset_cycles")):
+        options["active_reset_cycles"] = int(options["active_reset_cycles"])
+    try:
+        checked = check_job_options(options)
+    except ModelValidationError as error:
+        raise ClientConfigurationError(str(error)) from None
+    return {k: v for k, v in checked.items() if options.get(k) is not None and v is not False}

@@ -52,7 +52,8 @@ def test_options_v1_cannot_carry_are_refused_before_posting(server):
     [
         ("move_gate_validation", "loose", "move_gate_validation must be one of"),
         ("dd_mode", "on", "dd_mode must be one of"),
-        ("active_reset_cycles", -1, "active_reset_cycles must be"),
+        ("active_reset_cycles", "2", "active_reset_cycles must be"),
+        ("use_timeslot", "yes", "use_timeslot must be"),
         ("dd_strategy", "x", "dd_strategy must be"),
     ],
 )
@@ -62,7 +63,7 @@ def test_bad_option_values_are_named(server, option, value, message):
 
 
 def test_full_frame_tracking_needs_move_validation(server):
-    with pytest.raises(ClientConfigurationError, match="move_gate_validation"):
+    with pytest.raises(ClientConfigurationError, match="full MOVE gate frame tracking"):
         IQMSampler(server.url, move_gate_frame_tracking="full", move_gate_validation="none")
 
 
