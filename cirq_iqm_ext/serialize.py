@@ -157,7 +157,11 @@ class CircuitTemplate:
         self.measurements: dict[str, MeasurementInfo] = {}
         #: Cirq key -> its wire keys, for keys measured more than once.
         self.repeated: dict[str, list[str]] = {}
-        self._prepare_keys(circuit)
+        self._circuit = circuit
+        self._instances: dict[str, list[str]] = {}
+        self._keys_in_use: set[str] | None = None  # every Cirq key, found when a key repeats
+        # Cirq key -> (wire key, fragment index, qubit names) of its latest measurement so far.
+        self._latest: dict[str, tuple[str, int, tuple[str, ...]]] = {}
         wire_names = qubit_names or {}
         # Virtual Z per qubit, in half turns (absent: none).
         frames: dict[cirq.Qid, Any] = {}
@@ -220,27 +224,26 @@ class CircuitTemplate:
             s for slot in self._slots for s in slot.symbols
         )
 
-    def _prepare_keys(self, circuit: cirq.AbstractCircuit) -> None:
-        """Finds the keys fed forward and every key in use (wire keys must not clash)."""
-        self._fed: set[str] = set()
-        self._keys_in_use: set[str] = set()
-        for op in circuit.all_operations():
-            for condition in op.classical_controls:
-                self._fed.update(str(k) for k in condition.keys)
-            if isinstance(op.gate, cirq.MeasurementGate):
-                self._keys_in_use.add(op.gate.key)
-        self._instances: dict[str, list[str]] = {}
-        # Cirq key -> (wire key, measured qubit's wire name) of its latest measurement so far.
-        self._latest: dict[str, tuple[str, str]] = {}
-
     def _wire_key(self, key: str) -> str:
+        """The measurement's key on the wire: the Cirq key, or for a repeat one that clashes with
+        no other key of the circuit (found by a scan only then, off the common path)."""
         instances = self._instances.setdefault(key, [])
         wire_key = key
         n = len(instances)
-        while n and (wire_key == key or wire_key in self._keys_in_use):
-            wire_key = f"{key}__{n}"
-            n += 1
-        self._keys_in_use.add(wire_key)
+        if n:
+            if self._keys_in_use is None:
+                self._keys_in_use = {
+                    op.gate.key
+                    for op in self._circuit.all_operations()
+                    if isinstance(op.gate, cirq.MeasurementGate)
+                }
+                self._keys_in_use.update(w for ws in self._instances.values() for w in ws)
+            while wire_key == key or wire_key in self._keys_in_use:
+                wire_key = f"{key}__{n}"
+                n += 1
+            self._keys_in_use.add(wire_key)
+        elif self._keys_in_use is not None:
+            self._keys_in_use.add(wire_key)
         instances.append(wire_key)
         if len(instances) > 1:
             self.repeated[key] = instances
@@ -345,16 +348,9 @@ class CircuitTemplate:
             for q in op.qubits:
                 # After a measurement the qubit is in a basis state: its frame is a global phase.
                 frames.pop(q, None)
-            measure_args: dict[str, str] = {"key": wire_key}
-            if gate.key in self._fed:
-                if len(names) != 1:
-                    raise SerializationError(
-                        f"moment {moment_index}: {op!r} is fed forward but measures "
-                        f"{len(names)} qubits; IQM feeds forward single-qubit measurements"
-                    )
-                measure_args["feedback_key"] = wire_key
-                self._latest[gate.key] = (wire_key, names[0])
-            args = json.dumps(measure_args)
+            # A feedback_key is added to this fragment if a cc_prx reads it (_add_controlled).
+            self._latest[gate.key] = (wire_key, len(self._fragments), names)
+            args = json.dumps({"key": wire_key})
             self._fragments.append(f'{{"name":"measure","qubits":[{locus}],"args":{args}}}')
             return
         if isinstance(gate, cirq.WaitGate):
@@ -401,7 +397,18 @@ class CircuitTemplate:
                 f"moment {moment_index}: {op!r} is conditioned on {str(key)!r} before any "
                 "measurement of it; measure it first"
             )
-        feedback_key, feedback_qubit = latest
+        feedback_key, fragment, names = latest
+        if len(names) != 1:
+            raise SerializationError(
+                f"moment {moment_index}: {op!r} is fed by {str(key)!r}, a measurement of "
+                f"{len(names)} qubits; IQM feeds forward single-qubit measurements"
+            )
+        feedback_qubit = names[0]
+        measure = self._fragments[fragment]
+        if '"feedback_key"' not in measure:
+            args = json.dumps({"key": feedback_key, "feedback_key": feedback_key})
+            self._fragments[fragment] = measure[: measure.rindex('"args":')] + f'"args":{args}}}'
+
         exponent, phase = pulse_parameters(pulse.gate)
         qubit = pulse.qubits[0]
         phase = phase - self._frames.get(qubit, 0.0)

@@ -826,32 +826,35 @@ class _StateVector:
         noise: _ThermalTable | None = None,
     ) -> np.ndarray:
         """Evolves through the moments (one trajectory when ``noise`` is given) → probabilities."""
-        rng = self.rng
-        threshold = rng.random() if noise is not None else 0.0
+        threshold = self.rng.random() if noise is not None else 0.0
         for m, moment in enumerate(moments):
             for op in moment:
-                ks = [index[q] for q in op.qubits]
-                if op.kind == "u":
-                    self._push(ks[0], op.matrix)  # type: ignore[arg-type]
-                else:
-                    self._flush(ks[0])
-                    self._flush(ks[1])
-                    if op.kind == "cz":
-                        self._cz(ks[0], ks[1])
-                    else:
-                        self._two_qubit(ks[0], ks[1], op.matrix)  # type: ignore[arg-type]
-                if noise is not None and op.depolarizing > 0 and rng.random() < op.depolarizing:
-                    # A uniformly random non-identity Pauli string on the gate's qubits.
-                    choice = int(rng.integers(1, 4 ** len(ks)))
-                    for k in ks:
-                        self._push(k, _PAULIS[choice % 4])
-                        choice //= 4
+                self._apply(op, [index[q] for q in op.qubits], noise is not None)
             if noise is not None:
                 threshold = self._relax(noise, m, threshold)
         for k in range(self.n):
             self._flush(k)
         probabilities = np.abs(self.psi) ** 2
         return probabilities / probabilities.sum()
+
+    def _apply(self, op: _Op, ks: list[int], noisy: bool) -> None:
+        """One gate (single-qubit ones queued for grouping), then its depolarising remainder."""
+        if op.kind in ("u", "cc"):
+            self._push(ks[0], op.matrix)  # type: ignore[arg-type]
+        else:
+            self._flush(ks[0])
+            self._flush(ks[1])
+            if op.kind == "cz":
+                self._cz(ks[0], ks[1])
+            else:
+                self._two_qubit(ks[0], ks[1], op.matrix)  # type: ignore[arg-type]
+        rng = self.rng
+        if noisy and op.depolarizing > 0 and rng.random() < op.depolarizing:
+            # A uniformly random non-identity Pauli string on the gate's qubits.
+            choice = int(rng.integers(1, 4 ** len(ks)))
+            for k in ks:
+                self._push(k, _PAULIS[choice % 4])
+                choice //= 4
 
     def _relax(self, noise: _ThermalTable, m: int, threshold: float) -> float:
         gamma, p_z = noise.gamma[m], noise.p_z[m]
@@ -1411,28 +1414,12 @@ class _BranchStateVector(_StateVector):
         superops: dict[int, np.ndarray],
     ) -> None:
         """One moment: its gates (a conditional one iff its bit read 1), then relaxation."""
-        rng = self.rng
         for op in ops:
-            ks = [index[q] for q in op.qubits]
             if op.kind == "cc":
                 assert isinstance(op, _ConditionalOp)
                 if not register[op.measure][op.column]:
                     continue  # an identity: it only relaxes, below
-                self._push(ks[0], op.matrix)  # type: ignore[arg-type]
-            elif op.kind == "u":
-                self._push(ks[0], op.matrix)  # type: ignore[arg-type]
-            else:
-                self._flush(ks[0])
-                self._flush(ks[1])
-                if op.kind == "cz":
-                    self._cz(ks[0], ks[1])
-                else:
-                    self._two_qubit(ks[0], ks[1], op.matrix)  # type: ignore[arg-type]
-            if noise is not None and op.depolarizing > 0 and rng.random() < op.depolarizing:
-                choice = int(rng.integers(1, 4 ** len(ks)))
-                for k in ks:
-                    self._push(k, _PAULIS[choice % 4])
-                    choice //= 4
+            self._apply(op, [index[q] for q in op.qubits], noise is not None)
         if noise is not None:
             self.threshold = self._relax(noise, m, self.threshold)
 
