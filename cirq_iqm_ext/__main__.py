@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from cirq_iqm_ext.cli import main
+from cirq_iqm_ext.cli.main import main
 
 if __name__ == "__main__":
     sys.exit(main())

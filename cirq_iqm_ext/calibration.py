@@ -4,7 +4,7 @@ A :class:`CalibrationSet` holds, per qubit, the relaxation and dephasing times (
 gate's average fidelity and duration and the asymmetric readout errors, and, per coupler, the ``cz``
 (and, on star architectures, ``move``) gate's average fidelity and duration, plus the duration of a
 measurement. The server serves these figures (PROTOCOL.md §4.2 and §4.3), checks circuit durations
-against T2 and builds its noise model from them (:mod:`cirq_iqm_ext.noise`).
+against T2 and builds its noise model from them (:mod:`cirq_iqm_ext.simulation.noise`).
 
 Every built-in architecture ships a set in ``cirq_iqm_ext/data/calibration/``;
 :func:`load_calibration` also reads a user's JSON file of the same format::
@@ -25,14 +25,14 @@ import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
 import numpy as np
 
-from cirq_iqm_ext.models import QuantumArchitectureSpecification
+from cirq_iqm_ext.catalogue import BUILTIN_CALIBRATIONS, builtin_calibration_data
+from cirq_iqm_ext.wire.models import QuantumArchitectureSpecification
 
 #: Default implementation names reported in the dynamic architecture (as IQM's servers name them).
 DEFAULT_IMPLEMENTATIONS: dict[str, str] = {
@@ -410,15 +410,6 @@ def _parse_coupler(key: str, figures: Any) -> CouplerCalibration:
 
 # Built-in sets ----------------------------------------------------------------------------------
 
-#: Built-in architecture name -> calibration data file.
-BUILTIN_CALIBRATIONS: dict[str, str] = {
-    "adonis": "adonis.json",
-    "apollo": "apollo.json",
-    "garnet": "garnet.json",
-    "aphrodite": "aphrodite.json",
-    "deneb": "deneb.json",
-}
-
 
 def builtin_calibration(name: str) -> CalibrationSet:
     """The shipped calibration set of a built-in architecture (case-insensitive name).
@@ -426,18 +417,7 @@ def builtin_calibration(name: str) -> CalibrationSet:
     Raises:
         ValueError: No built-in set has that name.
     """
-    file_name = BUILTIN_CALIBRATIONS.get(name.lower())
-    if file_name is None:
-        raise ValueError(
-            f"No built-in calibration set {name!r}; there are "
-            f"{', '.join(sorted(BUILTIN_CALIBRATIONS))}"
-        )
-    text = (
-        resources.files("cirq_iqm_ext")
-        .joinpath("data", "calibration", file_name)
-        .read_text(encoding="utf-8")
-    )
-    return CalibrationSet.from_dict(json.loads(text))
+    return CalibrationSet.from_dict(builtin_calibration_data(name))
 
 
 def load_calibration(spec: str | Path | Mapping[str, Any] | CalibrationSet) -> CalibrationSet:

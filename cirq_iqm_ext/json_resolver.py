@@ -17,10 +17,10 @@ import types
 
 #: ``cirq_type`` -> (module, class name); imported lazily so the resolver costs nothing to import.
 JSON_CLASSES: dict[str, tuple[str, str]] = {
-    "cirq_iqm_ext.IQMDevice": ("cirq_iqm_ext.device", "IQMDevice"),
-    "cirq_iqm_ext.IQMResult": ("cirq_iqm_ext.results", "IQMResult"),
-    "cirq_iqm_ext.IQMMoveGate": ("cirq_iqm_ext.move", "IQMMoveGate"),
-    "cirq_iqm_ext.IQMBarrierGate": ("cirq_iqm_ext.barriers", "IQMBarrierGate"),
+    "cirq_iqm_ext.IQMDevice": ("cirq_iqm_ext.device.iqm_device", "IQMDevice"),
+    "cirq_iqm_ext.IQMResult": ("cirq_iqm_ext.sampling.results", "IQMResult"),
+    "cirq_iqm_ext.IQMMoveGate": ("cirq_iqm_ext.compiler.star", "IQMMoveGate"),
+    "cirq_iqm_ext.IQMBarrierGate": ("cirq_iqm_ext.device.barriers", "IQMBarrierGate"),
 }
 
 

@@ -14,8 +14,8 @@ from contextlib import ExitStack
 import cirq
 
 from cirq_iqm_ext import IQMSampler
-from cirq_iqm_ext.display import device_text, result_text
 from cirq_iqm_ext.server import EmbeddedServer
+from cirq_iqm_ext.ui.display import device_text, result_text
 
 
 def server_url(stack: ExitStack, architecture: str = "adonis") -> str:

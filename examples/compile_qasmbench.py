@@ -24,8 +24,8 @@ from pathlib import Path
 import cirq
 
 from cirq_iqm_ext import DeviceValidationError, IQMSampler, circuit_from_qasm, transpile
-from cirq_iqm_ext.display import combined_counts
 from cirq_iqm_ext.server import EmbeddedServer
+from cirq_iqm_ext.ui.display import combined_counts
 
 QASMBENCH = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "qasmbench"
 

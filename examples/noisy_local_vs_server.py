@@ -1,6 +1,6 @@
 """Noisy local simulation versus the server: the same GHZ circuit, the same calibration figures.
 
-``cirq_iqm_ext.noise.local_sampler`` simulates a device on this machine with a noise model built
+``cirq_iqm_ext.local_sampler`` simulates a device on this machine with a noise model built
 from a calibration set (T1/T2 relaxation, gate infidelities, readout errors). The embedded server,
 started with ``noise="calibration"``, simulates with the same physics, so the two histograms agree
 within shot noise; an ideal (noiseless) simulation shows what the noise costs.
@@ -20,8 +20,7 @@ from contextlib import ExitStack
 
 import cirq
 
-from cirq_iqm_ext import IQMSampler, transpile
-from cirq_iqm_ext.noise import local_sampler
+from cirq_iqm_ext import IQMSampler, local_sampler, transpile
 from cirq_iqm_ext.server import EmbeddedServer
 
 SHOTS = 2000

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cirq
 import numpy as np
 
-from cirq_iqm_ext.transpiler import TranspileResult
+from cirq_iqm_ext.compiler.transpiler import TranspileResult
 
 
 def _without_measurements(circuit: cirq.AbstractCircuit) -> cirq.Circuit:

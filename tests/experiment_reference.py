@@ -1,6 +1,6 @@
 """What Cirq's characterisation experiments should measure on the noisy server, and the fits.
 
-The expectations follow the server's noise model (:mod:`cirq_iqm_ext.noise`) at the figures the
+The expectations follow the server's noise model (`simulation.noise`) at the figures the
 server serves:
 
 * an idle qubit's excited population decays as ``exp(-t/T1)`` and its coherence as ``exp(-t/T2)``;
@@ -31,7 +31,7 @@ import pandas as pd
 from scipy import optimize
 
 from cirq_iqm_ext.calibration import CalibrationSet, QubitCalibration
-from cirq_iqm_ext.noise import depolarizing_remainder, thermal_parameters
+from cirq_iqm_ext.simulation.noise import depolarizing_remainder, thermal_parameters
 
 # Served values ------------------------------------------------------------------------------------
 

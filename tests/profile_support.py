@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from cirq_iqm_ext.client import IQMClient
-from cirq_iqm_ext.sampler import IQMSampler
+from cirq_iqm_ext.client.iqm_client import IQMClient
+from cirq_iqm_ext.sampling.sampler import IQMSampler
 from cirq_iqm_ext.server import EmbeddedServer
 
 PROFILES = ("cocos-v1", "iqm-server")

@@ -10,7 +10,7 @@ import warnings
 import httpx
 import pytest
 
-from cirq_iqm_ext.auth import (
+from cirq_iqm_ext.client.auth import (
     PasswordTokenProvider,
     StaticTokenProvider,
     TokensFileProvider,

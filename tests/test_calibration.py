@@ -14,8 +14,8 @@ from cirq_iqm_ext.calibration import (
     generate_calibration,
     load_calibration,
 )
-from cirq_iqm_ext.models import QuantumArchitectureSpecification
 from cirq_iqm_ext.server import load_architecture
+from cirq_iqm_ext.wire.models import QuantumArchitectureSpecification
 
 
 @pytest.mark.parametrize("name", sorted(BUILTIN_CALIBRATIONS))

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cirq_iqm_ext.cli import build_parser, main
+from cirq_iqm_ext.cli.main import build_parser, main
 
 ROOT = Path(__file__).resolve().parents[1]
 LINE = re.compile(r"^Serving IQM API on (http://127\.0\.0\.1:(\d+))$")

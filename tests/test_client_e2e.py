@@ -20,8 +20,8 @@ from cirq_iqm_ext import (
     ModelValidationError,
     Status,
 )
-from cirq_iqm_ext.models import TIMESTAMP_KEYS
 from cirq_iqm_ext.server import EmbeddedServer
+from cirq_iqm_ext.wire.models import TIMESTAMP_KEYS
 
 PASSWORD = "correct-horse-battery-staple"
 TOKEN = "static-secret-token-123"

@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cirq_iqm_ext._retry import RetryPolicy
-from cirq_iqm_ext.client import IQMClient, IQMServerWarning
+from cirq_iqm_ext.client.iqm_client import IQMClient, IQMServerWarning
+from cirq_iqm_ext.client.retry import RetryPolicy
 from cirq_iqm_ext.errors import (
     APITimeoutError,
     CircuitExecutionError,
@@ -29,7 +29,7 @@ from cirq_iqm_ext.errors import (
     ModelValidationError,
     ServerResponseError,
 )
-from cirq_iqm_ext.models import Circuit, Instruction
+from cirq_iqm_ext.wire.models import Circuit, Instruction
 
 GOLDEN = Path(__file__).parent / "golden"
 ARCHITECTURE = json.loads((GOLDEN / "architecture_static.json").read_text())

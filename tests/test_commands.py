@@ -14,8 +14,8 @@ import cirq
 import pytest
 
 from cirq_iqm_ext import IQMClient
-from cirq_iqm_ext.cli import build_parser, main
-from cirq_iqm_ext.commands import COMMANDS, EXIT_FAILURE, EXIT_PENDING, EXIT_USAGE
+from cirq_iqm_ext.cli.commands import COMMANDS, EXIT_FAILURE, EXIT_PENDING, EXIT_USAGE
+from cirq_iqm_ext.cli.main import build_parser, main
 from cirq_iqm_ext.server import EmbeddedServer
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -13,10 +13,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from cirq_iqm_ext.client import IQMClient
+from cirq_iqm_ext.client.iqm_client import IQMClient
 from cirq_iqm_ext.errors import ClientConfigurationError, JobNotFoundError
-from cirq_iqm_ext.models import Circuit, Instruction, Status
 from cirq_iqm_ext.server import EmbeddedServer
+from cirq_iqm_ext.wire.models import Circuit, Instruction, Status
 
 PROFILES = ("cocos-v1", "iqm-server")
 

@@ -10,16 +10,16 @@ import pytest
 import sympy
 
 import cirq_iqm_ext
-import cirq_iqm_ext.device
-import cirq_iqm_ext.devices
+import cirq_iqm_ext.device.builtin
+import cirq_iqm_ext.device.iqm_device
 from cirq_iqm_ext import json_resolver
-from cirq_iqm_ext.device import DeviceValidationError, IQMDevice, IQMDeviceMetadata
-from cirq_iqm_ext.devices import Adonis, Aphrodite, Apollo, Deneb, Garnet
+from cirq_iqm_ext.device.builtin import Adonis, Aphrodite, Apollo, Deneb, Garnet
+from cirq_iqm_ext.device.iqm_device import DeviceValidationError, IQMDevice, IQMDeviceMetadata
 from cirq_iqm_ext.errors import CircuitValidationError, IQMError
-from cirq_iqm_ext.models import QuantumArchitectureSpecification
+from cirq_iqm_ext.wire.models import QuantumArchitectureSpecification
 
 QB = cirq.NamedQubit
-REPR_SETUP = "import cirq\nimport cirq_iqm_ext.device\nimport cirq_iqm_ext.devices\n"
+REPR_SETUP = "import cirq\nimport cirq_iqm_ext\n"
 
 APOLLO_EDGES = [
     (1, 2),
@@ -182,8 +182,8 @@ def test_repr_is_evaluable_and_json_round_trips(device):
 
 
 def test_builtin_repr_is_short():
-    assert repr(Apollo()) == "cirq_iqm_ext.devices.Apollo()"
-    assert repr(Garnet()) == "cirq_iqm_ext.devices.Garnet()"
+    assert repr(Apollo()) == "cirq_iqm_ext.Apollo()"
+    assert repr(Garnet()) == "cirq_iqm_ext.Garnet()"
     assert Garnet() != Apollo()
 
 
@@ -347,5 +347,5 @@ def test_architecture_is_kept():
     device = IQMDevice(spec)
     assert device.architecture is spec
     assert device.cz_pairs == ((QB("QB1"), QB("QB2")), (QB("QB2"), QB("QB3")))
-    assert cirq_iqm_ext.devices.BUILTIN_DEVICES["Adonis"] is Adonis
-    assert cirq_iqm_ext.device.MAX_REPORTED_VIOLATIONS == 20
+    assert cirq_iqm_ext.device.builtin.BUILTIN_DEVICES["Adonis"] is Adonis
+    assert cirq_iqm_ext.device.iqm_device.MAX_REPORTED_VIOLATIONS == 20

@@ -152,7 +152,7 @@ def test_importing_the_package_does_not_import_matplotlib():
     import sys
 
     code = (
-        "import sys, cirq_iqm_ext.display, cirq_iqm_ext.commands, cirq_iqm_ext.cli; "
+        "import sys, cirq_iqm_ext.ui.display, cirq_iqm_ext.cli.commands, cirq_iqm_ext.cli.main; "
         "print('matplotlib' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -175,9 +175,9 @@ def test_job_html_and_pretty_show_id_state_and_timestamps(finished, tmp_path):
 
 
 def test_job_repr_survives_an_unreachable_server():
-    from cirq_iqm_ext._retry import RetryPolicy
-    from cirq_iqm_ext.client import IQMClient
-    from cirq_iqm_ext.job import IQMJob
+    from cirq_iqm_ext.client.iqm_client import IQMClient
+    from cirq_iqm_ext.client.retry import RetryPolicy
+    from cirq_iqm_ext.sampling.job import IQMJob
 
     client = IQMClient("http://127.0.0.1:9", timeout=0.5, retry_policy=RetryPolicy(max_attempts=1))
     job = IQMJob(client, ["00000000-0000-4000-8000-000000000000"])  # type: ignore[list-item]

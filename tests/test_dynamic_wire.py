@@ -15,29 +15,29 @@ from typing import Any
 import httpx
 import pytest
 
-from cirq_iqm_ext.client import IQMClient
+from cirq_iqm_ext.client.iqm_client import IQMClient
 from cirq_iqm_ext.errors import CircuitValidationError
-from cirq_iqm_ext.models import (
-    ARCHITECTURE_EXTENSIONS_QUERY,
-    Circuit,
-    Instruction,
-    RunRequest,
-)
-from cirq_iqm_ext.profiles.channel_properties import (
+from cirq_iqm_ext.server import EmbeddedServer, load_architecture
+from cirq_iqm_ext.wire.channel_properties import (
     ChannelPropertiesError,
     decode_feedback_sources,
     encode_feedback_channels,
     feedback_groups_from_sources,
 )
-from cirq_iqm_ext.profiles.iqm_server_format import (
+from cirq_iqm_ext.wire.iqm_server_format import (
     JobDefinitionError,
     instruction_from_iqm_server,
     instruction_to_iqm_server,
     job_definition_to_run_request,
     run_request_to_job_definition,
 )
-from cirq_iqm_ext.server import EmbeddedServer, load_architecture
-from cirq_iqm_ext.validation import allows_dynamic_circuits, circuit_violations
+from cirq_iqm_ext.wire.models import (
+    ARCHITECTURE_EXTENSIONS_QUERY,
+    Circuit,
+    Instruction,
+    RunRequest,
+)
+from cirq_iqm_ext.wire.validation import allows_dynamic_circuits, circuit_violations
 
 SUBMIT_KEY = {"cocos-v1": "POST jobs", "iqm-server": "POST api/v1/jobs/{qc}/circuit"}
 PROFILES = tuple(SUBMIT_KEY)

@@ -9,12 +9,12 @@ import sympy
 from equivalence import assert_equivalent
 
 from cirq_iqm_ext import CompilationError, IQMError, barrier
-from cirq_iqm_ext.barriers import IQMBarrierGate
-from cirq_iqm_ext.device import DeviceValidationError
-from cirq_iqm_ext.devices import Apollo, Deneb, Garnet
-from cirq_iqm_ext.serialize import CircuitTemplate, serialize_circuit
-from cirq_iqm_ext.synthesis import cz_cost
-from cirq_iqm_ext.transpiler import transpile
+from cirq_iqm_ext.compiler.synthesis import cz_cost
+from cirq_iqm_ext.compiler.transpiler import transpile
+from cirq_iqm_ext.device.barriers import IQMBarrierGate
+from cirq_iqm_ext.device.builtin import Apollo, Deneb, Garnet
+from cirq_iqm_ext.device.iqm_device import DeviceValidationError
+from cirq_iqm_ext.serialization.serialize import CircuitTemplate, serialize_circuit
 
 GARNET, APOLLO = Garnet(), Apollo()
 LEVELS = (0, 1, 2, 3)
@@ -244,7 +244,7 @@ def test_virtual_z_folds_into_later_pulses_on_the_wire():
     phases = [a["phase_t"] % 1.0 for a in prx]
     assert phases == pytest.approx([0.75, (0.05 - 0.25) % 1.0, (0.25 - 0.25 - 0.125) % 1.0])
     state = cirq.final_state_vector(cirq.drop_terminal_measurements(circuit), dtype=np.complex128)
-    from cirq_iqm_ext.serialize import deserialize_circuit
+    from cirq_iqm_ext.serialization.serialize import deserialize_circuit
 
     replay = deserialize_circuit(serialize_circuit(circuit))
     replayed = cirq.final_state_vector(cirq.drop_terminal_measurements(replay), dtype=np.complex128)

@@ -34,8 +34,8 @@ from faults.proxy import (
 from faults.report import REPORT, SecretScanner
 
 from cirq_iqm_ext import Circuit, Instruction, IQMClient, Status
-from cirq_iqm_ext._retry import RetryPolicy
-from cirq_iqm_ext.client import IQMServerWarning
+from cirq_iqm_ext.client.iqm_client import IQMServerWarning
+from cirq_iqm_ext.client.retry import RetryPolicy
 from cirq_iqm_ext.errors import (
     ClientAuthenticationError,
     IQMConnectionError,
@@ -650,7 +650,7 @@ def test_an_advertised_dedup_makes_ambiguous_submissions_repeatable(secret_scann
     the server said it deduplicates (``IQM-Idempotency-Keys`` on any answer)."""
     import httpx
 
-    from cirq_iqm_ext.client import IDEMPOTENCY_HEADER
+    from cirq_iqm_ext.client.iqm_client import IDEMPOTENCY_HEADER
 
     posts: list[str] = []
     job = uuid.uuid4()

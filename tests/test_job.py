@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from cirq_iqm_ext.errors import CircuitExecutionError
-from cirq_iqm_ext.job import _ProgressLine, circuit_metadata, results_from_run
-from cirq_iqm_ext.models import RunResult, Status
+from cirq_iqm_ext.sampling.job import _ProgressLine, circuit_metadata, results_from_run
+from cirq_iqm_ext.wire.models import RunResult, Status
 
 JOB = uuid.UUID("5b0c1f9e-4a7c-4f0e-9f49-0c7f5c1d2e3a")
 

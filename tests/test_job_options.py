@@ -1,7 +1,7 @@
 """Job options of the IQM Server API (PROTOCOL_IQM_SERVER.md §3.1) end to end.
 
 ``move_gate_validation``, ``move_gate_frame_tracking``, ``active_reset_cycles``, ``dd_mode`` and
-``dd_strategy`` are optional :class:`~cirq_iqm_ext.models.RunRequest` fields; ``use_timeslot`` is a
+``dd_strategy`` are optional :class:`~cirq_iqm_ext.RunRequest` fields; ``use_timeslot`` is a
 query parameter of the submission. The ``iqm-server`` profile sends them, the server validates,
 records and echoes them (E6) and hands them to the simulator; the ``cocos-v1`` profile refuses any
 non-default value before posting.
@@ -16,11 +16,11 @@ from typing import Any
 import httpx
 import pytest
 
-from cirq_iqm_ext.client import IQMClient
+from cirq_iqm_ext.client.iqm_client import IQMClient
 from cirq_iqm_ext.errors import ClientConfigurationError, ModelValidationError
-from cirq_iqm_ext.models import Circuit, Instruction, RunRequest
-from cirq_iqm_ext.profiles.iqm_server_format import OPTION_DEFAULTS
 from cirq_iqm_ext.server import EmbeddedServer
+from cirq_iqm_ext.wire.iqm_server_format import OPTION_DEFAULTS
+from cirq_iqm_ext.wire.models import Circuit, Instruction, RunRequest
 
 V1_SUBMIT = "POST jobs"
 API_SUBMIT = "POST api/v1/jobs/{qc}/circuit"
@@ -207,7 +207,7 @@ def test_the_server_refuses_bad_options_in_both_apis(server, api, changes, fragm
             response = http.post("/jobs", json=body)
             text = response.json()["detail"]
         else:
-            from cirq_iqm_ext.profiles.iqm_server_format import (
+            from cirq_iqm_ext.wire.iqm_server_format import (
                 run_request_to_job_definition,
             )
 

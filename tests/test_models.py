@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from cirq_iqm_ext.errors import ModelValidationError
-from cirq_iqm_ext.models import (
+from cirq_iqm_ext.wire.json import to_json_dict
+from cirq_iqm_ext.wire.models import (
     Circuit,
     HeraldingMode,
     Instruction,
@@ -21,7 +22,6 @@ from cirq_iqm_ext.models import (
     SingleQubitMapping,
     Status,
 )
-from cirq_iqm_ext.util import to_json_dict
 
 GOLDEN = Path(__file__).parent / "golden"
 

@@ -13,22 +13,25 @@ import numpy as np
 import pytest
 from test_transpiler import assert_equivalent
 
-from cirq_iqm_ext.device import DeviceValidationError, IQMDevice
-from cirq_iqm_ext.devices import Deneb, star_architecture, star_device
-from cirq_iqm_ext.errors import CircuitValidationError
-from cirq_iqm_ext.json_resolver import json_resolver
-from cirq_iqm_ext.models import Circuit, Instruction, QuantumArchitectureSpecification, RunRequest
-from cirq_iqm_ext.move import (
-    MOVE,
-    IQMMoveGate,
+from cirq_iqm_ext.compiler.star import (
     StarTopology,
     insert_moves,
     insert_moves_in_instructions,
-    move_unitary,
 )
-from cirq_iqm_ext.serialize import CircuitTemplate, deserialize_circuit
-from cirq_iqm_ext.transpiler import TranspileResult, transpile
-from cirq_iqm_ext.validation import (
+from cirq_iqm_ext.compiler.transpiler import TranspileResult, transpile
+from cirq_iqm_ext.device.builtin import Deneb, star_architecture, star_device
+from cirq_iqm_ext.device.iqm_device import DeviceValidationError, IQMDevice
+from cirq_iqm_ext.device.move_gate import MOVE, IQMMoveGate, move_unitary
+from cirq_iqm_ext.errors import CircuitValidationError
+from cirq_iqm_ext.json_resolver import json_resolver
+from cirq_iqm_ext.serialization.serialize import CircuitTemplate, deserialize_circuit
+from cirq_iqm_ext.wire.models import (
+    Circuit,
+    Instruction,
+    QuantumArchitectureSpecification,
+    RunRequest,
+)
+from cirq_iqm_ext.wire.validation import (
     MoveSandwichTracker,
     architecture_resonators,
     validate_run_request,
@@ -109,7 +112,7 @@ def test_move_gate_basics():
     assert IQMMoveGate() == MOVE
     assert cirq.num_qubits(MOVE) == 2
     np.testing.assert_allclose(cirq.unitary(MOVE), cirq.unitary(cirq.SWAP))
-    cirq.testing.assert_equivalent_repr(MOVE, setup_code="import cirq_iqm_ext.move")
+    cirq.testing.assert_equivalent_repr(MOVE, setup_code="import cirq_iqm_ext")
     text = cirq.to_json(MOVE)
     assert '"cirq_type": "cirq_iqm_ext.IQMMoveGate"' in text
     assert (
@@ -170,7 +173,8 @@ def test_device_modes_repr_and_json():
     dev = IQMDevice(DENEB_SPEC, move_gate_validation="allow_prx")
     assert dev.move_gate_validation == "allow_prx"
     cirq.testing.assert_equivalent_repr(
-        dev, setup_code="import cirq\nimport cirq_iqm_ext.device\nimport cirq_iqm_ext.devices\n"
+        dev,
+        setup_code="import cirq\nimport cirq_iqm_ext\n",
     )
     text = cirq.to_json(dev)
     assert cirq.read_json(json_text=text, resolvers=[json_resolver, *cirq.DEFAULT_RESOLVERS]) == dev
@@ -602,7 +606,7 @@ def test_transpile_existing_moves():
 
 
 def test_server_move_model_exchanges_population_and_cancels_in_a_sandwich():
-    from cirq_iqm_ext.server.move_model import MovePhaseModel, apply_move, move_matrix
+    from cirq_iqm_ext.simulation.move_model import MovePhaseModel, apply_move, move_matrix
 
     model = MovePhaseModel("c3ef9cf0-6268-43d7-8579-30767fcd8017", [("QB1", "COMP_R")])
     alpha, beta = model.phases("QB1", "COMP_R")

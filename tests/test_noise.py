@@ -15,17 +15,17 @@ import numpy as np
 import pytest
 
 from cirq_iqm_ext.calibration import builtin_calibration
-from cirq_iqm_ext.devices import Adonis
+from cirq_iqm_ext.device.builtin import Adonis
 from cirq_iqm_ext.errors import CircuitValidationError
-from cirq_iqm_ext.models import Circuit, Instruction, RunRequest
-from cirq_iqm_ext.noise import (
+from cirq_iqm_ext.sampling.local import local_sampler
+from cirq_iqm_ext.simulation.noise import (
     IQMNoiseModel,
     depolarizing_remainder,
-    local_sampler,
     readout_kraus,
     thermal_parameters,
 )
-from cirq_iqm_ext.server.simulator import CalibratedSimulator
+from cirq_iqm_ext.simulation.simulator import CalibratedSimulator
+from cirq_iqm_ext.wire.models import Circuit, Instruction, RunRequest
 
 ADONIS = builtin_calibration("adonis")
 Q1, Q2, Q3 = cirq.NamedQubit("QB1"), cirq.NamedQubit("QB2"), cirq.NamedQubit("QB3")
@@ -285,7 +285,7 @@ def test_local_sampler_waits_agree_with_the_cirq_noise_model():
 
 
 def test_local_sampler_refuses_waits_where_the_device_lists_no_delay():
-    from cirq_iqm_ext.device import IQMDevice
+    from cirq_iqm_ext.device.iqm_device import IQMDevice
 
     spec = Adonis().architecture
     without = dataclasses.replace(

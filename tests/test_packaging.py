@@ -45,7 +45,7 @@ def test_the_wheel_builds_without_alarming_lines_and_carries_its_data(tmp_path: 
     assert installed.returncode == 0 and not ALARMING.search(installed.stderr), installed.stderr
     # The installed copy (not this checkout) loads every built-in architecture and calibration.
     check = (
-        "import cirq_iqm_ext, cirq_iqm_ext.devices as d, cirq_iqm_ext.calibration as c\n"
+        "import cirq_iqm_ext, cirq_iqm_ext.device.builtin as d, cirq_iqm_ext.calibration as c\n"
         f"assert cirq_iqm_ext.__file__.startswith({str(target)!r}), cirq_iqm_ext.__file__\n"
         "assert all(len(f().qubits) for f in d.BUILTIN_DEVICES.values())\n"
         "assert all(c.builtin_calibration(n) for n in c.BUILTIN_CALIBRATIONS)\n"

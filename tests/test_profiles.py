@@ -12,7 +12,8 @@ import httpx
 import pytest
 
 from cirq_iqm_ext import IQMClient
-from cirq_iqm_ext.client import IQMServerWarning
+from cirq_iqm_ext.client.iqm_client import IQMServerWarning
+from cirq_iqm_ext.client.profiles.base import API_CHOICES
 from cirq_iqm_ext.errors import (
     CircuitExecutionError,
     CircuitValidationError,
@@ -20,9 +21,7 @@ from cirq_iqm_ext.errors import (
     ClientConfigurationError,
     ServerResponseError,
 )
-from cirq_iqm_ext.models import Circuit, Instruction, RunRequest, Status
-from cirq_iqm_ext.profiles import API_CHOICES
-from cirq_iqm_ext.profiles.iqm_server_format import (
+from cirq_iqm_ext.wire.iqm_server_format import (
     JobDefinitionError,
     architecture_from_dqa,
     instruction_from_iqm_server,
@@ -38,6 +37,7 @@ from cirq_iqm_ext.profiles.iqm_server_format import (
     timestamps_from_timeline,
     turns_to_radians,
 )
+from cirq_iqm_ext.wire.models import Circuit, Instruction, RunRequest, Status
 
 CAL = "26c5e70f-bea0-43af-bd37-6212ec7d04cb"
 HALF_PI = 1.5707963267948966

@@ -24,7 +24,7 @@ from cirq_iqm_ext import (
     JobNotFoundError,
     Status,
 )
-from cirq_iqm_ext.sampler import IQMSampler
+from cirq_iqm_ext.sampling.sampler import IQMSampler
 from cirq_iqm_ext.server import EmbeddedServer
 
 APIS = ["cocos-v1", "iqm-server"]

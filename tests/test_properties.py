@@ -23,9 +23,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cirq_iqm_ext import IQMClient
-from cirq_iqm_ext._retry import RetryPolicy, is_ambiguous, may_retry, retry_delay
+from cirq_iqm_ext.client.retry import RetryPolicy, is_ambiguous, may_retry, retry_delay
 from cirq_iqm_ext.errors import IQMError, ModelValidationError
-from cirq_iqm_ext.models import (
+from cirq_iqm_ext.server import create_app
+from cirq_iqm_ext.wire.models import (
     Circuit,
     Instruction,
     Metadata,
@@ -36,7 +37,6 @@ from cirq_iqm_ext.models import (
     Status,
     serialize_qubit_mapping,
 )
-from cirq_iqm_ext.server import create_app
 
 pytestmark = pytest.mark.usefixtures("secret_scanner")
 

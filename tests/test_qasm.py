@@ -8,8 +8,8 @@ import cirq
 import numpy as np
 import pytest
 
-from cirq_iqm_ext.barriers import IQMBarrierGate
-from cirq_iqm_ext.qasm import circuit_from_qasm
+from cirq_iqm_ext.compiler.qasm import circuit_from_qasm
+from cirq_iqm_ext.device.barriers import IQMBarrierGate
 
 BELL = """OPENQASM 2.0;
 include "qelib1.inc";

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from cirq_iqm_ext._retry import (
+from cirq_iqm_ext.client.retry import (
     RetryPolicy,
     backoff_ceiling,
     full_jitter,

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from profile_support import api, make_sampler, submissions  # noqa: F401
 
-from cirq_iqm_ext.device import DeviceValidationError
-from cirq_iqm_ext.display import result_text
+from cirq_iqm_ext.device.iqm_device import DeviceValidationError
 from cirq_iqm_ext.server import EmbeddedServer
+from cirq_iqm_ext.ui.display import result_text
 
 SHOTS = 400
 

@@ -13,10 +13,10 @@ import sympy
 from profile_support import aborts, api, current_api, make_client, make_sampler, submissions  # noqa: F401
 
 from cirq_iqm_ext import APITimeoutError, CircuitExecutionError
-from cirq_iqm_ext.devices import Adonis, Apollo
+from cirq_iqm_ext.device.builtin import Adonis, Apollo
 from cirq_iqm_ext.errors import CircuitValidationError, ClientConfigurationError
-from cirq_iqm_ext.job import JobAbortedError
-from cirq_iqm_ext.results import IQMResult
+from cirq_iqm_ext.sampling.job import JobAbortedError
+from cirq_iqm_ext.sampling.results import IQMResult
 from cirq_iqm_ext.server import EmbeddedServer
 
 THETA = sympy.Symbol("theta")

@@ -9,7 +9,7 @@ import sympy
 from profile_support import api, make_sampler, submissions  # noqa: F401
 
 from cirq_iqm_ext import IQMError, barrier
-from cirq_iqm_ext.device import DeviceValidationError
+from cirq_iqm_ext.device.iqm_device import DeviceValidationError
 from cirq_iqm_ext.errors import ClientConfigurationError
 from cirq_iqm_ext.server import EmbeddedServer
 

@@ -9,7 +9,7 @@ import cirq
 import pytest
 
 from cirq_iqm_ext import CalibrationDriftWarning, IQMSampler
-from cirq_iqm_ext.devices import Garnet
+from cirq_iqm_ext.device.builtin import Garnet
 from cirq_iqm_ext.errors import ClientConfigurationError
 from cirq_iqm_ext.server import EmbeddedServer
 

@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cirq_iqm_ext import IQMClient, IQMSampler, Status
-from cirq_iqm_ext.auth import (
+from cirq_iqm_ext.client.auth import (
     PasswordTokenProvider,
     StaticTokenProvider,
     TokensFileProvider,

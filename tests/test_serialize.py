@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 import sympy
 
-from cirq_iqm_ext.barriers import barrier
-from cirq_iqm_ext.models import Circuit, Instruction
-from cirq_iqm_ext.serialize import (
+from cirq_iqm_ext.device.barriers import barrier
+from cirq_iqm_ext.serialization.serialize import (
     CircuitTemplate,
     SerializationError,
     deserialize_circuit,
     serialize_circuit,
 )
+from cirq_iqm_ext.wire.models import Circuit, Instruction
 
 QB1, QB2, QB3 = (cirq.NamedQubit(f"QB{i}") for i in (1, 2, 3))
 T = sympy.Symbol("t")

@@ -16,10 +16,10 @@ import httpx
 import numpy as np
 import pytest
 
-from cirq_iqm_ext.models import TIMESTAMP_KEYS, Circuit, Instruction, RunRequest, RunResult
 from cirq_iqm_ext.server import EmbeddedServer, ServerConfig, create_app, load_architecture
 from cirq_iqm_ext.server.jobs import utc_timestamp
-from cirq_iqm_ext.server.simulator import NoiselessSimulator
+from cirq_iqm_ext.simulation.simulator import NoiselessSimulator
+from cirq_iqm_ext.wire.models import TIMESTAMP_KEYS, Circuit, Instruction, RunRequest, RunResult
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 

@@ -17,9 +17,9 @@ import pytest
 
 from cirq_iqm_ext import Circuit, CircuitValidationError, Instruction, IQMClient
 from cirq_iqm_ext.calibration import builtin_calibration
-from cirq_iqm_ext.cli import build_parser
-from cirq_iqm_ext.models import ARCHITECTURE_EXTENSIONS_QUERY
+from cirq_iqm_ext.cli.main import build_parser
 from cirq_iqm_ext.server import EmbeddedServer, create_app
+from cirq_iqm_ext.wire.models import ARCHITECTURE_EXTENSIONS_QUERY
 
 CALIBRATION = builtin_calibration("adonis")
 QB1 = CALIBRATION.qubit("QB1")
@@ -385,7 +385,7 @@ def test_the_delay_option_of_the_app_and_the_cli():
 def test_a_delay_between_two_measurements_runs_on_the_cirq_fallback():
     # Mid-circuit measurements take the simulator's Cirq path: the delay is a cirq.WaitGate there,
     # which IQMNoiseModel turns into relaxation for its duration.
-    from cirq_iqm_ext.server.simulator import CalibratedSimulator
+    from cirq_iqm_ext.simulation.simulator import CalibratedSimulator
 
     circuit = Circuit(
         "c",

@@ -11,7 +11,7 @@ import pytest
 from test_server import bell, measure, prx, run_request, submit, wait_final
 
 from cirq_iqm_ext.calibration import builtin_calibration, generate_calibration
-from cirq_iqm_ext.cli import build_parser
+from cirq_iqm_ext.cli.main import build_parser
 from cirq_iqm_ext.server import EmbeddedServer, load_architecture
 
 

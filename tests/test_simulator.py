@@ -4,7 +4,7 @@ The kernel (fused and grouped single-qubit gates, ``cz`` sign flips, phased ``mo
 the state ``cirq.final_state_vector`` gives for the same circuit, on seeded random native circuits
 wide enough that grouped products at every position (first, middle, last qubits) are exercised.
 Noisy results, from the exact density matrix and from Monte-Carlo trajectories, must match
-``cirq.DensityMatrixSimulator`` running :class:`~cirq_iqm_ext.noise.IQMNoiseModel`.
+``cirq.DensityMatrixSimulator`` running :class:`~cirq_iqm_ext.IQMNoiseModel`.
 """
 
 from __future__ import annotations
@@ -16,14 +16,14 @@ import numpy as np
 import pytest
 
 from cirq_iqm_ext.calibration import CalibrationSet, builtin_calibration
-from cirq_iqm_ext.models import Circuit, Instruction
-from cirq_iqm_ext.noise import IQMNoiseModel, readout_kraus
-from cirq_iqm_ext.server.simulator import (
+from cirq_iqm_ext.simulation.noise import IQMNoiseModel, readout_kraus
+from cirq_iqm_ext.simulation.simulator import (
     CalibratedSimulator,
     _density_matrix,
     _StateVector,
     _ThermalTable,
 )
+from cirq_iqm_ext.wire.models import Circuit, Instruction
 
 
 def random_circuit(n: int, layers: int, seed: int, *, moves: bool = False) -> Circuit:

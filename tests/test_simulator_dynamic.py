@@ -17,14 +17,14 @@ import pytest
 
 from cirq_iqm_ext import IQMClient
 from cirq_iqm_ext.calibration import CalibrationSet, builtin_calibration
-from cirq_iqm_ext.models import Circuit, Instruction, RunRequest
-from cirq_iqm_ext.noise import depolarizing_remainder, thermal_parameters
 from cirq_iqm_ext.server import EmbeddedServer
-from cirq_iqm_ext.server.simulator import (
+from cirq_iqm_ext.simulation.noise import depolarizing_remainder, thermal_parameters
+from cirq_iqm_ext.simulation.simulator import (
     CalibratedSimulator,
     SimulationError,
     _is_dynamic,
 )
+from cirq_iqm_ext.wire.models import Circuit, Instruction, RunRequest
 
 ADONIS = builtin_calibration("adonis")
 

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import sympy
 
+from cirq_iqm_ext.device.move_gate import MOVE
 from cirq_iqm_ext.errors import CircuitValidationError
-from cirq_iqm_ext.models import Circuit, Instruction
-from cirq_iqm_ext.move import MOVE
-from cirq_iqm_ext.sampler import IQMSampler
+from cirq_iqm_ext.sampling.sampler import IQMSampler
 from cirq_iqm_ext.server import EmbeddedServer
+from cirq_iqm_ext.wire.models import Circuit, Instruction
 
 R = cirq.NamedQubit("COMP_R")
 QB = {i: cirq.NamedQubit(f"QB{i}") for i in range(1, 7)}

@@ -13,12 +13,12 @@ import pytest
 import sympy
 from equivalence import assert_equivalent, assert_same_distribution, is_dynamic
 
-from cirq_iqm_ext.barriers import IQMBarrierGate
-from cirq_iqm_ext.device import DeviceValidationError, IQMDevice
-from cirq_iqm_ext.devices import Adonis, Aphrodite, Apollo, Deneb
+from cirq_iqm_ext.compiler.qasm import circuit_from_qasm
+from cirq_iqm_ext.compiler.transpiler import TranspileResult, transpile
+from cirq_iqm_ext.device.barriers import IQMBarrierGate
+from cirq_iqm_ext.device.builtin import Adonis, Aphrodite, Apollo, Deneb
+from cirq_iqm_ext.device.iqm_device import DeviceValidationError, IQMDevice
 from cirq_iqm_ext.errors import CircuitValidationError, CompilationError
-from cirq_iqm_ext.qasm import circuit_from_qasm
-from cirq_iqm_ext.transpiler import TranspileResult, transpile
 
 ROOT = Path(__file__).resolve().parents[1]
 QASM_DIRS = [
@@ -475,8 +475,8 @@ def test_empty_and_measurement_only_circuits():
 
 _DETERMINISM_SCRIPT = """
 import cirq
-from cirq_iqm_ext.devices import Apollo
-from cirq_iqm_ext.transpiler import transpile
+from cirq_iqm_ext.device.builtin import Apollo
+from cirq_iqm_ext.compiler.transpiler import transpile
 qubits = [cirq.NamedQubit(n) for n in "abcdefghij"]
 circuit = cirq.testing.random_circuit(qubits, n_moments=25, op_density=0.8, random_state=11)
 result = transpile(circuit, Apollo(), seed=5)
@@ -529,7 +529,7 @@ def test_same_seed_same_output_in_process():
     ],
 )
 def test_cz_cost_matches_kak_synthesis(gate, expected):
-    from cirq_iqm_ext.synthesis import cz_cost
+    from cirq_iqm_ext.compiler.synthesis import cz_cost
 
     locals_before = np.kron(
         cirq.testing.random_unitary(2, random_state=7),
@@ -559,7 +559,7 @@ def test_logical_swaps_are_absorbed_into_the_final_mapping(ops, max_cz):
 
 
 def test_coupling_rejects_a_disconnected_graph():
-    from cirq_iqm_ext.routing import Coupling
+    from cirq_iqm_ext.compiler.routing import Coupling
 
     with pytest.raises(ValueError, match="not connected"):
         Coupling(4, [(0, 1), (2, 3)])
@@ -570,7 +570,7 @@ def test_coupling_rejects_a_disconnected_graph():
 def test_router_reaches_every_gate_on_a_line():
     import random
 
-    from cirq_iqm_ext.routing import Coupling, Skeleton, route
+    from cirq_iqm_ext.compiler.routing import Coupling, Skeleton, route
 
     coupling = Coupling(5, [(0, 1), (1, 2), (2, 3), (3, 4)])
     gates = [(0, 4), (1, 3), (0, 2), (4, 1)]
@@ -585,8 +585,8 @@ def test_router_reaches_every_gate_on_a_line():
 
 
 def test_exact_embedding_is_found_and_respects_bipartite_lattices():
-    from cirq_iqm_ext.placement import exact_embedding
-    from cirq_iqm_ext.routing import Coupling, Skeleton
+    from cirq_iqm_ext.compiler.placement import exact_embedding
+    from cirq_iqm_ext.compiler.routing import Coupling, Skeleton
 
     square = Coupling(4, [(0, 1), (1, 2), (2, 3), (3, 0)])
     cycle4 = Skeleton.build(4, [(0, 2), (2, 1), (1, 3), (3, 0)], [True] * 4)

@@ -9,12 +9,17 @@ import cirq
 import pytest
 
 from cirq_iqm_ext import devices
-from cirq_iqm_ext.device import IQMDevice
+from cirq_iqm_ext.device.iqm_device import IQMDevice
 from cirq_iqm_ext.errors import CircuitValidationError
 from cirq_iqm_ext.json_resolver import json_resolver
-from cirq_iqm_ext.models import Circuit, Instruction, QuantumArchitectureSpecification, RunRequest
 from cirq_iqm_ext.server import load_architecture
-from cirq_iqm_ext.validation import circuit_violations, validate_run_request
+from cirq_iqm_ext.wire.models import (
+    Circuit,
+    Instruction,
+    QuantumArchitectureSpecification,
+    RunRequest,
+)
+from cirq_iqm_ext.wire.validation import circuit_violations, validate_run_request
 
 ADONIS = devices.Adonis().architecture
 WITHOUT_DELAY = dataclasses.replace(
@@ -115,7 +120,8 @@ def test_builtin_devices_list_delay_and_round_trip(factory):
     assert device.supports_delay
     assert device == factory()
     cirq.testing.assert_equivalent_repr(
-        device, setup_code="import cirq\nimport cirq_iqm_ext.device\nimport cirq_iqm_ext.devices\n"
+        device,
+        setup_code="import cirq\nimport cirq_iqm_ext\n",
     )
     text = cirq.to_json(device)
     resolvers = [json_resolver, *cirq.DEFAULT_RESOLVERS]

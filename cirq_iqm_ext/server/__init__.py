@@ -6,7 +6,8 @@ alone (e.g. for ``httpx.WSGITransport``); ``cirq-iqm-ext serve`` runs it from th
 
 from __future__ import annotations
 
-from cirq_iqm_ext.server.app import ServerConfig, create_app, load_architecture
+from cirq_iqm_ext.catalogue import load_architecture
+from cirq_iqm_ext.server.app import ServerConfig, create_app
 from cirq_iqm_ext.server.http import EmbeddedServer
 
 __all__ = ["EmbeddedServer", "ServerConfig", "create_app", "load_architecture"]

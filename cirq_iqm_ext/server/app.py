@@ -30,7 +30,6 @@ import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -44,12 +43,8 @@ from cirq_iqm_ext.calibration import (
     generate_calibration,
     load_calibration,
 )
+from cirq_iqm_ext.catalogue import load_architecture
 from cirq_iqm_ext.errors import CircuitValidationError, ModelValidationError
-from cirq_iqm_ext.models import (
-    ARCHITECTURE_EXTENSIONS_QUERY,
-    QuantumArchitectureSpecification,
-    RunRequest,
-)
 from cirq_iqm_ext.server.jobs import (
     IdempotencyConflictError,
     Job,
@@ -60,13 +55,18 @@ from cirq_iqm_ext.server.jobs import (
     Worker,
 )
 from cirq_iqm_ext.server.oidc import REALM, OIDCError, TokenIssuer
-from cirq_iqm_ext.server.simulator import (
+from cirq_iqm_ext.simulation.simulator import (
     DEFAULT_MAX_BLOCK_QUBITS,
     DEFAULT_MAX_DENSITY_QUBITS,
     DEFAULT_MAX_TRAJECTORIES,
     CalibratedSimulator,
 )
-from cirq_iqm_ext.validation import (
+from cirq_iqm_ext.wire.models import (
+    ARCHITECTURE_EXTENSIONS_QUERY,
+    QuantumArchitectureSpecification,
+    RunRequest,
+)
+from cirq_iqm_ext.wire.validation import (
     DYNAMIC_OPERATIONS,
     allows_dynamic_circuits,
     architecture_resonators,
@@ -74,15 +74,6 @@ from cirq_iqm_ext.validation import (
 )
 
 logger = logging.getLogger(__name__)
-
-#: Built-in architecture name -> (data file, name to report).
-BUILTIN_ARCHITECTURES: dict[str, tuple[str, str | None]] = {
-    "adonis": ("adonis.json", None),
-    "aphrodite": ("aphrodite.json", None),
-    "apollo": ("apollo.json", None),
-    "deneb": ("deneb.json", None),
-    "garnet": ("apollo.json", "Garnet"),  # Garnet has Apollo's topology
-}
 
 DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024
 #: Server default of ``max_circuit_duration_over_t2`` when a request does not set it.
@@ -102,48 +93,6 @@ MAX_FORM_BYTES = 64 * 1024
 IDEMPOTENCY_HEADER = ("IQM-Idempotency-Keys", "1")
 
 StartResponse = Callable[..., Any]
-
-
-def load_architecture(
-    spec: str | Path | Mapping[str, Any] | QuantumArchitectureSpecification,
-) -> QuantumArchitectureSpecification:
-    """Resolves a built-in name (case-insensitive), a JSON file path, or an architecture dict.
-
-    Args:
-        spec: ``"adonis"``, ``"apollo"``, ``"garnet"``, ``"aphrodite"``, ``"deneb"``, the path of a
-            JSON file with a static architecture, a parsed dict, or an architecture object.
-
-    Returns:
-        The architecture.
-
-    Raises:
-        ValueError: Unknown name (the message lists the valid ones), unreadable file, or a file that
-            is not a valid architecture.
-    """
-    if isinstance(spec, QuantumArchitectureSpecification):
-        return spec
-    if isinstance(spec, Mapping):
-        return QuantumArchitectureSpecification.from_dict(spec)
-    text = str(spec)
-    builtin = BUILTIN_ARCHITECTURES.get(text.lower())
-    if builtin is not None:
-        filename, rename = builtin
-        data_dir = resources.files("cirq_iqm_ext") / "data" / "architectures"
-        data = json.loads((data_dir / filename).read_text(encoding="utf-8"))
-        if rename is not None:
-            data["quantum_architecture"]["name"] = rename
-        return QuantumArchitectureSpecification.from_dict(data)
-    path = Path(text)
-    if not path.is_file():
-        names = ", ".join(sorted(BUILTIN_ARCHITECTURES))
-        raise ValueError(
-            f"Unknown architecture {text!r}: use one of {names}, or the path of a JSON file"
-        )
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return QuantumArchitectureSpecification.from_dict(data)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, ModelValidationError) as error:
-        raise ValueError(f"Cannot load the architecture file {text!r}: {error}") from None
 
 
 @dataclass

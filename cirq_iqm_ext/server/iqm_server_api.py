@@ -2,8 +2,8 @@
 
 A thin router with request and response adapters over the app's one job store, worker, simulator,
 calibration sets and validation: a job definition is converted to the canonical v1 run request
-(turns, ``qubits``) by :mod:`cirq_iqm_ext.profiles.iqm_server_format` and then takes exactly the
-v1 path (limits, calibration set, :func:`~cirq_iqm_ext.validation.validate_run_request`, duration
+(turns, ``qubits``) by :mod:`cirq_iqm_ext.wire.iqm_server_format` and then takes exactly the
+v1 path (limits, calibration set, :func:`~.validation.validate_run_request`, duration
 check, idempotency, queue). Every answer is built from the store's v1 snapshots, so a job
 submitted through one profile reads the same through the other (§9.2).
 
@@ -21,14 +21,18 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from cirq_iqm_ext._version import __version__
 from cirq_iqm_ext.calibration import DEFAULT_IMPLEMENTATIONS, CalibrationSet
+from cirq_iqm_ext.client.profiles.base import COCOS_V1_HEADER
 from cirq_iqm_ext.errors import ModelValidationError
-from cirq_iqm_ext.models import RunRequest, Status
-from cirq_iqm_ext.profiles import COCOS_V1_HEADER
-from cirq_iqm_ext.profiles.channel_properties import (
+from cirq_iqm_ext.server.app import AdmissionError, HTTPError, Request, Response
+from cirq_iqm_ext.server.jobs import (
+    JobFinishedError,
+    UnknownJobError,
+)
+from cirq_iqm_ext.wire.channel_properties import (
     PROTOBUF_MEDIA_TYPE,
     encode_feedback_channels,
 )
-from cirq_iqm_ext.profiles.iqm_server_format import (
+from cirq_iqm_ext.wire.iqm_server_format import (
     COMPLETED,
     JobDefinitionError,
     job_definition_from_run_request,
@@ -37,11 +41,7 @@ from cirq_iqm_ext.profiles.iqm_server_format import (
     status_to_iqm_server,
     timeline_from_timestamps,
 )
-from cirq_iqm_ext.server.app import AdmissionError, HTTPError, Request, Response
-from cirq_iqm_ext.server.jobs import (
-    JobFinishedError,
-    UnknownJobError,
-)
+from cirq_iqm_ext.wire.models import RunRequest, Status
 
 if TYPE_CHECKING:
     from cirq_iqm_ext.server.app import IQMServerApp

@@ -31,7 +31,7 @@ from uuid import UUID, uuid4
 
 import numpy as np
 
-from cirq_iqm_ext.models import RunRequest, Status
+from cirq_iqm_ext.wire.models import RunRequest, Status
 
 logger = logging.getLogger(__name__)
 

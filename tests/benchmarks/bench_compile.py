@@ -37,10 +37,10 @@ import cirq
 from _report import record
 
 from cirq_iqm_ext import devices
-from cirq_iqm_ext.barriers import IQMBarrierGate
-from cirq_iqm_ext.device import IQMDevice
-from cirq_iqm_ext.qasm import circuit_from_qasm
-from cirq_iqm_ext.transpiler import transpile
+from cirq_iqm_ext.compiler.qasm import circuit_from_qasm
+from cirq_iqm_ext.compiler.transpiler import transpile
+from cirq_iqm_ext.device.barriers import IQMBarrierGate
+from cirq_iqm_ext.device.iqm_device import IQMDevice
 
 #: The repository root (this file is tests/benchmarks/bench_compile.py).
 ROOT = Path(__file__).resolve().parents[2]

@@ -29,14 +29,14 @@ import numpy as np
 import sympy
 from _report import record
 
-from cirq_iqm_ext.client import IQMClient
-from cirq_iqm_ext.devices import Apollo
-from cirq_iqm_ext.job import results_from_run
-from cirq_iqm_ext.models import Circuit, Instruction, RunRequest, RunResult
-from cirq_iqm_ext.sampler import IQMSampler
-from cirq_iqm_ext.serialize import serialize_circuit
+from cirq_iqm_ext.client.iqm_client import IQMClient
+from cirq_iqm_ext.compiler.transpiler import transpile
+from cirq_iqm_ext.device.builtin import Apollo
+from cirq_iqm_ext.sampling.job import results_from_run
+from cirq_iqm_ext.sampling.sampler import IQMSampler
+from cirq_iqm_ext.serialization.serialize import serialize_circuit
 from cirq_iqm_ext.server import EmbeddedServer
-from cirq_iqm_ext.transpiler import transpile
+from cirq_iqm_ext.wire.models import Circuit, Instruction, RunRequest, RunResult
 
 ROWS: list[tuple[str, float, float, str]] = []
 
@@ -185,7 +185,7 @@ def native_circuits(count: int, ops: int, seed: int = 1) -> list[cirq.Circuit]:
 
 
 def bench_serialise(repeats: int) -> None:
-    from cirq_iqm_ext.serialize import CircuitTemplate
+    from cirq_iqm_ext.serialization.serialize import CircuitTemplate
 
     circuits = native_circuits(1000, 200)
 
@@ -302,7 +302,8 @@ def bench_import(repeats: int) -> None:
 
     ours = statistics.median(measure("cirq_iqm_ext") for _ in range(repeats))
     baseline = statistics.median(
-        measure("cirq_iqm_ext.client, cirq_iqm_ext.sampler") for _ in range(repeats)
+        measure("cirq_iqm_ext.client.iqm_client, cirq_iqm_ext.sampling.sampler")
+        for _ in range(repeats)
     )
     ROWS.append(("import cirq_iqm_ext after cirq [s]", ours, baseline, "< 0.100"))
 

@@ -16,7 +16,7 @@
     With ``wrk`` installed (``apt-get install wrk``) an independent closed-loop figure is added.
 (b) Simulating 1000 shots of a 20-qubit, 200-CZ circuit with and without noise, next to
     ``cirq.Simulator.run`` and naive per-shot noisy trajectories (``cirq.Simulator.run`` with
-    :class:`~cirq_iqm_ext.noise.IQMNoiseModel`, timed on a few shots and scaled per shot, since each
+    :class:`~cirq_iqm_ext.IQMNoiseModel`, timed on a few shots and scaled per shot, since each
     shot is an independent trajectory).
     Next to it, the cost of dynamic circuits: a noisy 20-qubit circuit with 5 mid-circuit
     measurements and feed-forward (shot-by-shot branches) against the same gates without them.
@@ -50,10 +50,10 @@ import numpy as np
 from _report import record
 
 from cirq_iqm_ext.calibration import builtin_calibration
-from cirq_iqm_ext.models import Circuit, Instruction
-from cirq_iqm_ext.noise import IQMNoiseModel
 from cirq_iqm_ext.server import EmbeddedServer, load_architecture
-from cirq_iqm_ext.server.simulator import CalibratedSimulator
+from cirq_iqm_ext.simulation.noise import IQMNoiseModel
+from cirq_iqm_ext.simulation.simulator import CalibratedSimulator
+from cirq_iqm_ext.wire.models import Circuit, Instruction
 
 HOST = "127.0.0.1"
 ROWS: list[tuple[str, float, float, str]] = []

@@ -24,9 +24,9 @@ from iqm.pulse import CircuitOperation
 from iqm.station_control.interface.models import DynamicQuantumArchitecture
 
 from cirq_iqm_ext.calibration import builtin_calibration, generate_calibration
-from cirq_iqm_ext.devices import Deneb, star_device
-from cirq_iqm_ext.models import Instruction, QuantumArchitectureSpecification
-from cirq_iqm_ext.move import insert_moves_in_instructions
+from cirq_iqm_ext.compiler.star import insert_moves_in_instructions
+from cirq_iqm_ext.device.builtin import Deneb, star_device
+from cirq_iqm_ext.wire.models import Instruction, QuantumArchitectureSpecification
 
 Pair = tuple[str, str]
 

@@ -1,6 +1,6 @@
 """A fault-injecting HTTP/1.1 proxy on a real loopback socket.
 
-The proxy sits between an :class:`~cirq_iqm_ext.client.IQMClient` and the project's server. It
+The proxy sits between an :class:`~cirq_iqm_ext.IQMClient` and the project's server. It
 forwards every request unchanged unless a *rule* matches it; then it injects that rule's fault: a
 reset before or after the server saw the request, a truncated body, a delayed answer, an answer of
 its own (502, 429 with or without ``Retry-After``, non-JSON 200, ...), or a stripped header. Each

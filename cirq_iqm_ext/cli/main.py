@@ -1,0 +1,250 @@
+"""The ``cirq-iqm-ext`` command line.
+
+Subcommands register themselves in :data:`SUBCOMMANDS` (name -> function that adds a subparser and
+sets its handler), so adding one means writing two small functions. Today: ``serve``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from cirq_iqm_ext._version import __version__
+from cirq_iqm_ext.cli.commands import COMMANDS
+
+#: Environment variable the ``serve`` token may come from (so it stays out of ``ps`` listings).
+TOKEN_ENV = "IQM_SERVER_TOKEN"
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid port {text!r}: not an integer") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"invalid port {port}: must be 0..65535 (0 = any free)")
+    return port
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid number {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
+    return value
+
+
+def _user(text: str) -> tuple[str, str]:
+    name, sep, password = text.partition(":")
+    if not sep or not name or not password:
+        # Never echo the argument: it holds a password.
+        raise argparse.ArgumentTypeError(
+            "expected NAME:PASSWORD with a non-empty name and password"
+        )
+    return name, password
+
+
+def _add_serve(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        help="run the IQM-compatible server (simulator with calibrated noise) until interrupted",
+        description="Run the IQM-compatible server on a loopback port until SIGINT/SIGTERM.",
+    )
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default %(default)s)"
+    )
+    parser.add_argument("--port", type=_port, default=0, help="port; 0 picks a free one (default)")
+    parser.add_argument(
+        "--architecture",
+        default="adonis",
+        metavar="NAME|PATH.json",
+        help="adonis (default), apollo, garnet, aphrodite, deneb, or a JSON architecture file",
+    )
+    parser.add_argument(
+        "--token",
+        default=None,
+        help=f"require this bearer token on job endpoints (or set {TOKEN_ENV})",
+    )
+    parser.add_argument(
+        "--auth-user",
+        type=_user,
+        action="append",
+        default=[],
+        metavar="NAME:PASSWORD",
+        help="enable the OpenID Connect token endpoint with this user (repeatable)",
+    )
+    parser.add_argument("--seed", type=int, default=None, help="seed of the simulator")
+    parser.add_argument(
+        "--job-delay",
+        type=_non_negative_float,
+        default=0.0,
+        metavar="SECONDS",
+        help="time each job spends pending (default 0)",
+    )
+    parser.add_argument(
+        "--token-lifetime",
+        type=_non_negative_float,
+        default=300.0,
+        metavar="SECONDS",
+        help="lifetime of access tokens from the token endpoint (default 300)",
+    )
+    parser.add_argument(
+        "--calibration",
+        default=None,
+        metavar="NAME|PATH.json",
+        help="calibration set (default: the architecture's built-in set); repeat for more sets, "
+        "the first is the default",
+        action="append",
+    )
+    parser.add_argument(
+        "--noise",
+        choices=("calibration", "none"),
+        default="calibration",
+        help="simulate with the calibration's noise (default) or exactly (none)",
+    )
+    parser.add_argument(
+        "--state-dir",
+        default=None,
+        metavar="DIR",
+        help="keep jobs in SQLite in DIR so they survive a restart (default: memory only)",
+    )
+    parser.add_argument("--workers", type=int, default=1, help="simulation threads (default 1)")
+    parser.add_argument(
+        "--max-queue", type=int, default=1000, help="jobs waiting before 503 (default 1000)"
+    )
+    parser.add_argument(
+        "--no-delay",
+        dest="delay",
+        action="store_false",
+        help="behave like a CoCoS v1 server without delay: do not list it, refuse waits",
+    )
+    parser.add_argument(
+        "--no-dynamic",
+        dest="dynamic",
+        action="store_false",
+        help="behave like a CoCoS v1 server without dynamic circuits: do not list reset and "
+        "cc_prx, refuse them and mid-circuit measurements",
+    )
+    parser.set_defaults(handler=_serve, subparser=parser)
+
+
+def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    # Catch SIGINT/SIGTERM before the slow imports, so an early Ctrl-C still exits quietly.
+    stop = threading.Event()
+    restore = _install_stop_handlers(stop)
+    try:
+        return _run_server(args, parser, stop)
+    except KeyboardInterrupt:  # SIGINT when no handler could be installed (not the main thread)
+        return 0
+    finally:
+        restore()
+
+
+def _run_server(
+    args: argparse.Namespace, parser: argparse.ArgumentParser, stop: threading.Event
+) -> int:
+    from cirq_iqm_ext.server import EmbeddedServer, load_architecture
+
+    try:
+        architecture = load_architecture(args.architecture)
+    except ValueError as error:
+        parser.error(f"argument --architecture: {error}")
+    from cirq_iqm_ext.calibration import load_calibration
+
+    calibrations = []
+    for spec in args.calibration or ():
+        try:
+            calibrations.append(load_calibration(spec))
+        except ValueError as error:
+            parser.error(f"argument --calibration: {error}")
+    if args.workers < 1 or args.max_queue < 1:
+        parser.error("--workers and --max-queue must be at least 1")
+    token = args.token if args.token is not None else os.environ.get(TOKEN_ENV) or None
+    server = EmbeddedServer(
+        architecture,
+        host=args.host,
+        port=args.port,
+        token=token,
+        auth_users=dict(args.auth_user) or None,
+        seed=args.seed,
+        job_delay=args.job_delay,
+        token_lifetime=args.token_lifetime,
+        calibration=calibrations[0] if calibrations else None,
+        extra_calibrations=tuple(calibrations[1:]),
+        noise=args.noise,
+        state_dir=args.state_dir,
+        workers=args.workers,
+        max_queue=args.max_queue,
+        delay=args.delay,
+        dynamic=args.dynamic,
+    )
+    try:
+        server.start()
+    except OSError as error:
+        reason = error.strerror or str(error)
+        print(
+            f"cirq-iqm-ext serve: cannot listen on {args.host}:{args.port}: {reason}",
+            file=sys.stderr,
+        )
+        return 1
+    try:
+        print(f"Serving IQM API on {server.url}", flush=True)
+        while not stop.wait(0.5):
+            pass
+    finally:
+        server.stop()
+    return 0
+
+
+def _install_stop_handlers(stop: threading.Event) -> Callable[[], None]:
+    """Makes SIGINT and SIGTERM set ``stop``; returns a function restoring the old handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        previous[signum] = signal.signal(signum, lambda *_: stop.set())
+
+    def restore() -> None:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+    return restore
+
+
+#: Subcommand name -> function adding its parser (with ``handler`` set as a default).
+SUBCOMMANDS: dict[str, Callable[[Any], None]] = {"serve": _add_serve, **COMMANDS}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="cirq-iqm-ext",
+        description="Cirq integration for IQM quantum computers.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for add in SUBCOMMANDS.values():
+        add(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the command line.
+
+    Args:
+        argv: Arguments without the program name (default: ``sys.argv[1:]``).
+
+    Returns:
+        The exit status: 0 on success, 1 on a runtime failure; bad options exit with 2.
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return int(args.handler(args, args.subparser))

@@ -1,0 +1,201 @@
+"""Protocol profiles: how ``IQMClient``'s operations map onto one wire API.
+
+A profile turns the client's profile-independent operations (architecture, submit, status, result,
+counts, abort, delete, feedback groups) into paths, request bodies and response parsing of one
+API, and converts units, statuses, architectures and results at that edge, so that nothing above
+the client knows which API is in use. Two profiles exist:
+
+- ``cocos-v1`` (:mod:`.cocos_v1`): the CoCoS v1 job API of PROTOCOL.md;
+- ``iqm-server`` (:mod:`.iqm_server`): the IQM Server API of PROTOCOL_IQM_SERVER.md.
+
+Profiles do no HTTP of their own: they send through a :class:`Wire`, the client's retry loop,
+authentication and error mapping, so retries, idempotency keys and auth behave the same in both.
+:func:`detect_profile` chooses one from what a server answers (``api="auto"``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any, Protocol
+from uuid import UUID
+
+import httpx
+
+from cirq_iqm_ext.errors import ClientConfigurationError, ServerResponseError
+from cirq_iqm_ext.wire.models import QuantumArchitectureSpecification, RunResult, RunStatus
+
+logger = logging.getLogger(__name__)
+
+#: Values of ``IQMClient(api=...)``.
+API_CHOICES = ("auto", "cocos-v1", "iqm-server")
+#: The path ``auto`` probes (PROTOCOL_IQM_SERVER.md §9.3).
+PROBE_PATH = "api/v1/quantum-computers"
+#: A response header of the probe by which a server says it also serves CoCoS v1 for its
+#: quantum computer, at the given path (the project's server: ``/``). ``auto`` then prefers v1,
+#: whose extensions (long polling, packed results, deduplication) the project's server offers.
+COCOS_V1_HEADER = "IQM-CoCoS-V1-Path"
+
+
+class Wire(Protocol):
+    """What a profile needs from the client: one logical request, and the error mapping."""
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        content: bytes | None = None,
+        params: Mapping[str, str] | None = None,
+        idempotent: bool = True,
+        extra_headers: Mapping[str, str] | None = None,
+        job_id: UUID | None = None,
+        capabilities: bool = True,
+    ) -> httpx.Response:
+        """Sends one request with the client's retries and auth (``path``: relative to the URL).
+
+        ``capabilities=False``: the answer says nothing about what the server offers for jobs
+        (e.g. the probe of :func:`detect_profile`), so its headers are not taken as such.
+        """
+        ...
+
+    def check(
+        self,
+        response: httpx.Response,
+        endpoint: str,
+        *,
+        job_id: UUID | None = None,
+        submission: bool = False,
+    ) -> None:
+        """Raises the package's exception for an unsuccessful answer (PROTOCOL.md §5)."""
+        ...
+
+    def json(self, response: httpx.Response, endpoint: str, job_id: UUID | None = None) -> Any:
+        """The answer's JSON, or :class:`~cirq_iqm_ext.ServerResponseError`."""
+        ...
+
+    def detail(self, response: httpx.Response) -> str:
+        """The human-readable text of an error answer."""
+        ...
+
+
+class Profile(Protocol):
+    """One wire API behind the client's operations. Results are always in v1 form and units."""
+
+    #: ``"cocos-v1"`` or ``"iqm-server"``.
+    name: str
+
+    def describe(self) -> str:
+        """A short description for ``repr`` and logs, e.g. ``iqm-server, qc='deneb'``."""
+        ...
+
+    def architecture(self) -> QuantumArchitectureSpecification:
+        """The architecture jobs are validated against (of the default calibration set)."""
+        ...
+
+    def dynamic_architecture(
+        self, calibration_set_id: UUID | None
+    ) -> QuantumArchitectureSpecification:
+        """What one calibration set (``None``: the default) has calibrated."""
+        ...
+
+    def submit(self, payload: Mapping[str, Any] | bytes, idempotency_key: str) -> UUID:
+        """Posts a v1 run request (a dict or its JSON text) and returns the new job's id."""
+        ...
+
+    def status(self, job_id: UUID, wait: float) -> tuple[RunStatus, bool]:
+        """The job's status, holding up to ``wait`` s where the server long-polls.
+
+        Returns:
+            The status and whether the server long-polls (so the caller need not sleep).
+        """
+        ...
+
+    def result(self, job_id: UUID) -> RunResult:
+        """The job's result with the request echoed in ``metadata`` (v1 form)."""
+        ...
+
+    def counts(self, job_id: UUID) -> dict[str, Any]:
+        """``{"status": v1 status, "counts_batch": [...] or None, "warnings"?: [...]}``."""
+        ...
+
+    def metrics(self, calibration_set_id: UUID | None) -> dict[str, Any]:
+        """Quality metrics of a calibration set (``None``: the current one), in v1's form:
+        ``{"calibration_set_id", "metrics": {"QB1.t1_time": {"value", "unit"}, ...}}``."""
+        ...
+
+    def abort(self, job_id: UUID) -> None:
+        """Asks the server to stop the job."""
+        ...
+
+    def delete(self, job_id: UUID) -> None:
+        """Asks the server to cancel the job if needed and remove it."""
+        ...
+
+    def feedback_groups(self) -> tuple[frozenset[str], ...] | None:
+        """Groups of qubits whose ``cc_prx`` can use each other's measurements, or ``None``
+        when the server does not say (then no restriction is known)."""
+        ...
+
+
+def create_profile(api: str, wire: Wire, *, quantum_computer: str | None = None) -> Profile:
+    """The profile named ``api`` (not ``auto``).
+
+    Raises:
+        ClientConfigurationError: Unknown name.
+    """
+    from cirq_iqm_ext.client.profiles.cocos_v1 import CocosV1Profile
+    from cirq_iqm_ext.client.profiles.iqm_server import IQMServerProfile
+
+    if api == "cocos-v1":
+        return CocosV1Profile(wire)
+    if api == "iqm-server":
+        return IQMServerProfile(wire, quantum_computer=quantum_computer)
+    raise ClientConfigurationError(f"api must be one of {', '.join(API_CHOICES)}, got {api!r}")
+
+
+def detect_profile(wire: Wire, *, quantum_computer: str | None = None) -> Profile:
+    """Chooses the profile from what the server answers to ``GET api/v1/quantum-computers``.
+
+    200 with a ``quantum_computers`` list means ``iqm-server``; 404 or 405 means ``cocos-v1``;
+    anything else (401, a network error, another body) is raised, not guessed. A server that
+    serves both at the same root says so with the header :data:`COCOS_V1_HEADER` (``/``): then
+    ``cocos-v1`` is chosen unless a quantum computer was asked for by alias.
+
+    Raises:
+        ClientAuthenticationError: The server refused the credentials.
+        IQMConnectionError: The server could not be reached.
+        ServerResponseError: The answer fits neither profile.
+    """
+    from cirq_iqm_ext.client.profiles.cocos_v1 import CocosV1Profile
+    from cirq_iqm_ext.client.profiles.iqm_server import IQMServerProfile
+
+    endpoint = f"GET {PROBE_PATH}"
+    response = wire.request("GET", PROBE_PATH, capabilities=False)
+    if response.status_code in (404, 405):
+        if quantum_computer is not None:
+            logger.warning(
+                "The server speaks the CoCoS v1 API, which has no quantum computer aliases; "
+                "ignoring quantum_computer=%r",
+                quantum_computer,
+            )
+        return CocosV1Profile(wire)
+    wire.check(response, endpoint)
+    data = wire.json(response, endpoint)
+    if isinstance(data, Mapping) and isinstance(data.get("quantum_computers"), list):
+        if response.headers.get(COCOS_V1_HEADER) == "/" and quantum_computer is None:
+            return CocosV1Profile(wire)
+        profile = IQMServerProfile(wire, quantum_computer=quantum_computer)
+        profile.remember_quantum_computers(data, endpoint)
+        return profile
+    raise ServerResponseError(
+        f"Cannot tell which API the server speaks: {endpoint} answered HTTP "
+        f'{response.status_code} without a "quantum_computers" list; pass api="cocos-v1" or '
+        'api="iqm-server"',
+        endpoint=endpoint,
+        status_code=response.status_code,
+    )
+
+
+__all__ = ["API_CHOICES", "Profile", "Wire", "create_profile", "detect_profile"]

@@ -1,0 +1,282 @@
+"""Initial placement: which physical qubit each logical qubit starts on.
+
+Two strategies, tried in this order:
+
+1. **Exact embedding.** If the circuit's interaction graph is a subgraph of the coupling graph,
+   every two-qubit gate can run without a SWAP. VF2 (networkx) finds such an embedding; its search
+   is cut off after a fixed number of steps (a step count, not a clock, so the result never depends
+   on the machine's speed).
+2. **SABRE layout search.** Several seeded trials, each starting from a greedy or a random compact
+   layout, refined by routing the circuit forwards and backwards (the final layout of one pass seeds
+   the next), then routed once more for real; the trial with the fewest SWAPs wins.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from collections.abc import Sequence
+
+import networkx as nx
+from networkx.algorithms import isomorphism
+
+from cirq_iqm_ext.compiler.routing import Coupling, Routed, Skeleton, route
+
+#: VF2 gives up after this many feasibility checks.
+VF2_STEP_LIMIT = 10_000
+#: The same for near embeddings (one or two interactions left out), used as starting layouts.
+NEAR_STEP_LIMIT = 3_000
+
+
+class _StepLimitReached(Exception):
+    pass
+
+
+class _BoundedMatcher(isomorphism.GraphMatcher):
+    """``GraphMatcher`` that stops after a fixed number of feasibility checks."""
+
+    def __init__(self, g1: nx.Graph, g2: nx.Graph, limit: int):
+        super().__init__(g1, g2)
+        self._steps_left = limit
+
+    def syntactic_feasibility(self, g1_node: object, g2_node: object) -> bool:
+        self._steps_left -= 1
+        if self._steps_left < 0:
+            raise _StepLimitReached
+        return bool(super().syntactic_feasibility(g1_node, g2_node))
+
+
+def interaction_weights(skeleton: Skeleton) -> dict[tuple[int, int], int]:
+    """Number of two-qubit gates per logical pair ``(a, b)`` with ``a < b``, in first-use order."""
+    weights: dict[tuple[int, int], int] = {}
+    for qs, two in zip(skeleton.gates, skeleton.two_qubit, strict=True):
+        if two:
+            a, b = qs
+            key = (a, b) if a < b else (b, a)
+            weights[key] = weights.get(key, 0) + 1
+    return weights
+
+
+def exact_embedding(
+    skeleton: Skeleton,
+    coupling: Coupling,
+    *,
+    drop: int = 0,
+    step_limit: int | None = None,
+) -> list[int] | None:
+    """A layout under which every two-qubit gate acts on a coupled pair, if one is found.
+
+    Args:
+        skeleton: The circuit's gates.
+        coupling: The coupling graph.
+        drop: Ignore this many interactions (the least used, latest first): a *near* embedding,
+            a good starting layout when no exact one exists.
+        step_limit: VF2 feasibility checks allowed (default ``VF2_STEP_LIMIT``).
+
+    Returns:
+        Logical -> physical, or ``None`` when there is none or the search hit its step limit.
+    """
+    n = skeleton.n_logical
+    if n > coupling.n:
+        return None
+    weights = interaction_weights(skeleton)
+    if drop:
+        # Least used first; among equals the one first needed latest (routing can fix it later).
+        order_of_use = {pair: i for i, pair in enumerate(weights)}
+        doomed = sorted(weights, key=lambda e: (weights[e], -order_of_use[e]))[:drop]
+        weights = {e: w for e, w in weights.items() if e not in doomed}
+    if not weights:
+        return list(range(n)) if not drop else None
+    # Only qubits that interact need the search; idle ones take any free qubit afterwards.
+    g_edges = nx.Graph()
+    g_edges.add_edges_from(weights)
+    # VF2 extends a partial match in node insertion order: breadth-first from the busiest qubit
+    # keeps every new node attached to matched ones, which prunes the search early.
+    order: list[int] = []
+    placed: set[int] = set()
+    for root in sorted(g_edges.nodes, key=lambda q: (-g_edges.degree[q], q)):
+        if root in placed:
+            continue
+        placed.add(root)
+        queue = deque([root])
+        while queue:
+            u = queue.popleft()
+            order.append(u)
+            for v in sorted(g_edges.neighbors(u), key=lambda q: (-g_edges.degree[q], q)):
+                if v not in placed:
+                    placed.add(v)
+                    queue.append(v)
+    g_logical = nx.Graph()
+    g_logical.add_nodes_from(order)
+    g_logical.add_edges_from(weights)
+    g_phys = nx.Graph()
+    g_phys.add_nodes_from(range(coupling.n))
+    g_phys.add_edges_from(coupling.edges)
+    if g_logical.number_of_edges() > g_phys.number_of_edges():
+        return None
+    if max(d for _, d in g_logical.degree) > max(len(a) for a in coupling.adj):
+        return None
+    # Square lattices are bipartite: an odd cycle among the interactions can never embed, and a
+    # connected interaction graph must fit its two colour classes into the lattice's.
+    if nx.is_bipartite(g_phys):
+        if not nx.is_bipartite(g_logical):
+            return None
+        if nx.is_connected(g_phys) and nx.is_connected(g_logical):
+            lattice = sorted(len(side) for side in nx.bipartite.sets(g_phys))
+            sides = sorted(len(side) for side in nx.bipartite.sets(g_logical))
+            if sides[0] > lattice[0] or sides[1] > lattice[1]:
+                return None
+    matcher = _BoundedMatcher(g_phys, g_logical, step_limit or VF2_STEP_LIMIT)
+    try:
+        mapping = next(matcher.subgraph_monomorphisms_iter(), None)
+    except _StepLimitReached:
+        return None
+    if mapping is None:
+        return None
+    layout = [-1] * n
+    for phys, logical in mapping.items():
+        layout[logical] = phys
+    _fill_idle(layout, coupling)
+    return layout
+
+
+def _fill_idle(layout: list[int], coupling: Coupling) -> None:
+    """Gives each unplaced logical qubit the free physical qubit nearest to the placed ones."""
+    used = {p for p in layout if p >= 0}
+    for lq, p in enumerate(layout):
+        if p >= 0:
+            continue
+        free = [q for q in range(coupling.n) if q not in used]
+        if used:
+            best = min(free, key=lambda q: (min(coupling.dist[q][u] for u in used), q))
+        else:
+            best = free[0]
+        layout[lq] = best
+        used.add(best)
+
+
+def greedy_layout(skeleton: Skeleton, coupling: Coupling) -> list[int]:
+    """Places strongly interacting qubits close together, starting from the best-connected qubit."""
+    n = skeleton.n_logical
+    weights = interaction_weights(skeleton)
+    partners: list[dict[int, int]] = [{} for _ in range(n)]
+    for (a, b), w in weights.items():
+        partners[a][b] = w
+        partners[b][a] = w
+    total = [sum(p.values()) for p in partners]
+    dist = coupling.dist
+    # Centre of the device: highest degree, then smallest total distance.
+    centre = min(range(coupling.n), key=lambda p: (-len(coupling.adj[p]), sum(dist[p]), p))
+    layout = [-1] * n
+    used: set[int] = set()
+    order: list[int] = []
+    placed: set[int] = set()
+    for start in sorted(range(n), key=lambda q: (-total[q], q)):
+        if start in placed:
+            continue
+        # Breadth first through the interaction graph, heaviest partners first.
+        queue = deque([start])
+        placed.add(start)
+        while queue:
+            q = queue.popleft()
+            order.append(q)
+            for r in sorted(partners[q], key=lambda r: (-partners[q][r], r)):
+                if r not in placed:
+                    placed.add(r)
+                    queue.append(r)
+    for q in order:
+        if not used:
+            best = centre
+        else:
+            placed_partners = [(layout[r], w) for r, w in partners[q].items() if layout[r] >= 0]
+            if placed_partners:
+
+                def cost(p: int, pp: list[tuple[int, int]] = placed_partners) -> tuple[float, int]:
+                    return (sum(w * dist[p][x] for x, w in pp), p)
+            else:
+
+                def cost(p: int, pp: list[tuple[int, int]] = placed_partners) -> tuple[float, int]:
+                    return (min(dist[p][u] for u in used), p)
+
+            best = min((p for p in range(coupling.n) if p not in used), key=cost)
+        layout[q] = best
+        used.add(best)
+    return layout
+
+
+def random_compact_layout(n_logical: int, coupling: Coupling, rng: random.Random) -> list[int]:
+    """A random assignment onto a connected region around a random root."""
+    root = rng.randrange(coupling.n)
+    region: list[int] = [root]
+    seen = {root}
+    queue = deque([root])
+    while queue and len(region) < n_logical:
+        u = queue.popleft()
+        for v in coupling.adj[u]:
+            if v not in seen:
+                seen.add(v)
+                region.append(v)
+                queue.append(v)
+    region = region[:n_logical]
+    rng.shuffle(region)
+    return region
+
+
+def best_routing(
+    skeleton: Skeleton,
+    coupling: Coupling,
+    *,
+    seed: int,
+    trials: int,
+    refinements: int = 2,
+    fixed_layout: Sequence[int] | None = None,
+) -> tuple[list[int], Routed]:
+    """Tries layouts and returns the best initial layout with its routing.
+
+    Args:
+        skeleton: The circuit's gates.
+        coupling: The coupling graph.
+        seed: Seeds every trial, so the result is reproducible.
+        trials: Number of seeded trials (at least one).
+        refinements: Forward-backward round trips per trial (layout search only).
+        fixed_layout: Use this initial layout (the caller's); only the routing is tried several
+            times.
+
+    Returns:
+        ``(initial_layout, routed)`` of the trial with the fewest SWAPs (earliest on ties).
+    """
+    trials = max(1, trials)
+    if fixed_layout is None:
+        exact = exact_embedding(skeleton, coupling)
+        if exact is not None:
+            return exact, route(skeleton, coupling, exact, random.Random(seed))
+    backward = skeleton.reversed() if fixed_layout is None and refinements else None
+    starts: list[list[int]] = []
+    if fixed_layout is None:
+        starts.append(greedy_layout(skeleton, coupling))
+        for drop in (1, 2):
+            near = exact_embedding(skeleton, coupling, drop=drop, step_limit=NEAR_STEP_LIMIT)
+            if near is not None:
+                starts.append(near)
+                break
+    best: tuple[list[int], Routed] | None = None
+    for trial in range(max(trials, len(starts))):
+        rng = random.Random(f"{seed}/{trial}")
+        if fixed_layout is not None:
+            layout = list(fixed_layout)
+        elif trial < len(starts):
+            layout = starts[trial]
+        else:
+            layout = random_compact_layout(skeleton.n_logical, coupling, rng)
+        if backward is not None:
+            for _ in range(refinements):
+                layout = route(skeleton, coupling, layout, rng, record=False).final_layout
+                layout = route(backward, coupling, layout, rng, record=False).final_layout
+        routed = route(skeleton, coupling, layout, rng)
+        if best is None or routed.estimated_cz < best[1].estimated_cz:
+            best = (layout, routed)
+        if routed.swaps == 0:
+            break
+    if best is None:  # pragma: no cover - trials >= 1 always runs the loop
+        raise RuntimeError("no routing trial ran")
+    return best

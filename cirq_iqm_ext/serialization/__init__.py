@@ -1,0 +1,1 @@
+"""Native Cirq circuits to IQM instructions and back (:mod:`.serialize`)."""
