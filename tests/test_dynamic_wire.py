@@ -32,11 +32,11 @@ from cirq_iqm_ext.wire.iqm_server_format import (
     run_request_to_job_definition,
 )
 from cirq_iqm_ext.wire.models import (
-    ARCHITECTURE_EXTENSIONS_QUERY,
     Circuit,
     Instruction,
     RunRequest,
 )
+from cirq_iqm_ext.wire.protocol import ARCHITECTURE_EXTENSIONS_QUERY
 from cirq_iqm_ext.wire.validation import allows_dynamic_circuits, circuit_violations
 
 SUBMIT_KEY = {"cocos-v1": "POST jobs", "iqm-server": "POST api/v1/jobs/{qc}/circuit"}

@@ -650,7 +650,7 @@ def test_an_advertised_dedup_makes_ambiguous_submissions_repeatable(secret_scann
     the server said it deduplicates (``IQM-Idempotency-Keys`` on any answer)."""
     import httpx
 
-    from cirq_iqm_ext.client.iqm_client import IDEMPOTENCY_HEADER
+    from cirq_iqm_ext.wire.protocol import IDEMPOTENCY_SUPPORT_HEADER as IDEMPOTENCY_HEADER
 
     posts: list[str] = []
     job = uuid.uuid4()

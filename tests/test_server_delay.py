@@ -19,7 +19,7 @@ from cirq_iqm_ext import Circuit, CircuitValidationError, Instruction, IQMClient
 from cirq_iqm_ext.calibration import builtin_calibration
 from cirq_iqm_ext.cli.main import build_parser
 from cirq_iqm_ext.server import EmbeddedServer, create_app
-from cirq_iqm_ext.wire.models import ARCHITECTURE_EXTENSIONS_QUERY
+from cirq_iqm_ext.wire.protocol import ARCHITECTURE_EXTENSIONS_QUERY
 
 CALIBRATION = builtin_calibration("adonis")
 QB1 = CALIBRATION.qubit("QB1")

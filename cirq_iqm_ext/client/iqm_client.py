@@ -67,6 +67,7 @@ from cirq_iqm_ext.wire.models import (
     Status,
     serialize_qubit_mapping,
 )
+from cirq_iqm_ext.wire.protocol import IDEMPOTENCY_KEY_HEADER, IDEMPOTENCY_SUPPORT_HEADER
 from cirq_iqm_ext.wire.validation import allows_dynamic_circuits, validate_run_request
 
 logger = logging.getLogger(__name__)
@@ -84,7 +85,7 @@ LONG_POLL_SECONDS = 10.0
 #: ``Idempotency-Key`` request header (any value). Seeing it once lets the client repeat a
 #: submission whose outcome is unknown, with the same key, instead of raising
 #: :class:`~cirq_iqm_ext.JobSubmissionUncertainError`.
-IDEMPOTENCY_HEADER = "IQM-Idempotency-Keys"
+IDEMPOTENCY_HEADER = IDEMPOTENCY_SUPPORT_HEADER
 
 
 class IQMServerWarning(UserWarning):
@@ -415,7 +416,7 @@ class IQMClient:
             raise ClientConfigurationError("This IQMClient is closed; create a new one")
         url = f"{self._url}/{path}"
         display = f"{self._display_url}/{path}"
-        key = (extra_headers or {}).get("Idempotency-Key")
+        key = (extra_headers or {}).get(IDEMPOTENCY_KEY_HEADER)
         started = self._monotonic()
         attempt = 0
         refreshed = False

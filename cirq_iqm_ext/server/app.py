@@ -62,9 +62,19 @@ from cirq_iqm_ext.simulation.simulator import (
     CalibratedSimulator,
 )
 from cirq_iqm_ext.wire.models import (
-    ARCHITECTURE_EXTENSIONS_QUERY,
     QuantumArchitectureSpecification,
     RunRequest,
+)
+from cirq_iqm_ext.wire.protocol import (
+    ARCHITECTURE_EXTENSIONS_QUERY,
+    IDEMPOTENCY_KEY_HEADER,
+    IDEMPOTENCY_SUPPORT_HEADER,
+    IDEMPOTENCY_SUPPORT_VALUE,
+    LONG_POLL_HEADER,
+    LONG_POLL_QUERY,
+    MEASUREMENTS_FORMAT_FIELD,
+    MEASUREMENTS_QUERY,
+    PACKED_FORMAT,
 )
 from cirq_iqm_ext.wire.validation import (
     DYNAMIC_OPERATIONS,
@@ -90,7 +100,7 @@ CLIENT_LIBRARIES = {
 MAX_FORM_BYTES = 64 * 1024
 #: Tells clients that ``POST jobs`` deduplicates on ``Idempotency-Key``, so an ambiguous
 #: submission (connection lost before the answer) may be retried with the same key.
-IDEMPOTENCY_HEADER = ("IQM-Idempotency-Keys", "1")
+IDEMPOTENCY_HEADER = (IDEMPOTENCY_SUPPORT_HEADER, IDEMPOTENCY_SUPPORT_VALUE)
 
 StartResponse = Callable[..., Any]
 
@@ -581,7 +591,7 @@ class IQMServerApp:
         job, created = self.admit(
             run_request,
             calibration,
-            idempotency_key=request.header("Idempotency-Key") or None,
+            idempotency_key=request.header(IDEMPOTENCY_KEY_HEADER) or None,
             warnings=warnings,
         )
         return (
@@ -706,12 +716,12 @@ class IQMServerApp:
     def _get_status(self, request: Request) -> Response:
         # An extension: "?wait=S" holds the answer until the status changes (long polling), so a
         # client learns of a finished job at once instead of at its next poll.
-        wait = _query_float(request, "wait", 0.0, MAX_LONG_POLL_SECONDS)
+        wait = _query_float(request, LONG_POLL_QUERY, 0.0, MAX_LONG_POLL_SECONDS)
         try:
             body = self.store.status_dict(self._job_id(request), wait=wait)
         except UnknownJobError:
             raise HTTPError(404, "Job not found") from None
-        return 200, body, [("IQM-Long-Poll", f"{MAX_LONG_POLL_SECONDS:g}")]
+        return 200, body, [(LONG_POLL_HEADER, f"{MAX_LONG_POLL_SECONDS:g}")]
 
     def _get_result(self, request: Request) -> Response:
         job_id = self._job_id(request)
@@ -721,10 +731,13 @@ class IQMServerApp:
             raise HTTPError(404, "Job not found") from None
         # An extension: "?measurements=packed" sends bits packed eight to a byte instead of
         # nested lists, which are slow to encode and to parse for large sweeps.
-        if _query(request, "measurements") == "packed" and body.get("measurements") is not None:
+        if (
+            _query(request, *MEASUREMENTS_QUERY) == MEASUREMENTS_QUERY["measurements"]
+            and body.get("measurements") is not None
+        ):
             body = dict(body)
             body["measurements"] = self.store.packed_measurements(job_id)
-            body["measurements_format"] = "packed"
+            body[MEASUREMENTS_FORMAT_FIELD] = PACKED_FORMAT
         return 200, body, []
 
     def _get_counts(self, request: Request) -> Response:

@@ -21,7 +21,6 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from cirq_iqm_ext._version import __version__
 from cirq_iqm_ext.calibration import DEFAULT_IMPLEMENTATIONS, CalibrationSet
-from cirq_iqm_ext.client.profiles.base import COCOS_V1_HEADER
 from cirq_iqm_ext.errors import ModelValidationError
 from cirq_iqm_ext.server.app import AdmissionError, HTTPError, Request, Response
 from cirq_iqm_ext.server.jobs import (
@@ -42,6 +41,7 @@ from cirq_iqm_ext.wire.iqm_server_format import (
     timeline_from_timestamps,
 )
 from cirq_iqm_ext.wire.models import RunRequest, Status
+from cirq_iqm_ext.wire.protocol import COCOS_V1_HEADER, IDEMPOTENCY_KEY_HEADER
 
 if TYPE_CHECKING:
     from cirq_iqm_ext.server.app import IQMServerApp
@@ -375,7 +375,7 @@ class IQMServerAPI:
             job, _ = app.admit(
                 run_request,
                 calibration,
-                idempotency_key=request.header("Idempotency-Key") or None,
+                idempotency_key=request.header(IDEMPOTENCY_KEY_HEADER) or None,
                 move_gate_validation=options["move_gate_validation"],
             )
         except AdmissionError as failure:

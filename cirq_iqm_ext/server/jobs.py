@@ -14,7 +14,6 @@ Nothing here knows about HTTP; the WSGI app turns the store's answers and errors
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import io
 import json
@@ -32,6 +31,7 @@ from uuid import UUID, uuid4
 import numpy as np
 
 from cirq_iqm_ext.wire.models import RunRequest, Status
+from cirq_iqm_ext.wire.packed import pack_bits
 
 logger = logging.getLogger(__name__)
 
@@ -510,18 +510,6 @@ class JobStore:
             self._save(job, measurements=True)
             self._changed.notify_all()
             return True
-
-
-def pack_bits(shots: Any) -> dict[str, Any]:
-    """One key's ``[shot][qubit]`` bits in the packed format of
-    :meth:`JobStore.packed_measurements`."""
-    array = np.asarray(shots, dtype=np.uint8)
-    if array.ndim != 2:
-        array = array.reshape(len(array), -1)
-    return {
-        "shape": list(array.shape),
-        "bits": base64.b64encode(np.packbits(array, axis=None).tobytes()).decode("ascii"),
-    }
 
 
 def _tolist(shots: Any) -> list[list[int]]:

@@ -12,8 +12,6 @@ Nothing here does HTTP or knows about Cirq.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import enum
 import json
 import math
@@ -28,13 +26,11 @@ import numpy as np
 
 from cirq_iqm_ext.errors import ModelValidationError
 from cirq_iqm_ext.wire.json import to_json_dict
-
-#: Query of ``GET quantum-architecture`` by which this project's client asks a v1 server to list
-#: what it executes beyond CoCoS v1: a comma-separated set, ``delay`` (waits) and ``dynamic``
-#: (``reset`` and ``cc_prx``). CoCoS v1 itself has none of them and ignores the query; other v1
-#: clients (IQM's, which crash on unknown operation names) never send it, so they see the plain
-#: architecture.
-ARCHITECTURE_EXTENSIONS_QUERY = {"extensions": "delay,dynamic"}
+from cirq_iqm_ext.wire.packed import unpack_measurements
+from cirq_iqm_ext.wire.protocol import (
+    MEASUREMENTS_FORMAT_FIELD,
+    PACKED_FORMAT,
+)
 
 #: Job options of the IQM Server API (PROTOCOL_IQM_SERVER.md §3.1) that a :class:`RunRequest`
 #: may carry, with their allowed values (``None``: any of the type the option takes).
@@ -776,35 +772,6 @@ class Metadata:
 CircuitMeasurementResults = dict[str, Any]
 
 
-def unpack_measurements(raw: Any) -> list[dict[str, np.ndarray]]:
-    """Decodes the packed measurement format of the project's server into arrays.
-
-    Each circuit maps a key to ``{"shape": [shots, qubits], "bits": base64}``: the row-major bits
-    packed eight to a byte, most significant bit first. Returns ``int8`` arrays of that shape.
-
-    Raises:
-        ModelValidationError: The packed data is malformed.
-    """
-    owner = 'The packed "measurements" of a job result'
-    if not isinstance(raw, list):
-        raise _fail(f"{owner} must be a list with one object per circuit")
-    out = []
-    for index, circuit in enumerate(raw):
-        if not isinstance(circuit, Mapping):
-            raise _fail(f"{owner}: entry {index} must be an object")
-        arrays = {}
-        for key, packed in circuit.items():
-            try:
-                shots, width = (int(n) for n in packed["shape"])
-                data = np.frombuffer(base64.b64decode(packed["bits"], validate=True), np.uint8)
-                bits = np.unpackbits(data, count=shots * width) if shots * width else data[:0]
-                arrays[key] = bits.astype(np.int8).reshape(shots, width)
-            except (KeyError, TypeError, ValueError, binascii.Error):
-                raise _fail(f"{owner}: circuit {index}, key {key!r} is malformed") from None
-        out.append(arrays)
-    return out
-
-
 def _check_measurements(raw: Any) -> list[CircuitMeasurementResults]:
     owner = 'The "measurements" of a job result'
     if not isinstance(raw, list):
@@ -838,7 +805,7 @@ class RunResult:
         if "metadata" not in data:
             raise _fail('The job result is missing the field "metadata"')
         measurements = data.get("measurements")
-        if measurements is not None and data.get("measurements_format") == "packed":
+        if measurements is not None and data.get(MEASUREMENTS_FORMAT_FIELD) == PACKED_FORMAT:
             measurements = unpack_measurements(measurements)
         elif measurements is not None:
             measurements = _check_measurements(measurements)

@@ -24,17 +24,12 @@ import httpx
 
 from cirq_iqm_ext.errors import ClientConfigurationError, ServerResponseError
 from cirq_iqm_ext.wire.models import QuantumArchitectureSpecification, RunResult, RunStatus
+from cirq_iqm_ext.wire.protocol import COCOS_V1_HEADER, PROBE_PATH
 
 logger = logging.getLogger(__name__)
 
 #: Values of ``IQMClient(api=...)``.
 API_CHOICES = ("auto", "cocos-v1", "iqm-server")
-#: The path ``auto`` probes (PROTOCOL_IQM_SERVER.md §9.3).
-PROBE_PATH = "api/v1/quantum-computers"
-#: A response header of the probe by which a server says it also serves CoCoS v1 for its
-#: quantum computer, at the given path (the project's server: ``/``). ``auto`` then prefers v1,
-#: whose extensions (long polling, packed results, deduplication) the project's server offers.
-COCOS_V1_HEADER = "IQM-CoCoS-V1-Path"
 
 
 class Wire(Protocol):

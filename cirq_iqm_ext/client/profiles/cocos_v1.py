@@ -20,11 +20,17 @@ from cirq_iqm_ext.errors import (
     ServerResponseError,
 )
 from cirq_iqm_ext.wire.models import (
-    ARCHITECTURE_EXTENSIONS_QUERY,
     JOB_OPTION_DEFAULTS,
     QuantumArchitectureSpecification,
     RunResult,
     RunStatus,
+)
+from cirq_iqm_ext.wire.protocol import (
+    ARCHITECTURE_EXTENSIONS_QUERY,
+    IDEMPOTENCY_KEY_HEADER,
+    LONG_POLL_HEADER,
+    LONG_POLL_QUERY,
+    MEASUREMENTS_QUERY,
 )
 
 
@@ -74,7 +80,7 @@ class CocosV1Profile:
         """
         payload = without_v1_options(payload)
         endpoint = "POST jobs"
-        headers = {"Idempotency-Key": idempotency_key}
+        headers = {IDEMPOTENCY_KEY_HEADER: idempotency_key}
         if isinstance(payload, bytes):
             headers["Content-Type"] = "application/json"
         response = self._wire.request(
@@ -90,7 +96,7 @@ class CocosV1Profile:
 
     def status(self, job_id: UUID, wait: float) -> tuple[RunStatus, bool]:
         """``GET jobs/{id}/status``, long-polled with ``?wait=`` where the server offers it."""
-        params = {"wait": f"{wait:.3f}"} if wait > 0 else None
+        params = {LONG_POLL_QUERY: f"{wait:.3f}"} if wait > 0 else None
         data, endpoint, response = self._get(f"jobs/{job_id}/status", params, job_id)
         try:
             status = RunStatus.from_dict(data)
@@ -98,13 +104,13 @@ class CocosV1Profile:
             raise ServerResponseError(
                 f"Malformed answer to {endpoint}: {error}", endpoint=endpoint, job_id=job_id
             ) from None
-        return status, "IQM-Long-Poll" in response.headers
+        return status, LONG_POLL_HEADER in response.headers
 
     def result(self, job_id: UUID) -> RunResult:
         """``GET jobs/{id}``, asking for packed measurements."""
         # Servers that know the packed format answer with it (much smaller and faster to parse);
         # the others ignore the parameter and send the lists of PROTOCOL.md §3.4.
-        data, endpoint, _ = self._get(f"jobs/{job_id}", {"measurements": "packed"}, job_id)
+        data, endpoint, _ = self._get(f"jobs/{job_id}", MEASUREMENTS_QUERY, job_id)
         try:
             return RunResult.from_dict(data)
         except ModelValidationError as error:

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 from uuid import UUID
 
-from cirq_iqm_ext.client.profiles.base import PROBE_PATH, Wire
+from cirq_iqm_ext.client.profiles.base import Wire
 from cirq_iqm_ext.client.profiles.cocos_v1 import abort_job, delete_job, job_id_of
 from cirq_iqm_ext.errors import (
     ClientConfigurationError,
@@ -54,6 +54,7 @@ from cirq_iqm_ext.wire.models import (
     RunStatus,
     Status,
 )
+from cirq_iqm_ext.wire.protocol import IDEMPOTENCY_KEY_HEADER, PROBE_PATH
 
 logger = logging.getLogger(__name__)
 
@@ -217,7 +218,7 @@ class IQMServerProfile:
             json_body=body,
             params={"use_timeslot": "true" if timeslot else "false"},
             idempotent=False,
-            extra_headers={"Idempotency-Key": idempotency_key},
+            extra_headers={IDEMPOTENCY_KEY_HEADER: idempotency_key},
         )
         self._wire.check(response, endpoint, submission=True)
         return job_id_of(self._wire, response, endpoint, idempotency_key)
