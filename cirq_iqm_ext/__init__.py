@@ -18,8 +18,10 @@ from cirq_iqm_ext.errors import (
     ClientAuthenticationError,
     ClientConfigurationError,
     CompilationError,
+    DeviceValidationError,
     IQMConnectionError,
     IQMError,
+    JobAbortedError,
     JobAbortionError,
     JobError,
     JobNotFoundError,
@@ -45,10 +47,10 @@ if TYPE_CHECKING:
     from cirq_iqm_ext.compiler.transpiler import TranspileResult, transpile
     from cirq_iqm_ext.device.barriers import IQMBarrierGate, barrier
     from cirq_iqm_ext.device.builtin import Adonis, Aphrodite, Apollo, Deneb, Garnet, star_device
-    from cirq_iqm_ext.device.iqm_device import DeviceValidationError, IQMDevice, IQMDeviceMetadata
+    from cirq_iqm_ext.device.iqm_device import IQMDevice, IQMDeviceMetadata
     from cirq_iqm_ext.device.move_gate import IQMMoveGate
     from cirq_iqm_ext.json_resolver import json_resolver
-    from cirq_iqm_ext.sampling.job import IQMJob, JobAbortedError
+    from cirq_iqm_ext.sampling.job import IQMJob
     from cirq_iqm_ext.sampling.local import local_sampler
     from cirq_iqm_ext.sampling.results import IQMResult
     from cirq_iqm_ext.sampling.sampler import CalibrationDriftWarning, IQMSampler
@@ -63,7 +65,6 @@ _LAZY: dict[str, str] = {
     "IQMServerWarning": "cirq_iqm_ext.client.iqm_client",
     "IQMDevice": "cirq_iqm_ext.device.iqm_device",
     "IQMDeviceMetadata": "cirq_iqm_ext.device.iqm_device",
-    "DeviceValidationError": "cirq_iqm_ext.device.iqm_device",
     "Adonis": "cirq_iqm_ext.device.builtin",
     "Apollo": "cirq_iqm_ext.device.builtin",
     "Garnet": "cirq_iqm_ext.device.builtin",
@@ -72,7 +73,6 @@ _LAZY: dict[str, str] = {
     "star_device": "cirq_iqm_ext.device.builtin",
     "IQMMoveGate": "cirq_iqm_ext.device.move_gate",
     "IQMJob": "cirq_iqm_ext.sampling.job",
-    "JobAbortedError": "cirq_iqm_ext.sampling.job",
     "json_resolver": "cirq_iqm_ext.json_resolver",
     "IQMNoiseModel": "cirq_iqm_ext.simulation.noise",
     "local_sampler": "cirq_iqm_ext.sampling.local",

@@ -32,6 +32,7 @@ from uuid import UUID, uuid4
 import numpy as np
 
 from cirq_iqm_ext.catalogue import BUILTIN_CALIBRATIONS, builtin_calibration_data
+from cirq_iqm_ext.errors import CalibrationError
 from cirq_iqm_ext.wire.models import QuantumArchitectureSpecification
 
 #: Default implementation names reported in the dynamic architecture (as IQM's servers name them).
@@ -56,10 +57,6 @@ _QUBIT_FIELDS = (
     "readout_error_1_to_0",
 )
 _COUPLER_FIELDS = ("cz_fidelity", "cz_duration", "move_fidelity", "move_duration")
-
-
-class CalibrationError(ValueError):
-    """A calibration set is malformed: a missing or out-of-range figure, an unknown field."""
 
 
 @dataclass(frozen=True)

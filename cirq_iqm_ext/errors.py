@@ -11,6 +11,7 @@ without parsing messages. No message ever contains a token or a password.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
@@ -115,3 +116,28 @@ class JobAbortionError(JobError):
 
 class APITimeoutError(JobError, TimeoutError):
     """Waiting for a job took longer than allowed. The job itself still runs on the server."""
+
+
+class CalibrationError(IQMError, ValueError):
+    """A calibration set is malformed: a missing or out-of-range figure, an unknown field."""
+
+
+class DeviceValidationError(CircuitValidationError):
+    """A circuit or operation cannot run on an :class:`~cirq_iqm_ext.IQMDevice`.
+
+    Args:
+        message: Human-readable explanation listing the violations.
+        violations: One line per violation, e.g. ``"moment 2: cirq.CZ(...): ... not coupled"``.
+    """
+
+    def __init__(self, message: str, violations: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.violations = tuple(violations)
+
+
+class SerializationError(CircuitValidationError):
+    """A circuit contains an operation that has no IQM instruction; compile it first."""
+
+
+class JobAbortedError(JobError):
+    """The job was aborted before it finished, so it has no results."""

@@ -29,7 +29,7 @@ ignored.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 from uuid import UUID
 
@@ -40,7 +40,7 @@ from cirq_iqm_ext.catalogue import BUILTIN_ARCHITECTURES, builtin_architecture
 from cirq_iqm_ext.device.barriers import IQMBarrierGate
 from cirq_iqm_ext.device.dynamic import controlled_pulse
 from cirq_iqm_ext.device.move_gate import IQMMoveGate
-from cirq_iqm_ext.errors import CircuitValidationError
+from cirq_iqm_ext.errors import CircuitValidationError, DeviceValidationError
 from cirq_iqm_ext.wire.models import QuantumArchitectureSpecification, parse_uuid
 from cirq_iqm_ext.wire.qubits import natural_key
 from cirq_iqm_ext.wire.validation import (
@@ -55,19 +55,6 @@ MAX_REPORTED_VIOLATIONS = 20
 _PRX_GATES = (cirq.PhasedXPowGate, cirq.XPowGate, cirq.YPowGate)
 #: Gates that become one ``prx`` and/or a virtual Z (a frame change that costs nothing).
 _SINGLE_QUBIT_GATES = (*_PRX_GATES, cirq.ZPowGate, cirq.PhasedXZGate)
-
-
-class DeviceValidationError(CircuitValidationError):
-    """A circuit or operation cannot run on an :class:`IQMDevice`.
-
-    Args:
-        message: Human-readable explanation listing the violations.
-        violations: One line per violation, e.g. ``"moment 2: cirq.CZ(...): ... not coupled"``.
-    """
-
-    def __init__(self, message: str, violations: Sequence[str] = ()):
-        super().__init__(message)
-        self.violations = tuple(violations)
 
 
 class IQMDeviceMetadata(cirq.DeviceMetadata):

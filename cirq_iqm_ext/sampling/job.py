@@ -18,17 +18,13 @@ import cirq
 import numpy as np
 
 from cirq_iqm_ext.client.iqm_client import IQMClient
-from cirq_iqm_ext.errors import CircuitExecutionError, IQMError, JobError
+from cirq_iqm_ext.errors import CircuitExecutionError, IQMError, JobAbortedError
 from cirq_iqm_ext.sampling.results import IQMResult
 from cirq_iqm_ext.serialization.serialize import METADATA_KEY
 from cirq_iqm_ext.wire.models import RunResult, Status
 
 #: Progress is shown only for waits longer than this many seconds.
 PROGRESS_AFTER_SECONDS = 3.0
-
-
-class JobAbortedError(JobError):
-    """The job was aborted before it finished, so it has no results."""
 
 
 class _ProgressLine:

@@ -29,15 +29,11 @@ import sympy
 from cirq_iqm_ext.device.barriers import IQMBarrierGate
 from cirq_iqm_ext.device.dynamic import controlled_pulse, pulse_parameters
 from cirq_iqm_ext.device.move_gate import MOVE, IQMMoveGate
-from cirq_iqm_ext.errors import CircuitValidationError, ModelValidationError
+from cirq_iqm_ext.errors import CircuitValidationError, ModelValidationError, SerializationError
 from cirq_iqm_ext.wire.models import Circuit, Instruction
 
 #: Key of this package's entry in a circuit's metadata (what rebuilding results needs).
 METADATA_KEY = "cirq_iqm_ext"
-
-
-class SerializationError(CircuitValidationError):
-    """A circuit contains an operation that has no IQM instruction; compile it first."""
 
 
 @dataclass(frozen=True)
