@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from cirq_iqm_ext.errors import CircuitExecutionError
-from cirq_iqm_ext.sampling.job import _ProgressLine, circuit_metadata, results_from_run
+from cirq_iqm_ext.sampling.job import circuit_metadata, results_from_run
+from cirq_iqm_ext.sampling.progress import ProgressLine
 from cirq_iqm_ext.wire.models import RunResult, Status
 
 JOB = uuid.UUID("5b0c1f9e-4a7c-4f0e-9f49-0c7f5c1d2e3a")
@@ -88,7 +89,7 @@ def test_result_count_mismatch_is_an_error():
 
 def test_progress_line_only_after_a_few_seconds_and_only_when_enabled():
     stream = io.StringIO()
-    line = _ProgressLine(JOB, True, stream)
+    line = ProgressLine(JOB, True, stream)
     line.update(Status.PENDING_EXECUTION, 1.0)
     assert stream.getvalue() == ""
     line.update(Status.PENDING_EXECUTION, 4.2)
@@ -98,7 +99,7 @@ def test_progress_line_only_after_a_few_seconds_and_only_when_enabled():
     assert text.count("\r") == 2 and text.endswith("\n")
     assert f"IQM job {JOB}: ready (5 s)" in text
     quiet = io.StringIO()
-    off = _ProgressLine(JOB, None, quiet)  # not a terminal: off
+    off = ProgressLine(JOB, None, quiet)  # not a terminal: off
     off.update(Status.PENDING_EXECUTION, 10.0)
     off.finish()
     assert quiet.getvalue() == ""

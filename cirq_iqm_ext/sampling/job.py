@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TextIO
+from collections.abc import Mapping, Sequence
+from typing import Any
 from uuid import UUID
 
 import cirq
@@ -19,37 +19,10 @@ import numpy as np
 
 from cirq_iqm_ext.client.iqm_client import IQMClient
 from cirq_iqm_ext.errors import CircuitExecutionError, IQMError, JobAbortedError
+from cirq_iqm_ext.sampling.progress import ProgressLine
 from cirq_iqm_ext.sampling.results import IQMResult
 from cirq_iqm_ext.serialization.serialize import METADATA_KEY
 from cirq_iqm_ext.wire.models import RunResult, Status
-
-#: Progress is shown only for waits longer than this many seconds.
-PROGRESS_AFTER_SECONDS = 3.0
-
-
-class _ProgressLine:
-    """A single updating status line on a terminal (nothing when not a terminal or disabled)."""
-
-    def __init__(self, job_id: UUID, enabled: bool | None, stream: TextIO | None = None):
-        self._stream = stream or sys.stderr
-        if enabled is None:
-            enabled = hasattr(self._stream, "isatty") and self._stream.isatty()
-        self._enabled = enabled
-        self._job_id = job_id
-        self._shown = False
-
-    def update(self, status: Status, waited: float) -> None:
-        if not self._enabled or waited < PROGRESS_AFTER_SECONDS:
-            return
-        self._stream.write(f"\rIQM job {self._job_id}: {status.value} ({waited:.0f} s)   ")
-        self._stream.flush()
-        self._shown = True
-
-    def finish(self) -> None:
-        if self._shown:
-            self._stream.write("\n")
-            self._stream.flush()
-
 
 def circuit_metadata(
     params: Mapping[str, Any],
@@ -188,6 +161,36 @@ class IQMJob:
 
         return job_html(self)
 
+    def summary(self) -> list[dict[str, Any]]:
+        """The state of each IQM job: id, status, message, timestamps, calibration set id.
+
+        Finished jobs come from this job's cache, others are asked for. Never raises for server
+        trouble: an unreachable server shows as status ``"unknown"`` with the error as the
+        message, because a notebook repr must not fail.
+        """
+        return [self._summary_row(job_id) for job_id in self.job_ids]
+
+    def _summary_row(self, job_id: UUID) -> dict[str, Any]:
+        row: dict[str, Any] = {"job_id": str(job_id), "status": "unknown", "message": None}
+        row["timestamps"] = {}
+        run = self._runs.get(job_id)
+        try:
+            if run is None:
+                run = self._client.get_run(job_id)
+        except CircuitExecutionError as error:
+            row.update(status="failed", message=error.detail or str(error))
+        except IQMError as error:
+            row["message"] = str(error)
+        if run is not None:
+            calibration = run.metadata.calibration_set_id
+            row.update(
+                status=run.status.value,
+                message=run.message,
+                timestamps=dict(run.metadata.timestamps),
+                calibration_set_id=None if calibration is None else str(calibration),
+            )
+        return row
+
     def status(self) -> Status:
         """The least advanced status of the job's IQM jobs (``ready`` only when all are)."""
         order = [Status.PENDING_COMPILATION, Status.PENDING_EXECUTION, Status.READY]
@@ -221,7 +224,7 @@ class IQMJob:
         run = self._runs.get(job_id)
         if run is not None:
             return run
-        progress = _ProgressLine(job_id, self._progress)
+        progress = ProgressLine(job_id, self._progress)
         try:
             run = self._client.wait_for_results(
                 job_id,
@@ -278,5 +281,3 @@ class IQMJob:
             except IQMError as error:
                 print(f"Interrupted: could not abort IQM job {job_id}: {error}", file=sys.stderr)
 
-
-StatusCallback = Callable[[Status, float], None]

@@ -119,7 +119,8 @@ class IQMResult(cirq.ResultDict):
     @classmethod
     def _from_json_dict_(cls, params: Any, **kwargs: Any) -> IQMResult:
         packed = kwargs.pop("records")
-        plain = cirq.ResultDict._from_packed_records(params=params, records=packed)
+        # Cirq's own JSON protocol decodes its packed records (no private helper of Cirq's).
+        plain = cirq.ResultDict._from_json_dict_(params=params, records=packed)
         kwargs.pop("cirq_type", None)
         if any(value.shape[1] != 1 for value in plain.records.values()):
             return cls(params=params, records=dict(plain.records), **kwargs)

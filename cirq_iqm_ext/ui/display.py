@@ -587,37 +587,8 @@ def plot_device(
 
 
 def job_summary(job: IQMJob) -> list[dict[str, Any]]:
-    """The state of each IQM job of ``job``: id, status, message, timestamps (asks the server).
-
-    Never raises for server trouble: an unreachable server shows as status ``"unknown"`` with the
-    error as the message, because a notebook repr must not fail.
-    """
-    from cirq_iqm_ext.errors import CircuitExecutionError, IQMError
-
-    rows = []
-    for job_id in job.job_ids:
-        row: dict[str, Any] = {"job_id": str(job_id), "status": "unknown", "message": None}
-        row["timestamps"] = {}
-        # Finished jobs are cached by the IQMJob; others are asked for (the job's own client).
-        run = job._runs.get(job_id)
-        try:
-            if run is None:
-                run = job._client.get_run(job_id)
-        except CircuitExecutionError as error:
-            row.update(status="failed", message=error.detail or str(error))
-        except IQMError as error:
-            row["message"] = str(error)
-        if run is not None:
-            row.update(
-                status=run.status.value,
-                message=run.message,
-                timestamps=dict(run.metadata.timestamps),
-                calibration_set_id=None
-                if run.metadata.calibration_set_id is None
-                else str(run.metadata.calibration_set_id),
-            )
-        rows.append(row)
-    return rows
+    """The state of each IQM job of ``job`` (:meth:`~cirq_iqm_ext.IQMJob.summary`)."""
+    return job.summary()
 
 
 def job_text(job: IQMJob) -> str:
