@@ -4,8 +4,8 @@ The package was flat until 0.x; its modules moved into layered subpackages (READ
 "Architecture"). ``import cirq_iqm_ext.sampler`` and ``from cirq_iqm_ext.devices import Garnet``
 keep working: a finder at the end of ``sys.meta_path`` answers exactly the names below, after the
 normal finders found no file for them. An old path that became one module *is* that module (so
-``unittest.mock.patch`` on it patches the real thing); one that was split is a module holding the
-public names of its parts.
+``unittest.mock.patch`` on it patches the real thing); one that was split, or was a package, is a
+module holding the public names of its parts.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ MOVED_MODULES: dict[str, tuple[str, ...]] = {
     "cirq_iqm_ext.models": ("cirq_iqm_ext.wire.models",),
     "cirq_iqm_ext.validation": ("cirq_iqm_ext.wire.validation",),
     "cirq_iqm_ext.util": ("cirq_iqm_ext.wire.json",),
-    "cirq_iqm_ext.profiles": ("cirq_iqm_ext.client.profiles.base",),
+    "cirq_iqm_ext.profiles": ("cirq_iqm_ext.client.profiles.base", "cirq_iqm_ext.wire.protocol"),
     "cirq_iqm_ext.profiles.cocos_v1": ("cirq_iqm_ext.client.profiles.cocos_v1",),
     "cirq_iqm_ext.profiles.iqm_server": ("cirq_iqm_ext.client.profiles.iqm_server",),
     "cirq_iqm_ext.profiles.iqm_server_format": ("cirq_iqm_ext.wire.iqm_server_format",),
@@ -57,13 +57,16 @@ class _MovedModuleLoader(importlib.abc.Loader):
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
         homes = [importlib.import_module(name) for name in self._homes]
-        if len(homes) == 1:
+        is_parent = any(other.startswith(spec.name + ".") for other in MOVED_MODULES)
+        if len(homes) == 1 and not is_parent:
             self._spec = homes[0].__spec__  # the import system overwrites it; put it back
             return homes[0]
         merged = types.ModuleType(spec.name, f"Moved: now {', '.join(self._homes)}.")
         for home in homes:
             public = getattr(home, "__all__", [n for n in vars(home) if not n.startswith("_")])
             merged.__dict__.update({name: getattr(home, name) for name in public})
+        if is_parent:
+            merged.__path__ = []  # a package once: its old submodules import through the finder
         return merged
 
     def exec_module(self, module: types.ModuleType) -> None:

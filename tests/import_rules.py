@@ -238,9 +238,12 @@ def _check_edge(edge: Edge, mine: str, modules: set[str], graph: dict[str, set[s
         if mine in PLAIN_COMPONENTS and top in ("cirq", "httpx"):
             return [f"{where} imports {top}, but {mine} stays free of Cirq and httpx"]
         return []
-    if edge.target == PACKAGE and edge.names:
-        # ``from cirq_iqm_ext import x``: a submodule when x is one, else the namespace itself.
-        targets = [f"{PACKAGE}.{n}" if f"{PACKAGE}.{n}" in modules else PACKAGE for n in edge.names]
+    if edge.names:
+        # ``from a.b import x``: the submodule ``a.b.x`` when x is one, else ``a.b`` itself.
+        targets = [
+            f"{edge.target}.{n}" if f"{edge.target}.{n}" in modules else edge.target
+            for n in edge.names
+        ]
     else:
         targets = [edge.target]
     out = []

@@ -3,6 +3,6 @@
 
 from __future__ import annotations
 
-from cirq_iqm_ext.cli.main import SUBCOMMANDS, build_parser, main
+from cirq_iqm_ext.cli.main import SUBCOMMANDS, TOKEN_ENV, build_parser, main
 
-__all__ = ["SUBCOMMANDS", "build_parser", "main"]
+__all__ = ["SUBCOMMANDS", "TOKEN_ENV", "build_parser", "main"]

@@ -19,10 +19,11 @@ import numpy as np
 
 from cirq_iqm_ext.client.iqm_client import IQMClient
 from cirq_iqm_ext.errors import CircuitExecutionError, IQMError, JobAbortedError
-from cirq_iqm_ext.sampling.progress import ProgressLine
+from cirq_iqm_ext.sampling.progress import PROGRESS_AFTER_SECONDS, ProgressLine
 from cirq_iqm_ext.sampling.results import IQMResult
 from cirq_iqm_ext.serialization.serialize import METADATA_KEY
 from cirq_iqm_ext.wire.models import RunResult, Status
+
 
 def circuit_metadata(
     params: Mapping[str, Any],
@@ -281,3 +282,11 @@ class IQMJob:
             except IQMError as error:
                 print(f"Interrupted: could not abort IQM job {job_id}: {error}", file=sys.stderr)
 
+
+__all__ = [
+    "PROGRESS_AFTER_SECONDS",
+    "IQMJob",
+    "JobAbortedError",
+    "circuit_metadata",
+    "results_from_run",
+]

@@ -38,9 +38,11 @@ from cirq_iqm_ext.wire.jobs import (
     check_job_options,
 )
 from cirq_iqm_ext.wire.packed import unpack_measurements
+from cirq_iqm_ext.wire.protocol import ARCHITECTURE_EXTENSIONS_QUERY
 
 __all__ = [
     "ANYWHERE_OPERATIONS",
+    "ARCHITECTURE_EXTENSIONS_QUERY",
     "DD_MODES",
     "DEPRECATED_INSTRUCTION_NAMES",
     "INSTRUCTION_SPECS",
