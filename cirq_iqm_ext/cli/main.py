@@ -58,43 +58,37 @@ def _add_serve(subparsers: Any) -> None:
         help="run the IQM-compatible server (simulator with calibrated noise) until interrupted",
         description="Run the IQM-compatible server on a loopback port until SIGINT/SIGTERM.",
     )
+    _add_serve_network(parser)
+    _add_serve_auth(parser)
+    _add_serve_machine(parser)
+    parser.set_defaults(handler=_serve, subparser=parser)
+
+
+def _add_serve_network(parser: argparse.ArgumentParser) -> None:
+    """Where it listens, how many jobs it holds and where it keeps them."""
     parser.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default %(default)s)"
     )
     parser.add_argument("--port", type=_port, default=0, help="port; 0 picks a free one (default)")
     parser.add_argument(
+        "--state-dir",
+        default=None,
+        metavar="DIR",
+        help="keep jobs in SQLite in DIR so they survive a restart (default: memory only)",
+    )
+    parser.add_argument("--workers", type=int, default=1, help="simulation threads (default 1)")
+    parser.add_argument(
+        "--max-queue", type=int, default=1000, help="jobs waiting before 503 (default 1000)"
+    )
+
+
+def _add_serve_machine(parser: argparse.ArgumentParser) -> None:
+    """The quantum computer it pretends to be: architecture, calibration, noise, features."""
+    parser.add_argument(
         "--architecture",
         default="adonis",
         metavar="NAME|PATH.json",
         help="adonis (default), apollo, garnet, aphrodite, deneb, or a JSON architecture file",
-    )
-    parser.add_argument(
-        "--token",
-        default=None,
-        help=f"require this bearer token on job endpoints (or set {TOKEN_ENV})",
-    )
-    parser.add_argument(
-        "--auth-user",
-        type=_user,
-        action="append",
-        default=[],
-        metavar="NAME:PASSWORD",
-        help="enable the OpenID Connect token endpoint with this user (repeatable)",
-    )
-    parser.add_argument("--seed", type=int, default=None, help="seed of the simulator")
-    parser.add_argument(
-        "--job-delay",
-        type=_non_negative_float,
-        default=0.0,
-        metavar="SECONDS",
-        help="time each job spends pending (default 0)",
-    )
-    parser.add_argument(
-        "--token-lifetime",
-        type=_non_negative_float,
-        default=300.0,
-        metavar="SECONDS",
-        help="lifetime of access tokens from the token endpoint (default 300)",
     )
     parser.add_argument(
         "--calibration",
@@ -110,15 +104,13 @@ def _add_serve(subparsers: Any) -> None:
         default="calibration",
         help="simulate with the calibration's noise (default) or exactly (none)",
     )
+    parser.add_argument("--seed", type=int, default=None, help="seed of the simulator")
     parser.add_argument(
-        "--state-dir",
-        default=None,
-        metavar="DIR",
-        help="keep jobs in SQLite in DIR so they survive a restart (default: memory only)",
-    )
-    parser.add_argument("--workers", type=int, default=1, help="simulation threads (default 1)")
-    parser.add_argument(
-        "--max-queue", type=int, default=1000, help="jobs waiting before 503 (default 1000)"
+        "--job-delay",
+        type=_non_negative_float,
+        default=0.0,
+        metavar="SECONDS",
+        help="time each job spends pending (default 0)",
     )
     parser.add_argument(
         "--no-delay",
@@ -133,7 +125,30 @@ def _add_serve(subparsers: Any) -> None:
         help="behave like a CoCoS v1 server without dynamic circuits: do not list reset and "
         "cc_prx, refuse them and mid-circuit measurements",
     )
-    parser.set_defaults(handler=_serve, subparser=parser)
+
+
+def _add_serve_auth(parser: argparse.ArgumentParser) -> None:
+    """Who may use it: a static token, or users of the OpenID Connect token endpoint."""
+    parser.add_argument(
+        "--token",
+        default=None,
+        help=f"require this bearer token on job endpoints (or set {TOKEN_ENV})",
+    )
+    parser.add_argument(
+        "--auth-user",
+        type=_user,
+        action="append",
+        default=[],
+        metavar="NAME:PASSWORD",
+        help="enable the OpenID Connect token endpoint with this user (repeatable)",
+    )
+    parser.add_argument(
+        "--token-lifetime",
+        type=_non_negative_float,
+        default=300.0,
+        metavar="SECONDS",
+        help="lifetime of access tokens from the token endpoint (default 300)",
+    )
 
 
 def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:

@@ -220,6 +220,19 @@ def instruction_from_iqm_server(data: Any, where: str) -> dict[str, Any]:
         JobDefinitionError: ``invalid_request`` for a malformed object, ``circuit_validation_error``
             for an instruction the rules of §3.3 forbid.
     """
+    name, locus, args, implementation = _instruction_fields(data, where)
+    _check_locus(name, locus, where)
+    converted = _converted_args(name, args, where)
+    out: dict[str, Any] = {"name": name, "qubits": list(locus), "args": converted}
+    if implementation is not None:
+        out["implementation"] = implementation
+    return out
+
+
+def _instruction_fields(
+    data: Any, where: str
+) -> tuple[str, list[str], Mapping[str, Any], str | None]:
+    """The instruction's name, locus, args and implementation, each of the right JSON type."""
     if not isinstance(data, Mapping):
         raise JobDefinitionError(f"{where}: an instruction must be an object, got {data!r}")
     name = data.get("name")
@@ -236,12 +249,15 @@ def instruction_from_iqm_server(data: Any, where: str) -> dict[str, Any]:
     implementation = data.get("implementation")
     if implementation is not None and (not isinstance(implementation, str) or not implementation):
         raise JobDefinitionError(f'{where}: "implementation" must be a non-empty string or null')
-    spec = OPERATIONS.get(name)
-    if spec is None:
+    if name not in OPERATIONS:
         raise JobDefinitionError(
             f"{where}: Unknown quantum operation {name!r}.", "circuit_validation_error"
         )
-    arity, arg_names = spec
+    return name, locus, args, implementation
+
+
+def _check_locus(name: str, locus: list[str], where: str) -> None:
+    arity, _ = OPERATIONS[name]
     if not locus or (arity is not None and len(locus) != arity):
         size = "one or more" if arity is None else str(arity)
         raise JobDefinitionError(
@@ -252,6 +268,11 @@ def instruction_from_iqm_server(data: Any, where: str) -> dict[str, Any]:
         raise JobDefinitionError(
             f"{where}: the locus {tuple(locus)} repeats a component", "circuit_validation_error"
         )
+
+
+def _converted_args(name: str, args: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """Exactly the operation's argument names; numbers finite; angles in turns."""
+    _, arg_names = OPERATIONS[name]
     allowed = set(arg_names) | set(_OPTIONAL_ARGS.get(name, ()))
     if not set(arg_names) <= set(args) <= allowed:
         raise JobDefinitionError(
@@ -278,10 +299,7 @@ def instruction_from_iqm_server(data: Any, where: str) -> dict[str, Any]:
             "phase_t": radians_to_turns(converted.pop("phase")),
         }
         converted = {**turns, **converted}
-    out: dict[str, Any] = {"name": name, "qubits": list(locus), "args": converted}
-    if implementation is not None:
-        out["implementation"] = implementation
-    return out
+    return converted
 
 
 # ---------------------------------------------------------------------------- job definition

@@ -18,6 +18,7 @@ from cirq_iqm_ext.wire.models import (
     ANYWHERE_OPERATIONS,
     INSTRUCTION_SPECS,
     Circuit,
+    Instruction,
     QuantumArchitectureSpecification,
     RunRequest,
 )
@@ -252,80 +253,134 @@ def circuit_violations(
     check_move_gate_validation(move_gate_validation)
     index = _index_for(architecture)
     prefix = f'circuit {circuit_index} ("{circuit.name}")'
+    walk = _CircuitWalk(index, architecture.name, qubit_mapping, feedback_groups)
     violations: list[str] = []
-    keys: set[str] = set()
-    # feedback_key -> the (physical) locus of the measure that produced it
-    feedback: dict[str, tuple[str, ...]] = {}
-    measured: set[str] = set()
     for position, instruction in enumerate(circuit.instructions):
         where = f"{prefix}, instruction {position}"
-        name = instruction.name
-        if qubit_mapping is None:
-            locus = instruction.qubits
-        else:
-            locus = tuple(qubit_mapping.get(q, q) for q in instruction.qubits)
-        unknown = [q for q in locus if q not in index.qubits]
-        if unknown:
-            violations.append(f"{where}: qubit(s) {unknown} do not exist on {architecture.name}")
-            continue
-        if name == "delay" and name not in index.operations:
-            violations.append(f"{where}: {_delay_unsupported(architecture.name)}")
-            continue
-        if name in DYNAMIC_OPERATIONS and name not in index.operations:
-            violations.append(f"{where}: {_dynamic_unsupported(name, architecture.name)}")
-            continue
-        if name != "barrier" and name not in index.operations:
-            violations.append(f"{where}: {name} is not supported by {architecture.name}")
-            continue
-        if name == "measure":
-            not_measurable = [q for q in locus if q not in index.measurable]
-            if not_measurable:
-                violations.append(f"{where}: qubit(s) {not_measurable} cannot be measured")
-            key = instruction.args["key"]
-            if key in keys:
-                violations.append(f"{where}: measurement key {key!r} is used more than once")
-            keys.add(key)
-            feedback_key = instruction.args.get("feedback_key")
-            if feedback_key is not None and "cc_prx" not in index.operations:
-                violations.append(
-                    f"{where}: feedback_key {feedback_key!r} feeds a cc_prx, "
-                    f"{_dynamic_unsupported('cc_prx', architecture.name)}"
-                )
-            elif feedback_key is not None:
-                if feedback_key in feedback:
-                    violations.append(
-                        f"{where}: feedback key {feedback_key!r} is used more than once"
-                    )
-                feedback[feedback_key] = locus
-        elif name == "reset":
-            stuck = [q for q in locus if q not in index.resettable]
-            if stuck:
-                violations.append(f"{where}: {_cannot_reset(stuck, index)}")
-        elif name not in ANYWHERE_OPERATIONS and locus not in index.loci[name]:
-            violations.append(f"{where}: {locus} is not an allowed locus for {name}")
-        if name == "cc_prx":
-            message = _feedback_violation(instruction.args, locus, feedback, qubit_mapping)
-            if message is None and feedback_groups is not None:
-                message = _feedback_group_violation(
-                    locus[0], qubit_mapping, instruction.args, feedback_groups
-                )
-            if message is not None:
-                violations.append(f"{where}: {message}")
-        if not allow_mid_circuit_measurement and name != "barrier":
-            after = [q for q in locus if q in measured]
-            if after:
-                what = "measured again" if name == "measure" else f"acted on by {name}"
-                violations.append(
-                    f"{where}: qubit(s) {after} are {what} after their measurement; this "
-                    "architecture allows only terminal measurements"
-                )
-        if name == "measure":
-            measured.update(locus)
+        violations.extend(f"{where}: {m}" for m in walk.check(instruction))
+        if not allow_mid_circuit_measurement:
+            violations.extend(f"{where}: {m}" for m in walk.after_measurement(instruction))
+        walk.record(instruction)
     if not violations and index.resonators and move_gate_validation != "none":
         violations.extend(
             _sandwich_violations(circuit, prefix, index, qubit_mapping, move_gate_validation)
         )
     return violations
+
+
+class _CircuitWalk:
+    """The state of one walk through a circuit: keys seen, feedback sources, measured qubits."""
+
+    def __init__(
+        self,
+        index: _ArchitectureIndex,
+        architecture_name: str,
+        qubit_mapping: Mapping[str, str] | None,
+        feedback_groups: Sequence[frozenset[str]] | None,
+    ) -> None:
+        self.index = index
+        self.architecture_name = architecture_name
+        self.qubit_mapping = qubit_mapping
+        self.feedback_groups = feedback_groups
+        self.keys: set[str] = set()
+        # feedback_key -> the (physical) locus of the measure that produced it
+        self.feedback: dict[str, tuple[str, ...]] = {}
+        self.measured: set[str] = set()
+        self._skip_terminal_check = False
+
+    def locus(self, instruction: Instruction) -> tuple[str, ...]:
+        """The instruction's physical locus."""
+        if self.qubit_mapping is None:
+            return instruction.qubits
+        return tuple(self.qubit_mapping.get(q, q) for q in instruction.qubits)
+
+    def check(self, instruction: Instruction) -> list[str]:
+        """What is wrong with the instruction itself, given what came before it."""
+        locus = self.locus(instruction)
+        unavailable = self._unavailable(instruction.name, locus)
+        # An instruction that cannot run at all is reported once, with nothing else about it.
+        self._skip_terminal_check = unavailable is not None
+        if unavailable is not None:
+            return [unavailable]
+        found = self._by_kind(instruction, locus)
+        if instruction.name == "cc_prx":
+            message = self._cc_prx(instruction, locus)
+            if message is not None:
+                found.append(message)
+        return found
+
+    def _unavailable(self, name: str, locus: tuple[str, ...]) -> str | None:
+        index, arch = self.index, self.architecture_name
+        unknown = [q for q in locus if q not in index.qubits]
+        if unknown:
+            return f"qubit(s) {unknown} do not exist on {arch}"
+        if name == "delay" and name not in index.operations:
+            return _delay_unsupported(arch)
+        if name in DYNAMIC_OPERATIONS and name not in index.operations:
+            return _dynamic_unsupported(name, arch)
+        if name != "barrier" and name not in index.operations:
+            return f"{name} is not supported by {arch}"
+        return None
+
+    def _by_kind(self, instruction: Instruction, locus: tuple[str, ...]) -> list[str]:
+        name, index = instruction.name, self.index
+        if name == "measure":
+            return self._measure(instruction, locus)
+        if name == "reset":
+            stuck = [q for q in locus if q not in index.resettable]
+            return [_cannot_reset(stuck, index)] if stuck else []
+        if name not in ANYWHERE_OPERATIONS and locus not in index.loci[name]:
+            return [f"{locus} is not an allowed locus for {name}"]
+        return []
+
+    def _measure(self, instruction: Instruction, locus: tuple[str, ...]) -> list[str]:
+        found = []
+        not_measurable = [q for q in locus if q not in self.index.measurable]
+        if not_measurable:
+            found.append(f"qubit(s) {not_measurable} cannot be measured")
+        key = instruction.args["key"]
+        if key in self.keys:
+            found.append(f"measurement key {key!r} is used more than once")
+        self.keys.add(key)
+        feedback_key = instruction.args.get("feedback_key")
+        if feedback_key is not None and "cc_prx" not in self.index.operations:
+            found.append(
+                f"feedback_key {feedback_key!r} feeds a cc_prx, "
+                f"{_dynamic_unsupported('cc_prx', self.architecture_name)}"
+            )
+        elif feedback_key is not None:
+            if feedback_key in self.feedback:
+                found.append(f"feedback key {feedback_key!r} is used more than once")
+            self.feedback[feedback_key] = locus
+        return found
+
+    def _cc_prx(self, instruction: Instruction, locus: tuple[str, ...]) -> str | None:
+        args = instruction.args
+        message = _feedback_violation(args, locus, self.feedback, self.qubit_mapping)
+        if message is None and self.feedback_groups is not None:
+            message = _feedback_group_violation(
+                locus[0], self.qubit_mapping, args, self.feedback_groups
+            )
+        return message
+
+    def after_measurement(self, instruction: Instruction) -> list[str]:
+        """The terminal-measurement rule: nothing but barriers after a qubit's measurement."""
+        name = instruction.name
+        if self._skip_terminal_check or name == "barrier":
+            return []
+        after = [q for q in self.locus(instruction) if q in self.measured]
+        if not after:
+            return []
+        what = "measured again" if name == "measure" else f"acted on by {name}"
+        return [
+            f"qubit(s) {after} are {what} after their measurement; this "
+            "architecture allows only terminal measurements"
+        ]
+
+    def record(self, instruction: Instruction) -> None:
+        """Notes a measurement once every check of the instruction is done."""
+        if instruction.name == "measure" and not self._skip_terminal_check:
+            self.measured.update(self.locus(instruction))
 
 
 def _cannot_reset(components: list[str], index: _ArchitectureIndex) -> str:
