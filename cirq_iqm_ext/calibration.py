@@ -21,7 +21,6 @@ needs Cirq.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -31,7 +30,7 @@ from uuid import UUID, uuid4
 
 import numpy as np
 
-from cirq_iqm_ext.catalogue import BUILTIN_CALIBRATIONS, builtin_calibration_data
+from cirq_iqm_ext.catalogue import BUILTIN_CALIBRATIONS, builtin_calibration_data, resolve
 from cirq_iqm_ext.errors import CalibrationError
 from cirq_iqm_ext.wire.models import QuantumArchitectureSpecification
 
@@ -423,21 +422,15 @@ def load_calibration(spec: str | Path | Mapping[str, Any] | CalibrationSet) -> C
     Raises:
         ValueError: Unknown name, unreadable file or malformed content (the message says which).
     """
-    if isinstance(spec, CalibrationSet):
-        return spec
-    if isinstance(spec, Mapping):
-        return CalibrationSet.from_dict(spec)
-    text = str(spec)
-    if text.lower() in BUILTIN_CALIBRATIONS:
-        return builtin_calibration(text)
-    path = Path(text)
-    if not path.is_file():
-        names = ", ".join(sorted(BUILTIN_CALIBRATIONS))
-        raise ValueError(f"Unknown calibration {text!r}: use one of {names}, or a JSON file path")
-    try:
-        return CalibrationSet.from_dict(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, CalibrationError) as error:
-        raise ValueError(f"Cannot load the calibration file {text!r}: {error}") from None
+    return resolve(
+        spec,
+        CalibrationSet,
+        CalibrationSet.from_dict,
+        what="calibration",
+        builtin_names=BUILTIN_CALIBRATIONS,
+        builtin=builtin_calibration,
+        errors=(CalibrationError,),
+    )
 
 
 def generate_calibration(

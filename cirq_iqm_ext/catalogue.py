@@ -10,13 +10,15 @@ from __future__ import annotations
 import copy
 import functools
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from cirq_iqm_ext.errors import ModelValidationError
 from cirq_iqm_ext.wire.models import QuantumArchitectureSpecification
+
+T = TypeVar("T")
 
 #: Built-in architecture name (lower case) -> (data file, name to report). Garnet has Apollo's
 #: topology under its product name.
@@ -78,6 +80,53 @@ def builtin_calibration_data(name: str) -> dict[str, Any]:
     return copy.deepcopy(_read("calibration", file_name))
 
 
+def resolve(
+    spec: Any,
+    model: type[T],
+    parse: Callable[[Mapping[str, Any]], T],
+    *,
+    what: str,
+    builtin_names: Iterable[str],
+    builtin: Callable[[str], T],
+    errors: tuple[type[Exception], ...],
+) -> T:
+    """A built-in name (case-insensitive), a JSON file path or a parsed dict, as a ``model``.
+
+    The one way the package reads "a name or a file" (``--architecture``, ``--calibration``).
+
+    Args:
+        spec: The name, path or dict; an object of the model's type is returned as it is.
+        model: The class to build.
+        parse: Builds it from parsed JSON (its ``from_dict``).
+        what: What it is, for messages (``"architecture"``).
+        builtin_names: The valid built-in names (lower case).
+        builtin: Loads a built-in by name.
+        errors: What ``parse`` raises for bad content.
+
+    Raises:
+        ValueError: Unknown name (the message lists the valid ones), unreadable file, or a file
+            that is not a valid ``what``.
+    """
+    if isinstance(spec, model):
+        return spec
+    if isinstance(spec, Mapping):
+        return parse(spec)
+    text = str(spec)
+    names = sorted(builtin_names)
+    if text.lower() in names:
+        return builtin(text)
+    path = Path(text)
+    if not path.is_file():
+        raise ValueError(
+            f"Unknown {what} {text!r}: use one of {', '.join(names)}, or the path of a JSON file"
+        )
+    caught: tuple[type[Exception], ...] = (OSError, UnicodeDecodeError, ValueError, *errors)
+    try:
+        return parse(json.loads(path.read_text(encoding="utf-8")))
+    except caught as error:
+        raise ValueError(f"Cannot load the {what} file {text!r}: {error}") from None
+
+
 def load_architecture(
     spec: str | Path | Mapping[str, Any] | QuantumArchitectureSpecification,
 ) -> QuantumArchitectureSpecification:
@@ -94,24 +143,15 @@ def load_architecture(
         ValueError: Unknown name (the message lists the valid ones), unreadable file, or a file that
             is not a valid architecture.
     """
-    if isinstance(spec, QuantumArchitectureSpecification):
-        return spec
-    if isinstance(spec, Mapping):
-        return QuantumArchitectureSpecification.from_dict(spec)
-    text = str(spec)
-    if text.lower() in BUILTIN_ARCHITECTURES:
-        return builtin_architecture(text)
-    path = Path(text)
-    if not path.is_file():
-        names = ", ".join(sorted(BUILTIN_ARCHITECTURES))
-        raise ValueError(
-            f"Unknown architecture {text!r}: use one of {names}, or the path of a JSON file"
-        )
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return QuantumArchitectureSpecification.from_dict(data)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, ModelValidationError) as error:
-        raise ValueError(f"Cannot load the architecture file {text!r}: {error}") from None
+    return resolve(
+        spec,
+        QuantumArchitectureSpecification,
+        QuantumArchitectureSpecification.from_dict,
+        what="architecture",
+        builtin_names=BUILTIN_ARCHITECTURES,
+        builtin=builtin_architecture,
+        errors=(ModelValidationError,),
+    )
 
 
 __all__ = [
@@ -120,4 +160,5 @@ __all__ = [
     "builtin_architecture",
     "builtin_calibration_data",
     "load_architecture",
+    "resolve",
 ]
