@@ -31,6 +31,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+from cirq_iqm_ext.cli import arguments
+
 if TYPE_CHECKING:
     import cirq
 
@@ -66,39 +68,6 @@ class UsageError(Exception):
 
 
 # ------------------------------------------------------------------------------- argument types
-
-
-def _uuid(what: str) -> Callable[[str], UUID]:
-    def parse(text: str) -> UUID:
-        try:
-            return UUID(text.strip())
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not {what} (a UUID): {text!r}") from None
-
-    return parse
-
-
-_job_id = _uuid("a job id")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
-    return value
 
 
 # --------------------------------------------------------------------------- shared plumbing
@@ -263,7 +232,7 @@ def add_calibration(subparsers: Any) -> None:
     parser.add_argument(
         "--id",
         dest="calibration_set_id",
-        type=_uuid("a calibration set id"),
+        type=arguments.uuid_of("a calibration set id"),
         default=None,
         metavar="CALIBRATION_SET_ID",
         help="a calibration set id (default: the current one)",
@@ -323,7 +292,10 @@ def add_run(subparsers: Any) -> None:
     )
     parser.add_argument("file", metavar="FILE", help="OpenQASM 2 (.qasm) or Cirq JSON file, or -")
     parser.add_argument(
-        "--shots", type=_positive_int, default=1000, help="repetitions (default %(default)s)"
+        "--shots",
+        type=arguments.positive_int,
+        default=1000,
+        help="repetitions (default %(default)s)",
     )
     parser.add_argument(
         "--compile",
@@ -342,7 +314,7 @@ def add_run(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--timeout",
-        type=_positive_float,
+        type=arguments.positive_float,
         default=DEFAULT_TIMEOUT,
         metavar="SECONDS",
         help="how long to wait for the results (default %(default)g); the job keeps running after",
@@ -508,7 +480,7 @@ def _add_job_command(
     json_help: str,
 ) -> argparse.ArgumentParser:
     parser = _add(subparsers, name, handler, summary=summary, description=description)
-    parser.add_argument("job_id", metavar="JOB", type=_job_id, help="the job id (a UUID)")
+    parser.add_argument("job_id", metavar="JOB", type=arguments.job_id, help="the job id (a UUID)")
     _common(parser, json_help=json_help)
     return parser
 
@@ -557,7 +529,7 @@ def add_result(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--timeout",
-        type=_positive_float,
+        type=arguments.positive_float,
         default=DEFAULT_TIMEOUT,
         metavar="SECONDS",
         help="how long to wait (default %(default)g); exit status 3 if the job is still running",

@@ -7,7 +7,6 @@ sets its handler), so adding one means writing two small functions. Today: ``ser
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import signal
 import sys
@@ -16,40 +15,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from cirq_iqm_ext._version import __version__
+from cirq_iqm_ext.cli import arguments
 from cirq_iqm_ext.cli.commands import COMMANDS
 
 #: Environment variable the ``serve`` token may come from (so it stays out of ``ps`` listings).
 TOKEN_ENV = "IQM_SERVER_TOKEN"
-
-
-def _port(text: str) -> int:
-    try:
-        port = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid port {text!r}: not an integer") from None
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"invalid port {port}: must be 0..65535 (0 = any free)")
-    return port
-
-
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid number {text!r}") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
-    return value
-
-
-def _user(text: str) -> tuple[str, str]:
-    name, sep, password = text.partition(":")
-    if not sep or not name or not password:
-        # Never echo the argument: it holds a password.
-        raise argparse.ArgumentTypeError(
-            "expected NAME:PASSWORD with a non-empty name and password"
-        )
-    return name, password
 
 
 def _add_serve(subparsers: Any) -> None:
@@ -69,7 +39,9 @@ def _add_serve_network(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default %(default)s)"
     )
-    parser.add_argument("--port", type=_port, default=0, help="port; 0 picks a free one (default)")
+    parser.add_argument(
+        "--port", type=arguments.port, default=0, help="port; 0 picks a free one (default)"
+    )
     parser.add_argument(
         "--state-dir",
         default=None,
@@ -107,7 +79,7 @@ def _add_serve_machine(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=None, help="seed of the simulator")
     parser.add_argument(
         "--job-delay",
-        type=_non_negative_float,
+        type=arguments.non_negative_float,
         default=0.0,
         metavar="SECONDS",
         help="time each job spends pending (default 0)",
@@ -136,7 +108,7 @@ def _add_serve_auth(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--auth-user",
-        type=_user,
+        type=arguments.user,
         action="append",
         default=[],
         metavar="NAME:PASSWORD",
@@ -144,7 +116,7 @@ def _add_serve_auth(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--token-lifetime",
-        type=_non_negative_float,
+        type=arguments.non_negative_float,
         default=300.0,
         metavar="SECONDS",
         help="lifetime of access tokens from the token endpoint (default 300)",
