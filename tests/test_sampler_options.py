@@ -99,3 +99,38 @@ def test_an_unclosed_sampler_releases_its_connections_when_collected(server):
         assert sampler.run(FLIP, repetitions=2).histogram(key="m") == {1: 2}
         del sampler
         gc.collect()
+
+
+def test_a_ready_client_is_shared_and_left_open(server):
+    from cirq_iqm_ext import IQMClient
+
+    with IQMClient(server.url) as client:
+        first = IQMSampler(client=client)
+        second = IQMSampler(client=client, optimization_level=1)
+        assert first.client is client and second.client is client
+        assert first.run(FLIP, repetitions=7).histogram(key="m") == {1: 7}
+        first.close()  # the client belongs to its maker: still usable
+        assert second.run(FLIP, repetitions=3).histogram(key="m") == {1: 3}
+        assert client.get_quantum_architecture().name == "Garnet"
+        second.close()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({}, "needs the server's URL"),
+        ({"client": "http://127.0.0.1:1"}, "client must be an IQMClient"),
+        ({"url": "http://127.0.0.1:1", "client": True}, "client must be an IQMClient"),
+    ],
+)
+def test_a_sampler_without_a_way_to_the_server_says_what_to_give(kwargs, message):
+    with pytest.raises(ClientConfigurationError, match=message):
+        IQMSampler(**kwargs)
+
+
+def test_client_and_client_settings_together_are_refused(server):
+    from cirq_iqm_ext import IQMClient
+
+    with IQMClient(server.url) as client:
+        with pytest.raises(ClientConfigurationError, match="not both .*url, timeout"):
+            IQMSampler(server.url, client=client, timeout=3)

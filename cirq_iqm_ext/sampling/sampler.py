@@ -74,6 +74,8 @@ class IQMSampler(cirq.Sampler):
 
     Args:
         url: Base URL of the quantum computer (or of the embedded server).
+        client: A ready :class:`~cirq_iqm_ext.IQMClient` to send through instead of ``url``
+            (e.g. one shared by several samplers); the sampler then leaves closing it to you.
         device: The device to compile for; fetched from the server on first use when ``None``.
         calibration_set_id: Run with this calibration set instead of the server's default.
         compile: Compile programs that are not native (once per program and device). When False,
@@ -109,8 +111,9 @@ class IQMSampler(cirq.Sampler):
 
     def __init__(
         self,
-        url: str,
+        url: str | None = None,
         *,
+        client: IQMClient | None = None,
         device: IQMDevice | None = None,
         calibration_set_id: UUID | str | None = None,
         compile: bool = True,
@@ -161,7 +164,7 @@ class IQMSampler(cirq.Sampler):
             dd_strategy=dd_strategy,
             use_timeslot=use_timeslot,
         )
-        self._client = IQMClient(url, **client_options)
+        self._client, owns_client = _client_for(url, client, client_options)
         self._device = device
         self._fetched_device = device is None
         self._drift_warned: set[tuple[UUID, UUID]] = set()
@@ -183,7 +186,9 @@ class IQMSampler(cirq.Sampler):
         # Held in a list the finaliser shares, so a sampler that is never closed still releases
         # its connections and threads when it is collected (no ResourceWarning).
         self._executors: list[ThreadPoolExecutor] = []
-        self._finalizer = weakref.finalize(self, _release, self._client, self._executors)
+        self._finalizer = weakref.finalize(
+            self, _release, self._client if owns_client else None, self._executors
+        )
 
     # ------------------------------------------------------------------ set-up
 
@@ -239,7 +244,10 @@ class IQMSampler(cirq.Sampler):
         return self.device
 
     def close(self) -> None:
-        """Closes the client and the thread pool (also done when the sampler is collected)."""
+        """Closes the thread pool and the client it made (also done when it is collected).
+
+        A client passed in as ``client=`` stays open: it belongs to whoever made it.
+        """
         self._finalizer()
 
     def __enter__(self) -> IQMSampler:
@@ -564,10 +572,32 @@ def _is_valid_native(program: cirq.AbstractCircuit, device: IQMDevice) -> bool:
     return True
 
 
-def _release(client: IQMClient, executors: list[ThreadPoolExecutor]) -> None:
+def _client_for(
+    url: str | None, client: IQMClient | None, options: Mapping[str, Any]
+) -> tuple[IQMClient, bool]:
+    """The client to send through, and whether the sampler made it (and so closes it)."""
+    if client is None:
+        if url is None:
+            raise ClientConfigurationError(
+                "IQMSampler needs the server's URL, e.g. IQMSampler('https://...'), or client="
+            )
+        return IQMClient(url, **options), True
+    if not isinstance(client, IQMClient):
+        raise ClientConfigurationError(f"client must be an IQMClient, got {type(client).__name__}")
+    if url is not None or options:
+        given = ["url"] * (url is not None) + sorted(options)
+        raise ClientConfigurationError(
+            f"Give either client= or the client's settings, not both (got {', '.join(given)}); "
+            "set those on the IQMClient instead"
+        )
+    return client, False
+
+
+def _release(client: IQMClient | None, executors: list[ThreadPoolExecutor]) -> None:
     for executor in executors:
         executor.shutdown(wait=False, cancel_futures=True)
-    client.close()
+    if client is not None:
+        client.close()
 
 
 def _is_integer(value: Any) -> bool:
