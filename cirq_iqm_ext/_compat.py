@@ -22,7 +22,11 @@ MOVED_MODULES: dict[str, tuple[str, ...]] = {
     "cirq_iqm_ext.models": ("cirq_iqm_ext.wire.models",),
     "cirq_iqm_ext.validation": ("cirq_iqm_ext.wire.validation",),
     "cirq_iqm_ext.util": ("cirq_iqm_ext.wire.json",),
-    "cirq_iqm_ext.profiles": ("cirq_iqm_ext.client.profiles.base", "cirq_iqm_ext.wire.protocol"),
+    "cirq_iqm_ext.profiles": (
+        "cirq_iqm_ext.client.profiles.base",
+        "cirq_iqm_ext.client.profiles.choice",
+        "cirq_iqm_ext.wire.protocol",
+    ),
     "cirq_iqm_ext.profiles.cocos_v1": ("cirq_iqm_ext.client.profiles.cocos_v1",),
     "cirq_iqm_ext.profiles.iqm_server": ("cirq_iqm_ext.client.profiles.iqm_server",),
     "cirq_iqm_ext.profiles.iqm_server_format": ("cirq_iqm_ext.wire.iqm_server_format",),

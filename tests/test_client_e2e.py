@@ -262,7 +262,7 @@ def test_expired_token_is_refreshed(oidc_server):
         client.get_quantum_architecture()
         before = oidc_server.app.stats["POST realms/cortex/protocol/openid-connect/token"]
         time.sleep(2.1)
-        client._architecture = None  # force a second protected request
+        client.clear_cache()  # force a second protected request
         client.get_quantum_architecture()
         after = oidc_server.app.stats["POST realms/cortex/protocol/openid-connect/token"]
     assert after > before  # renewed before use, not after a refused request

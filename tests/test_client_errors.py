@@ -475,12 +475,22 @@ def test_bad_job_id():
 
 
 def test_environment_timeouts_are_honoured():
+    clock = FakeClock()
+    recorder = Recorder({f"GET /jobs/{JOB}/status": reply(200, {"status": "pending execution"})})
     client = IQMClient(
         "http://127.0.0.1:1",
+        transport=httpx.MockTransport(recorder),
+        sleep=clock.sleep,
+        monotonic=clock.monotonic,
         environ={"IQM_CLIENT_REQUESTS_TIMEOUT": "7", "IQM_CLIENT_SECONDS_BETWEEN_CALLS": "0.3"},
     )
-    assert client._http.timeout.read == 7.0
-    assert client._seconds_between_calls == 0.3
+    assert client.settings.timeout == 7.0
+    assert client.settings.seconds_between_calls == 0.3
+    with pytest.raises(APITimeoutError):
+        client.wait_for_results(JOB, timeout_secs=3)
+    # The timeout reaches every request, and polls slow down to the configured interval only.
+    assert recorder.requests[-1].extensions["timeout"]["read"] == 7.0
+    assert max(clock.sleeps) == pytest.approx(0.3)
     client.close()
     with pytest.raises(ClientConfigurationError, match="closed"):
         client.get_quantum_architecture()

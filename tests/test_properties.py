@@ -238,7 +238,7 @@ def test_client_only_raises_documented_errors_on_any_answer(fuzzed_client, data,
     client, answers = fuzzed_client
     answers.body = json.dumps(data).encode()
     answers.status = status
-    client._architecture = None
+    client.clear_cache()  # so that "architecture" parses this answer, not a cached one
     job = uuid.UUID(int=7)
     actions = {
         "status": lambda: client.get_run_status(job),

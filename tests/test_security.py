@@ -79,7 +79,7 @@ def auth_server() -> Iterator[EmbeddedServer]:
 
 
 def _exercise(client: IQMClient, scanner: SecretScanner) -> None:
-    scanner.collect(repr(client), str(client), repr(client._token_provider))
+    scanner.collect(repr(client), str(client), repr(client.token_provider), repr(client.settings))
     job_id = client.submit_payload(bell_payload())
     assert client.wait_for_results(job_id, timeout_secs=30).status is Status.READY
     with pytest.raises(IQMError) as info:
@@ -107,7 +107,7 @@ def test_no_secret_in_any_output_for_every_auth_way(auth_server, secret_scanner,
         tokens.write_text(json.dumps({"access_token": FILE_TOKEN, "refresh_token": "r" * 12}))
         tokens.chmod(0o600)
         with IQMClient(proxy.url, tokens_file=str(tokens), environ={}) as client:
-            secret_scanner.collect(repr(client), repr(client._token_provider))
+            secret_scanner.collect(repr(client), repr(client.token_provider))
             with pytest.raises(ClientAuthenticationError) as info:
                 client.get_quantum_architecture()
             secret_scanner.exception(info.value)
@@ -326,16 +326,16 @@ def test_jwt_expiry_reads_a_real_claim():
 def test_server_compares_tokens_with_compare_digest(monkeypatch):
     """Behaviour, not timing: every static-token check goes through hmac.compare_digest, and
     near misses (prefix, longer, other case, non-ASCII) are all refused without a 5xx."""
-    import cirq_iqm_ext.server.app as server_app
+    import cirq_iqm_ext.server.auth as server_auth
 
     calls: list[tuple[bytes, bytes]] = []
-    real = server_app.hmac.compare_digest
+    real = server_auth.hmac.compare_digest
 
     def spy(a: bytes, b: bytes) -> bool:
         calls.append((a, b))
         return real(a, b)
 
-    monkeypatch.setattr(server_app.hmac, "compare_digest", spy)
+    monkeypatch.setattr(server_auth.hmac, "compare_digest", spy)
     with EmbeddedServer("adonis", token=TOKEN) as srv, httpx.Client(base_url=srv.url) as http:
         for attempt in [TOKEN[:-1], TOKEN + "x", TOKEN.upper(), TOKEN[:-1] + "é", "x", TOKEN]:
             response = http.get(

@@ -1,7 +1,8 @@
 """Authentication: the three ways of PROTOCOL.md §6 behind one small interface.
 
-A :class:`TokenProvider` hands out the current access token and can be asked to refresh it. The
-client asks for a token before each request and forces one refresh when the server answers 401.
+A :class:`TokenProvider` hands out the current access token and can be asked to refresh it.
+:class:`BearerAuth` is the ``httpx.Auth`` that puts the token on each request and, when the server
+answers 401, forces one refresh and sends the request once more.
 
 Secrets are held in private attributes and never appear in ``repr``, log records, warnings or
 exception messages; errors name the parameters involved, never their values.
@@ -19,7 +20,7 @@ import stat
 import threading
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Generator, Mapping
 from typing import Any, Protocol
 
 import httpx
@@ -321,6 +322,40 @@ class PasswordTokenProvider:
             f"PasswordTokenProvider(auth_server_url={self._base!r}, username={self._username!r}, "
             "password=<hidden>)"
         )
+
+
+class BearerAuth(httpx.Auth):
+    """Adds ``Authorization: Bearer <token>`` and refreshes the token once on a 401.
+
+    One instance serves one logical request, across all its retry attempts: the first 401 forces
+    a token refresh and a repeat of that attempt (PROTOCOL.md §6; the server refused before
+    acting, so the repeat is safe even for a job submission), a later 401 is returned as it is
+    and becomes a :class:`~cirq_iqm_ext.ClientAuthenticationError` in the error mapping.
+
+    Args:
+        provider: Where the token comes from.
+    """
+
+    # The 401 body is read before the repeat, so its connection goes back to the pool first.
+    requires_response_body = True
+
+    def __init__(self, provider: TokenProvider):
+        self._provider = provider
+        self._refreshed = False
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        """Sends ``request`` with the current token, and once more with a fresh one after 401."""
+        request.headers["Authorization"] = f"Bearer {self._provider.get_token()}"
+        response = yield request
+        if response.status_code != 401 or self._refreshed:
+            return
+        self._refreshed = True
+        token = self._provider.get_token(force_refresh=True)
+        request.headers["Authorization"] = f"Bearer {token}"
+        yield request
+
+    def __repr__(self) -> str:
+        return f"BearerAuth({self._provider!r})"
 
 
 def _describe_auth_error(response: httpx.Response) -> str:

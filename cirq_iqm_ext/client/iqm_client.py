@@ -1,62 +1,55 @@
-"""``IQMClient``: the HTTP client for IQM's job API (PROTOCOL.md), the only code that does HTTP.
+"""``IQMClient``: the HTTP client for IQM's job APIs, a facade over the parts in this package.
 
 The public methods are the ones users know from IQM's own client (``submit_circuits``,
 ``get_run_status``, ``get_run``, ``wait_for_results``, ``wait_for_compilation``, ``abort_job``,
-``get_quantum_architecture``, ``close_auth_session``). Underneath there is one ``httpx.Client``
-(so connections are reused), one retry loop for transient failures, one polling loop for waiting,
-and one function that maps an HTTP answer to the package's exception tree.
+``get_quantum_architecture``, ``close_auth_session``). The work is done underneath:
 
-Retries and duplicates (PROTOCOL.md §5): reads and ``abort`` are retried on connection errors, 429,
-502, 503 and 504 within a bounded, jittered schedule that honours ``Retry-After``. ``POST jobs``
-carries an ``Idempotency-Key`` (the same on every attempt of one call) and is repeated only when
-it provably did not reach the server (connect error, 429, 503), or when the server deduplicates on
-the key: it said so with an ``IQM-Idempotency-Keys`` response header, or the user passed
-``idempotent_submissions=True``. Otherwise an ambiguous failure raises
-:class:`~cirq_iqm_ext.JobSubmissionUncertainError`, which carries the key to repeat the
-submission with safely.
+- :mod:`.settings`: the URL, the environment, timeouts and the TLS/loopback policy;
+- :mod:`.session`: one ``httpx.Client`` (so connections are reused), the retry loop of
+  PROTOCOL.md §5 (decided by :mod:`.retry`) and what the server advertises;
+- :mod:`.auth`: the token providers and the ``httpx.Auth`` that refreshes on 401;
+- :mod:`.status_errors`: an HTTP answer -> the package's exception;
+- :mod:`.polling`: the wait loop; :mod:`.profiles`: one module per wire API.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
-import platform
 import threading
 import time
 import uuid
-import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 from uuid import UUID
 
 import httpx
 
-from cirq_iqm_ext._version import __version__
-from cirq_iqm_ext.client.auth import (
-    TokenProvider,
-    create_token_provider,
-    gather_auth_parameters,
+from cirq_iqm_ext.client.auth import TokenProvider, gather_auth_parameters
+from cirq_iqm_ext.client.polling import (
+    FIRST_POLL_SECONDS,
+    LONG_POLL_SECONDS,
+    PollSchedule,
+    wait_while,
 )
-from cirq_iqm_ext.client.profiles.base import API_CHOICES, Profile, create_profile, detect_profile
-from cirq_iqm_ext.client.retry import RetryPolicy, parse_retry_after, poll_intervals
-from cirq_iqm_ext.client.retry import is_ambiguous as _is_ambiguous
-from cirq_iqm_ext.client.retry import may_retry as _may_retry
-from cirq_iqm_ext.client.retry import retry_delay as _retry_delay
-from cirq_iqm_ext.errors import (
-    APITimeoutError,
-    CircuitExecutionError,
-    CircuitValidationError,
-    ClientAuthenticationError,
-    ClientConfigurationError,
-    IQMConnectionError,
-    IQMError,
-    JobNotFoundError,
-    JobSubmissionUncertainError,
-    ServerResponseError,
+from cirq_iqm_ext.client.profiles.base import Profile
+from cirq_iqm_ext.client.profiles.choice import choose_profile
+from cirq_iqm_ext.client.retry import RetryPolicy
+from cirq_iqm_ext.client.server_warnings import IQMServerWarning, emit_server_warnings
+from cirq_iqm_ext.client.session import Session
+from cirq_iqm_ext.client.settings import (
+    DEFAULT_REQUESTS_TIMEOUT,
+    DEFAULT_SECONDS_BETWEEN_CALLS,
+    DEFAULT_TIMEOUT_SECONDS,
+    IQM_SERVER_REQUESTS_TIMEOUT,
+    ClientSettings,
+    check_credential_transport,
+    redact_url,
+    resolve_settings,
+    user_agent,
 )
+from cirq_iqm_ext.errors import CircuitExecutionError, ClientConfigurationError
 from cirq_iqm_ext.wire.models import (
     Circuit,
     HeraldingMode,
@@ -67,74 +60,22 @@ from cirq_iqm_ext.wire.models import (
     Status,
     serialize_qubit_mapping,
 )
-from cirq_iqm_ext.wire.protocol import IDEMPOTENCY_KEY_HEADER, IDEMPOTENCY_SUPPORT_HEADER
+from cirq_iqm_ext.wire.protocol import IDEMPOTENCY_SUPPORT_HEADER
 from cirq_iqm_ext.wire.validation import allows_dynamic_circuits, validate_run_request
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_REQUESTS_TIMEOUT = 60.0
-#: The per-request timeout of the IQM Server API profile (PROTOCOL_IQM_SERVER.md §1.4).
-IQM_SERVER_REQUESTS_TIMEOUT = 120.0
-DEFAULT_SECONDS_BETWEEN_CALLS = 1.0
-DEFAULT_TIMEOUT_SECONDS = 900.0
-#: The first status poll comes this soon, so short jobs return quickly; later polls slow down.
-FIRST_POLL_SECONDS = 0.02
-#: Longest a long-polling status request asks the server to hold its answer.
-LONG_POLL_SECONDS = 10.0
 #: A response header by which a server says that it deduplicates ``POST jobs`` on the
-#: ``Idempotency-Key`` request header (any value). Seeing it once lets the client repeat a
-#: submission whose outcome is unknown, with the same key, instead of raising
-#: :class:`~cirq_iqm_ext.JobSubmissionUncertainError`.
+#: ``Idempotency-Key`` request header (see :mod:`.session`).
 IDEMPOTENCY_HEADER = IDEMPOTENCY_SUPPORT_HEADER
 
-
-class IQMServerWarning(UserWarning):
-    """A warning the IQM server attached to a job, re-emitted on the client side."""
-
-
-def _env_float(environ: Mapping[str, str], name: str, default: float) -> float:
-    raw = environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ClientConfigurationError(
-            f"The environment variable {name} must be a number of seconds, got {raw!r}"
-        ) from None
-    if not value > 0:
-        raise ClientConfigurationError(f"The environment variable {name} must be positive")
-    return value
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def redact_url(url: str) -> str:
-    """The URL without any user name or password in it, safe to show."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"[{host}]" if ":" in host else host
-    if parts.port is not None:
-        netloc += f":{parts.port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-
-
-def user_agent(client_signature: str | None = None) -> str:
-    """The ``User-Agent`` header of PROTOCOL.md §1."""
-    agent = f"{platform.platform(terse=True)}, python {platform.python_version()}, "
-    agent += f"cirq-iqm-ext {__version__}"
-    if client_signature:
-        agent += f", {client_signature}"
-    return agent
+#: What ``repr`` says about each way of authenticating.
+_AUTH_WAYS = {
+    None: "none",
+    "token": "token",
+    "tokens_file": "tokens file",
+    "auth_server_url": "password",
+}
 
 
 class IQMClient:
@@ -211,50 +152,17 @@ class IQMClient:
         environ: Mapping[str, str] | None = None,
     ):
         environ = os.environ if environ is None else environ
-        if api not in API_CHOICES:
-            raise ClientConfigurationError(
-                f"api must be one of {', '.join(map(repr, API_CHOICES))}, got {api!r}"
-            )
-        if url is None:
-            url = environ.get("IQM_SERVER_URL") or None
-            if url is None:
-                raise ClientConfigurationError(
-                    "No server URL: pass url= or set the environment variable IQM_SERVER_URL"
-                )
-        if quantum_computer is None:
-            quantum_computer = environ.get("IQM_QUANTUM_COMPUTER") or None
-        if not isinstance(url, str):
-            raise ClientConfigurationError(f"The URL must be a string, got {type(url).__name__}")
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ClientConfigurationError(
-                f"The URL must start with http:// or https:// and name a host, got "
-                f"{redact_url(url)!r}"
-            )
-        if api == "iqm-server" and parts.scheme == "http" and not _is_loopback(parts.hostname):
-            raise ClientConfigurationError(
-                f"Plain http is allowed only for this machine (localhost, 127.0.0.1, ::1), got "
-                f"{parts.hostname}: use an https:// URL"
-            )
-        self._url = url.rstrip("/")
-        self._display_url = redact_url(self._url)
-        self._api = api
-        self._quantum_computer = quantum_computer
-        self._profile: Profile | None = None
-        self._profile_lock = threading.Lock()
-        self._timeout = timeout or _env_float(
-            environ,
-            "IQM_CLIENT_REQUESTS_TIMEOUT",
-            IQM_SERVER_REQUESTS_TIMEOUT if api == "iqm-server" else DEFAULT_REQUESTS_TIMEOUT,
+        self._settings = resolve_settings(
+            url,
+            api=api,
+            quantum_computer=quantum_computer,
+            timeout=timeout,
+            seconds_between_calls=seconds_between_calls,
+            retry_policy=retry_policy,
+            idempotent_submissions=idempotent_submissions,
+            client_signature=client_signature,
+            environ=environ,
         )
-        self._seconds_between_calls = seconds_between_calls or _env_float(
-            environ, "IQM_CLIENT_SECONDS_BETWEEN_CALLS", DEFAULT_SECONDS_BETWEEN_CALLS
-        )
-        self._retry_policy = retry_policy or RetryPolicy()
-        self._idempotent_submissions = idempotent_submissions
-        self._dedup_advertised = False
-        self._sleep = sleep
-        self._monotonic = monotonic
         auth_parameters = gather_auth_parameters(
             {
                 "token": token,
@@ -265,49 +173,29 @@ class IQMClient:
             },
             environ,
         )
-        if auth_parameters and parts.scheme == "http" and not _is_loopback(parts.hostname):
-            raise ClientConfigurationError(
-                f"Refusing to send a bearer token over plain http to {parts.hostname}: use an "
-                "https:// URL (plain http is allowed only for this machine, e.g. 127.0.0.1)"
-            )
-        auth_parts = urlsplit(str(auth_parameters.get("auth_server_url", "https://x")))
-        if auth_parts.scheme != "https" and not (
-            auth_parts.scheme == "http" and _is_loopback(auth_parts.hostname or "")
-        ):
-            raise ClientConfigurationError(
-                f"Refusing to send a password to the auth server {auth_parts.hostname or ''!s} "
-                "over anything but https (plain http is allowed only for this machine)"
-            )
-        self._http = httpx.Client(
-            transport=transport,
-            timeout=self._timeout,
-            headers={"User-Agent": user_agent(client_signature)},
+        check_credential_transport(self._settings.url, auth_parameters)
+        self._session = Session(
+            self._settings, auth_parameters, transport=transport, sleep=sleep, monotonic=monotonic
         )
         self._auth_way = next(iter(auth_parameters), None)
-        self._token_provider: TokenProvider | None = create_token_provider(
-            auth_parameters, self._http, timeout=self._timeout
-        )
+        self._sleep = sleep
+        self._monotonic = monotonic
+        self._profile: Profile | None = None
+        self._profile_lock = threading.Lock()
         self._architecture: QuantumArchitectureSpecification | None = None
         self._architecture_lock = threading.Lock()
         self._feedback_groups: tuple[tuple[frozenset[str], ...] | None] | None = None
-        self._closed = False
 
     # ------------------------------------------------------------------ life cycle
 
     def __repr__(self) -> str:
-        way = {
-            None: "none",
-            "token": "token",
-            "tokens_file": "tokens file",
-            "auth_server_url": "password",
-        }[self._auth_way]
-        api = self._profile.describe() if self._profile is not None else self._api
-        return f"IQMClient({self._display_url!r}, api={api!r}, auth={way!r})"
+        api = self._profile.describe() if self._profile is not None else self._settings.api
+        way = _AUTH_WAYS[self._auth_way]
+        return f"IQMClient({self._settings.display_url!r}, api={api!r}, auth={way!r})"
 
     def close(self) -> None:
         """Closes the connection pool. The client cannot be used afterwards."""
-        self._closed = True
-        self._http.close()
+        self._session.close()
 
     def __enter__(self) -> IQMClient:
         return self
@@ -330,14 +218,24 @@ class IQMClient:
             ClientAuthenticationError: The session is not the client's to end (plain token, tokens
                 file) or the auth server refused the logout.
         """
-        if self._token_provider is None:
-            return False
-        return self._token_provider.close()
+        provider = self._session.token_provider
+        return False if provider is None else provider.close()
 
     @property
     def url(self) -> str:
         """The base URL (without credentials)."""
-        return self._display_url
+        return self._settings.display_url
+
+    @property
+    def settings(self) -> ClientSettings:
+        """The resolved configuration: URL, timeouts, retry policy (never any credential)."""
+        return self._settings
+
+    @property
+    def token_provider(self) -> TokenProvider | None:
+        """Where the bearer tokens come from (``None`` without authentication); its ``repr``
+        shows no secret."""
+        return self._session.token_provider
 
     @property
     def api(self) -> str:
@@ -354,278 +252,27 @@ class IQMClient:
         """The protocol profile, chosen once on first use (``api="auto"`` asks the server)."""
         with self._profile_lock:
             if self._profile is None:
-                wire = _ClientWire(self)
-                if self._api == "auto" and urlsplit(self._url).path.strip("/"):
-                    # The IQM Server API is mounted at the root: a path means a v1 base URL.
-                    profile = create_profile("cocos-v1", wire)
-                elif self._api == "auto":
-                    profile = detect_profile(wire, quantum_computer=self._quantum_computer)
-                else:
-                    profile = create_profile(
-                        self._api, wire, quantum_computer=self._quantum_computer
-                    )
+                settings = self._settings
+                self._profile = choose_profile(
+                    settings.api,
+                    self._session,
+                    quantum_computer=settings.quantum_computer,
+                    url_has_path=settings.has_path,
+                )
                 logger.info(
                     "IQMClient(%r) speaks the %s API%s",
-                    self._display_url,
-                    profile.name,
-                    " (detected)" if self._api == "auto" else "",
+                    settings.display_url,
+                    self._profile.name,
+                    " (detected)" if settings.api == "auto" else "",
                 )
-                self._profile = profile
             return self._profile
 
-    # ------------------------------------------------------------------ HTTP core
-
-    def _headers(self, *, force_refresh: bool = False) -> dict[str, str]:
-        if self._token_provider is None:
-            return {}
-        token = self._token_provider.get_token(force_refresh=force_refresh)
-        return {"Authorization": f"Bearer {token}"}
-
-    def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        json_body: Any = None,
-        content: bytes | None = None,
-        params: Mapping[str, str] | None = None,
-        idempotent: bool = True,
-        extra_headers: Mapping[str, str] | None = None,
-        job_id: UUID | None = None,
-        capabilities: bool = True,
-    ) -> httpx.Response:
-        """Sends one logical request, retrying transient failures within the retry policy.
-
-        The decision is :func:`~cirq_iqm_ext.client.retry.may_retry`, the schedule
-        :func:`~.retry.retry_delay`. A request that is not idempotent (``POST jobs``)
-        is repeated only when the failure shows that the server never acted on it (a connection
-        that could not be opened, 429 or 503), or when the server deduplicates on the request's
-        ``Idempotency-Key`` (see ``idempotent_submissions``); any other failure of it raises
-        :class:`JobSubmissionUncertainError` at once.
-
-        Returns:
-            The final answer: a success, a non-retryable status, or the last transient status
-            when the retry budget is spent (the caller maps it to an exception).
-
-        Raises:
-            IQMConnectionError: The server could not be reached within the retry budget (with the
-                URL, the attempts made, and the job id for a job path).
-            JobSubmissionUncertainError: A submission failed after it may have reached the server.
-        """
-        if self._closed:
-            raise ClientConfigurationError("This IQMClient is closed; create a new one")
-        url = f"{self._url}/{path}"
-        display = f"{self._display_url}/{path}"
-        key = (extra_headers or {}).get(IDEMPOTENCY_KEY_HEADER)
-        started = self._monotonic()
-        attempt = 0
-        refreshed = False
-        maybe_created = False
-        while True:
-            attempt += 1
-            safe = idempotent or (key is not None and self._server_deduplicates())
-            headers = {**self._headers(), **(extra_headers or {})}
-            response: httpx.Response | None = None
-            status: int | None = None
-            retry_after: float | None = None
-            try:
-                response = self._http.request(
-                    method, url, json=json_body, content=content, params=params, headers=headers
-                )
-            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
-                # The connection was never opened: the request did not leave this machine.
-                sent = False
-                failure = f"{type(error).__name__}: {error}"
-            except httpx.TransportError as error:
-                sent = True
-                failure = f"{type(error).__name__}: {error}"
-            else:
-                sent = True
-                status = response.status_code
-                if capabilities:
-                    self._note_capabilities(response)
-                if status == 401 and not refreshed and self._token_provider is not None:
-                    # One forced token refresh and one repeat (PROTOCOL.md §6). The server refused
-                    # the request before acting on it, so this is safe even for POST jobs.
-                    refreshed = True
-                    attempt -= 1
-                    self._headers(force_refresh=True)
-                    continue
-                if status not in self._retry_policy.statuses:
-                    return response
-                failure = f"HTTP {status}"
-                retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            # Whether this attempt may have created something (only a submission can).
-            ambiguous = _is_ambiguous(status=status, request_sent=sent, idempotent=False)
-            maybe_created = maybe_created or (key is not None and ambiguous)
-            if not _may_retry(
-                status=status, request_sent=sent, idempotent=safe, policy=self._retry_policy
-            ):
-                # Only this attempt counts: a later definite answer (201, 400) settles it.
-                if response is None or (key is not None and ambiguous):
-                    raise self._uncertain_submission(display, failure, key, attempt)
-                return response
-            delay = _retry_delay(
-                attempt, self._monotonic() - started, self._retry_policy, retry_after=retry_after
-            )
-            if delay is None:
-                if maybe_created:
-                    raise self._uncertain_submission(display, failure, key, attempt)
-                raise self._connection_error(
-                    method, display, failure, attempt, job_id, retry_after, submission=key
-                )
-            logger.info(
-                "%s %s: %s (attempt %d); retrying in %.2f s",
-                method,
-                display,
-                failure,
-                attempt,
-                delay,
-            )
-            self._sleep(delay)
-
-    def _connection_error(
-        self,
-        method: str,
-        display: str,
-        failure: str,
-        attempts: int,
-        job_id: UUID | None,
-        retry_after: float | None,
-        *,
-        submission: str | None = None,
-    ) -> IQMConnectionError:
-        message = f"{method} {display} failed after {attempts} attempt(s): {failure}"
-        if submission is not None:
-            message += ". The server did not accept the job; submit it again later"
-        if retry_after is not None and retry_after > self._retry_policy.retry_after_cap:
-            message += (
-                f" (the server asked to retry after {retry_after:g} s, more than the "
-                f"{self._retry_policy.retry_after_cap:g} s this client waits)"
-            )
-        if job_id is not None:
-            message += (
-                f". Job {job_id} is unaffected on the server; fetch it later with "
-                f"get_run({str(job_id)!r}) or wait_for_results({str(job_id)!r})"
-            )
-        return IQMConnectionError(message, url=display, attempts=attempts, job_id=job_id)
-
-    def _server_deduplicates(self) -> bool:
-        """Whether a job submission may be repeated safely with the same ``Idempotency-Key``."""
-        if self._idempotent_submissions is not None:
-            return self._idempotent_submissions
-        return self._dedup_advertised
-
-    def _note_capabilities(self, response: httpx.Response) -> None:
-        if IDEMPOTENCY_HEADER in response.headers:
-            self._dedup_advertised = True
-
-    def _uncertain_submission(
-        self, display: str, failure: str, key: str | None, attempts: int
-    ) -> JobSubmissionUncertainError:
-        if key is not None:
-            how = (
-                f"To find it without risking a duplicate, submit the same request again with "
-                f"idempotency_key={key!r} (a server that deduplicates on the Idempotency-Key "
-                "header answers with the existing job's id); otherwise check the jobs of your "
-                "account before submitting again"
-            )
-        else:
-            how = "Check the jobs of your account before submitting again"
-        return JobSubmissionUncertainError(
-            f"Submitting the job to {display} failed after the request was sent ({failure}, "
-            f"attempt {attempts}); the server may have created the job. {how}.",
-            url=display,
-            attempts=attempts,
-            idempotency_key=key,
-        )
-
-    def _json(self, response: httpx.Response, endpoint: str, job_id: UUID | None = None) -> Any:
-        try:
-            return response.json()
-        except ValueError:
-            raise ServerResponseError(
-                f"The server's answer to {endpoint} is not JSON (HTTP {response.status_code}, "
-                f"content-type {response.headers.get('content-type', 'none')!r})",
-                endpoint=endpoint,
-                status_code=response.status_code,
-                job_id=job_id,
-            ) from None
-
-    def _detail(self, response: httpx.Response) -> str:
-        try:
-            data = response.json()
-        except ValueError:
-            text = response.text.strip()
-            return text[:500] if text else response.reason_phrase
-        # IQM Server API bodies carry "message" (and "detail" with the same text); v1 "detail".
-        for field in ("message", "detail"):
-            if isinstance(data, dict) and isinstance(data.get(field), str):
-                return str(data[field])
-        return str(data)[:500]
-
-    def _raise_for_status(
-        self,
-        response: httpx.Response,
-        endpoint: str,
-        *,
-        job_id: UUID | None = None,
-        submission: bool = False,
-    ) -> None:
-        """Maps an unsuccessful answer to the exception of PROTOCOL.md §5.
-
-        ``submission`` marks a job submission (``POST jobs``, ``POST jobs/{qc}/circuit``): a 400
-        or 422 there is a :class:`CircuitValidationError`, a 5xx leaves the outcome uncertain.
-        """
-        submission = submission or endpoint == "POST jobs"
-        code = response.status_code
-        if code < 400:
-            return
-        detail = self._detail(response)
-        if code in (401, 403):
-            raise ClientAuthenticationError(
-                f"Authentication failed for {endpoint} (HTTP {code}): {detail}",
-                status_code=code,
-                detail=detail,
-                job_id=job_id,
-            )
-        if code == 404 and job_id is not None:
-            raise JobNotFoundError(
-                f"Job {job_id} not found on {self._display_url}: {detail}",
-                job_id=job_id,
-                status_code=code,
-                detail=detail,
-            )
-        if 400 <= code < 500:
-            error_type: type[IQMError] = (
-                CircuitValidationError
-                if code in (400, 422) and submission
-                else ClientConfigurationError
-            )
-            raise error_type(
-                f"{endpoint} was refused (HTTP {code}): {detail}", status_code=code, detail=detail
-            )
-        if submission:
-            raise JobSubmissionUncertainError(
-                f"{endpoint} failed on the server (HTTP {code}): {detail}; the server may have "
-                "created the job. Check the jobs of your account before submitting again",
-                status_code=code,
-                detail=detail,
-                url=self._display_url,
-            )
-        raise IQMConnectionError(
-            f"{endpoint} failed on the server (HTTP {code}): {detail}"
-            + (f". Job {job_id} may still be running; fetch it later" if job_id else ""),
-            url=self._display_url,
-            status_code=code,
-            detail=detail,
-            job_id=job_id,
-        )
-
-    @staticmethod
-    def _emit_warnings(warning_texts: Iterable[str]) -> None:
-        for text in warning_texts:
-            warnings.warn(text, IQMServerWarning, stacklevel=3)
+    def clear_cache(self) -> None:
+        """Forgets the cached architecture and feedback groups, so that the next call fetches
+        them again (e.g. after the quantum computer was recalibrated)."""
+        with self._architecture_lock:
+            self._architecture = None
+            self._feedback_groups = None
 
     # ------------------------------------------------------------------ architecture
 
@@ -865,17 +512,9 @@ class IQMClient:
             JobNotFoundError: The server does not know the job.
             ServerResponseError: The answer is malformed.
         """
-        return self._get_status(_as_uuid(job_id))[0]
-
-    def _get_status(self, job_id: UUID, wait: float = 0.0) -> tuple[RunStatus, bool]:
-        """The status, holding up to ``wait`` s for a change where the server can long-poll.
-
-        Returns:
-            The status and whether the server supports long polling (so no sleep is needed).
-        """
-        status, long_poll = self.profile.status(job_id, wait)
-        self._emit_warnings(status.warnings)
-        return status, long_poll
+        status, _ = self.profile.status(_as_uuid(job_id), 0.0)
+        emit_server_warnings(status.warnings)
+        return status
 
     def get_run(self, job_id: UUID | str) -> RunResult:
         """The result of a job (possibly still pending). Server warnings are re-emitted.
@@ -887,7 +526,7 @@ class IQMClient:
         """
         job_id = _as_uuid(job_id)
         result = self.profile.result(job_id)
-        self._emit_warnings(result.warnings)
+        emit_server_warnings(result.warnings)
         if result.status == Status.FAILED:
             raise CircuitExecutionError(
                 f"Job {job_id} failed: {result.message or 'the server gave no reason'}",
@@ -918,48 +557,18 @@ class IQMClient:
         which = None if calibration_set_id is None else _as_uuid(calibration_set_id)
         return self.profile.metrics(which)
 
-    def _wait(
-        self,
-        job_id: UUID,
-        timeout_secs: float,
-        waiting_for: frozenset[Status],
-        what: str,
-        status_callback: Callable[[Status, float], None] | None = None,
-    ) -> RunResult:
-        started = self._monotonic()
-        deadline = started + timeout_secs
-        warned_unknown: set[str] = set()
-        long_poll = False
-        for interval in poll_intervals(FIRST_POLL_SECONDS, self._seconds_between_calls):
-            # Where the server can hold a status request until the job changes, ask it to: the
-            # answer then comes the moment the job is done, with no polling delay.
-            hold = min(LONG_POLL_SECONDS, self._timeout / 2, deadline - self._monotonic())
-            run_status, long_poll = self._get_status(job_id, hold if long_poll else 0.0)
-            status = run_status.status
-            if status_callback is not None:
-                status_callback(status, self._monotonic() - started)
-            if not status.is_known:
-                if status.value not in warned_unknown:
-                    warned_unknown.add(status.value)
-                    warnings.warn(
-                        f"Job {job_id} has the status {status.value!r}, which this version of "
-                        "cirq-iqm-ext does not know; treating it as still pending",
-                        IQMServerWarning,
-                        stacklevel=3,
-                    )
-            elif status not in waiting_for:
-                return self.get_run(job_id)
-            remaining = deadline - self._monotonic()
-            if remaining <= 0:
-                raise APITimeoutError(
-                    f"Job {job_id} did not {what} within {timeout_secs:g} s; it is still "
-                    f"{status.value} on the server. Fetch it later with "
-                    f"get_run({str(job_id)!r}) or wait_for_results({str(job_id)!r})",
-                    job_id=job_id,
-                )
-            if not long_poll:
-                self._sleep(min(interval, remaining))
-        raise AssertionError("poll_intervals() never ends")  # pragma: no cover
+    def _poll(self, job_id: UUID) -> Callable[[float], tuple[Status, bool]]:
+        """One status request for :func:`~.polling.wait_while`, re-emitting server warnings."""
+
+        def poll(hold: float) -> tuple[Status, bool]:
+            run_status, long_poll = self.profile.status(job_id, hold)
+            emit_server_warnings(run_status.warnings, stacklevel=5)
+            return run_status.status, long_poll
+
+        return poll
+
+    def _schedule(self) -> PollSchedule:
+        return PollSchedule(self._settings.seconds_between_calls, self._settings.timeout)
 
     def wait_for_compilation(
         self, job_id: UUID | str, timeout_secs: float = DEFAULT_TIMEOUT_SECONDS
@@ -970,12 +579,18 @@ class IQMClient:
             APITimeoutError: Still compiling after ``timeout_secs``; the job keeps running.
             CircuitExecutionError: The job failed.
         """
-        return self._wait(
-            _as_uuid(job_id),
-            timeout_secs,
+        job_id = _as_uuid(job_id)
+        wait_while(
+            job_id,
+            self._poll(job_id),
             frozenset({Status.PENDING_COMPILATION}),
-            "finish compiling",
+            what="finish compiling",
+            timeout_secs=timeout_secs,
+            schedule=self._schedule(),
+            monotonic=self._monotonic,
+            sleep=self._sleep,
         )
+        return self.get_run(job_id)
 
     def wait_for_results(
         self,
@@ -1002,13 +617,19 @@ class IQMClient:
             CircuitExecutionError: The job failed.
             JobNotFoundError: The server does not know the job.
         """
-        return self._wait(
-            _as_uuid(job_id),
-            timeout_secs,
+        job_id = _as_uuid(job_id)
+        wait_while(
+            job_id,
+            self._poll(job_id),
             frozenset({Status.PENDING_COMPILATION, Status.PENDING_EXECUTION}),
-            "finish",
-            status_callback,
+            what="finish",
+            timeout_secs=timeout_secs,
+            schedule=self._schedule(),
+            monotonic=self._monotonic,
+            sleep=self._sleep,
+            status_callback=status_callback,
         )
+        return self.get_run(job_id)
 
     def abort_job(self, job_id: UUID | str) -> None:
         """Asks the server to abort a job.
@@ -1065,29 +686,16 @@ def _as_uuid(job_id: UUID | str) -> UUID:
         raise ClientConfigurationError(f"A job id must be a UUID, got {job_id!r}") from None
 
 
-class _ClientWire:
-    """The :class:`~.profiles.base.Wire` a profile sends through: the client's retry
-    loop, authentication and error mapping, so both profiles behave the same on the network."""
-
-    def __init__(self, client: IQMClient):
-        self._client = client
-
-    def request(self, method: str, path: str, **options: Any) -> httpx.Response:
-        # The options are those of Wire.request, passed through unchanged.
-        return self._client._request(method, path, **options)
-
-    def check(
-        self,
-        response: httpx.Response,
-        endpoint: str,
-        *,
-        job_id: UUID | None = None,
-        submission: bool = False,
-    ) -> None:
-        self._client._raise_for_status(response, endpoint, job_id=job_id, submission=submission)
-
-    def json(self, response: httpx.Response, endpoint: str, job_id: UUID | None = None) -> Any:
-        return self._client._json(response, endpoint, job_id)
-
-    def detail(self, response: httpx.Response) -> str:
-        return self._client._detail(response)
+__all__ = [
+    "DEFAULT_REQUESTS_TIMEOUT",
+    "DEFAULT_SECONDS_BETWEEN_CALLS",
+    "DEFAULT_TIMEOUT_SECONDS",
+    "FIRST_POLL_SECONDS",
+    "IDEMPOTENCY_HEADER",
+    "IQM_SERVER_REQUESTS_TIMEOUT",
+    "LONG_POLL_SECONDS",
+    "IQMClient",
+    "IQMServerWarning",
+    "redact_url",
+    "user_agent",
+]

@@ -10,26 +10,37 @@ the client knows which API is in use. Two profiles exist:
 
 Profiles do no HTTP of their own: they send through a :class:`Wire`, the client's retry loop,
 authentication and error mapping, so retries, idempotency keys and auth behave the same in both.
-:func:`detect_profile` chooses one from what a server answers (``api="auto"``).
+:mod:`.choice` picks one by name or from what a server answers (``api="auto"``); this module
+imports neither profile, so the profiles can import it.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol
 from uuid import UUID
 
 import httpx
 
-from cirq_iqm_ext.errors import ClientConfigurationError, ServerResponseError
 from cirq_iqm_ext.wire.models import QuantumArchitectureSpecification, RunResult, RunStatus
-from cirq_iqm_ext.wire.protocol import COCOS_V1_HEADER, PROBE_PATH
-
-logger = logging.getLogger(__name__)
 
 #: Values of ``IQMClient(api=...)``.
 API_CHOICES = ("auto", "cocos-v1", "iqm-server")
+
+
+@dataclass(frozen=True)
+class Submission:
+    """Marks a request as a job submission: it creates a job, so it is not idempotent.
+
+    The wire sends ``idempotency_key`` as the ``Idempotency-Key`` header on every attempt, and
+    repeats the request only when that cannot create a second job (PROTOCOL.md §5).
+
+    Attributes:
+        idempotency_key: The key of this submission, the same on every attempt.
+    """
+
+    idempotency_key: str
 
 
 class Wire(Protocol):
@@ -43,15 +54,18 @@ class Wire(Protocol):
         json_body: Any = None,
         content: bytes | None = None,
         params: Mapping[str, str] | None = None,
-        idempotent: bool = True,
+        submission: Submission | None = None,
         extra_headers: Mapping[str, str] | None = None,
         job_id: UUID | None = None,
         capabilities: bool = True,
     ) -> httpx.Response:
         """Sends one request with the client's retries and auth (``path``: relative to the URL).
 
-        ``capabilities=False``: the answer says nothing about what the server offers for jobs
-        (e.g. the probe of :func:`detect_profile`), so its headers are not taken as such.
+        ``submission``: the request submits a job (see :class:`Submission`); any other request
+        is idempotent and retried freely. ``capabilities=False``: the answer says nothing about
+        what the server offers for jobs (e.g. the probe of
+        :func:`~cirq_iqm_ext.client.profiles.choice.detect_profile`), so its headers are not
+        taken as such.
         """
         ...
 
@@ -134,63 +148,4 @@ class Profile(Protocol):
         ...
 
 
-def create_profile(api: str, wire: Wire, *, quantum_computer: str | None = None) -> Profile:
-    """The profile named ``api`` (not ``auto``).
-
-    Raises:
-        ClientConfigurationError: Unknown name.
-    """
-    from cirq_iqm_ext.client.profiles.cocos_v1 import CocosV1Profile
-    from cirq_iqm_ext.client.profiles.iqm_server import IQMServerProfile
-
-    if api == "cocos-v1":
-        return CocosV1Profile(wire)
-    if api == "iqm-server":
-        return IQMServerProfile(wire, quantum_computer=quantum_computer)
-    raise ClientConfigurationError(f"api must be one of {', '.join(API_CHOICES)}, got {api!r}")
-
-
-def detect_profile(wire: Wire, *, quantum_computer: str | None = None) -> Profile:
-    """Chooses the profile from what the server answers to ``GET api/v1/quantum-computers``.
-
-    200 with a ``quantum_computers`` list means ``iqm-server``; 404 or 405 means ``cocos-v1``;
-    anything else (401, a network error, another body) is raised, not guessed. A server that
-    serves both at the same root says so with the header :data:`COCOS_V1_HEADER` (``/``): then
-    ``cocos-v1`` is chosen unless a quantum computer was asked for by alias.
-
-    Raises:
-        ClientAuthenticationError: The server refused the credentials.
-        IQMConnectionError: The server could not be reached.
-        ServerResponseError: The answer fits neither profile.
-    """
-    from cirq_iqm_ext.client.profiles.cocos_v1 import CocosV1Profile
-    from cirq_iqm_ext.client.profiles.iqm_server import IQMServerProfile
-
-    endpoint = f"GET {PROBE_PATH}"
-    response = wire.request("GET", PROBE_PATH, capabilities=False)
-    if response.status_code in (404, 405):
-        if quantum_computer is not None:
-            logger.warning(
-                "The server speaks the CoCoS v1 API, which has no quantum computer aliases; "
-                "ignoring quantum_computer=%r",
-                quantum_computer,
-            )
-        return CocosV1Profile(wire)
-    wire.check(response, endpoint)
-    data = wire.json(response, endpoint)
-    if isinstance(data, Mapping) and isinstance(data.get("quantum_computers"), list):
-        if response.headers.get(COCOS_V1_HEADER) == "/" and quantum_computer is None:
-            return CocosV1Profile(wire)
-        profile = IQMServerProfile(wire, quantum_computer=quantum_computer)
-        profile.remember_quantum_computers(data, endpoint)
-        return profile
-    raise ServerResponseError(
-        f"Cannot tell which API the server speaks: {endpoint} answered HTTP "
-        f'{response.status_code} without a "quantum_computers" list; pass api="cocos-v1" or '
-        'api="iqm-server"',
-        endpoint=endpoint,
-        status_code=response.status_code,
-    )
-
-
-__all__ = ["API_CHOICES", "Profile", "Wire", "create_profile", "detect_profile"]
+__all__ = ["API_CHOICES", "Profile", "Submission", "Wire"]

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 from uuid import UUID
 
-from cirq_iqm_ext.client.profiles.base import Wire
+from cirq_iqm_ext.client.profiles.base import Submission, Wire
 from cirq_iqm_ext.errors import (
     ClientConfigurationError,
     JobAbortionError,
@@ -27,7 +27,6 @@ from cirq_iqm_ext.wire.models import (
 )
 from cirq_iqm_ext.wire.protocol import (
     ARCHITECTURE_EXTENSIONS_QUERY,
-    IDEMPOTENCY_KEY_HEADER,
     LONG_POLL_HEADER,
     LONG_POLL_QUERY,
     MEASUREMENTS_QUERY,
@@ -80,15 +79,13 @@ class CocosV1Profile:
         """
         payload = without_v1_options(payload)
         endpoint = "POST jobs"
-        headers = {IDEMPOTENCY_KEY_HEADER: idempotency_key}
-        if isinstance(payload, bytes):
-            headers["Content-Type"] = "application/json"
+        headers = {"Content-Type": "application/json"} if isinstance(payload, bytes) else None
         response = self._wire.request(
             "POST",
             "jobs",
             json_body=None if isinstance(payload, bytes) else payload,
             content=payload if isinstance(payload, bytes) else None,
-            idempotent=False,
+            submission=Submission(idempotency_key),
             extra_headers=headers,
         )
         self._wire.check(response, endpoint, submission=True)

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 from uuid import UUID
 
-from cirq_iqm_ext.client.profiles.base import Wire
+from cirq_iqm_ext.client.profiles.base import Submission, Wire
 from cirq_iqm_ext.client.profiles.cocos_v1 import abort_job, delete_job, job_id_of
 from cirq_iqm_ext.errors import (
     ClientConfigurationError,
@@ -54,7 +54,7 @@ from cirq_iqm_ext.wire.models import (
     RunStatus,
     Status,
 )
-from cirq_iqm_ext.wire.protocol import IDEMPOTENCY_KEY_HEADER, PROBE_PATH
+from cirq_iqm_ext.wire.protocol import PROBE_PATH
 
 logger = logging.getLogger(__name__)
 
@@ -217,8 +217,7 @@ class IQMServerProfile:
             f"{API}/{path}",
             json_body=body,
             params={"use_timeslot": "true" if timeslot else "false"},
-            idempotent=False,
-            extra_headers={IDEMPOTENCY_KEY_HEADER: idempotency_key},
+            submission=Submission(idempotency_key),
         )
         self._wire.check(response, endpoint, submission=True)
         return job_id_of(self._wire, response, endpoint, idempotency_key)

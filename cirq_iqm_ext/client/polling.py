@@ -1,0 +1,120 @@
+"""Waiting for a job: status polls on a growing schedule, long polls where the server holds them.
+
+:func:`wait_while` repeats one status request until the job leaves the statuses being waited
+through, or raises :class:`~cirq_iqm_ext.APITimeoutError` at the deadline. The request, the clock
+and the sleep come from arguments, so tests drive it with no network and no real time.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from uuid import UUID
+
+from cirq_iqm_ext.client.retry import poll_intervals
+from cirq_iqm_ext.client.server_warnings import IQMServerWarning
+from cirq_iqm_ext.errors import APITimeoutError
+from cirq_iqm_ext.wire.models import Status
+
+#: The first status poll comes this soon, so short jobs return quickly; later polls slow down.
+FIRST_POLL_SECONDS = 0.02
+#: Longest a long-polling status request asks the server to hold its answer.
+LONG_POLL_SECONDS = 10.0
+
+#: One status request: ``poll(hold)`` -> (status, whether the server long-polls). ``hold`` is how
+#: long the server may keep the answer back waiting for a change (0: answer at once).
+StatusPoll = Callable[[float], tuple[Status, bool]]
+
+
+@dataclass(frozen=True)
+class PollSchedule:
+    """How often to poll and how long to let the server hold a status request.
+
+    Attributes:
+        max_interval: The longest sleep between two polls (``seconds_between_calls``).
+        request_timeout: The client's per-request timeout; a hold takes at most half of it.
+        first_interval: The first sleep; each later one is 1.5 times longer, up to the maximum.
+        long_poll_seconds: The longest hold asked for.
+    """
+
+    max_interval: float
+    request_timeout: float
+    first_interval: float = FIRST_POLL_SECONDS
+    long_poll_seconds: float = LONG_POLL_SECONDS
+
+    def hold(self, remaining: float) -> float:
+        """How long the next long poll may hold, with ``remaining`` s left before the deadline."""
+        return min(self.long_poll_seconds, self.request_timeout / 2, remaining)
+
+
+def wait_while(
+    job_id: UUID,
+    poll: StatusPoll,
+    waiting_for: frozenset[Status],
+    *,
+    what: str,
+    timeout_secs: float,
+    schedule: PollSchedule,
+    monotonic: Callable[[], float],
+    sleep: Callable[[float], None],
+    status_callback: Callable[[Status, float], None] | None = None,
+) -> Status:
+    """Polls while the job's status is in ``waiting_for`` (or unknown to this version).
+
+    Args:
+        job_id: The job, for messages.
+        poll: One status request.
+        waiting_for: The statuses to wait through.
+        what: What the job should do, for the timeout message (``"finish"``).
+        timeout_secs: How long to wait at most.
+        schedule: Poll intervals and long-poll holds.
+        monotonic: The clock for the deadline.
+        sleep: Sleeps between plain polls (not after a long poll, which has waited already).
+        status_callback: Called after each poll with the status and the seconds waited so far.
+
+    Returns:
+        The first known status outside ``waiting_for``.
+
+    Raises:
+        APITimeoutError: Still waiting at the deadline; the job keeps running on the server.
+    """
+    started = monotonic()
+    deadline = started + timeout_secs
+    warned_unknown: set[str] = set()
+    long_poll = False
+    for interval in poll_intervals(schedule.first_interval, schedule.max_interval):
+        # Where the server can hold a status request until the job changes, ask it to: the
+        # answer then comes the moment the job is done, with no polling delay.
+        hold = schedule.hold(deadline - monotonic())
+        status, long_poll = poll(hold if long_poll else 0.0)
+        if status_callback is not None:
+            status_callback(status, monotonic() - started)
+        if not status.is_known:
+            _warn_unknown_once(job_id, status, warned_unknown)
+        elif status not in waiting_for:
+            return status
+        remaining = deadline - monotonic()
+        if remaining <= 0:
+            raise APITimeoutError(
+                f"Job {job_id} did not {what} within {timeout_secs:g} s; it is still "
+                f"{status.value} on the server. Fetch it later with "
+                f"get_run({str(job_id)!r}) or wait_for_results({str(job_id)!r})",
+                job_id=job_id,
+            )
+        if not long_poll:
+            sleep(min(interval, remaining))
+    raise AssertionError("poll_intervals() never ends")  # pragma: no cover
+
+
+def _warn_unknown_once(job_id: UUID, status: Status, warned: set[str]) -> None:
+    if status.value in warned:
+        return
+    warned.add(status.value)
+    warnings.warn(
+        f"Job {job_id} has the status {status.value!r}, which this version of "
+        "cirq-iqm-ext does not know; treating it as still pending",
+        IQMServerWarning,
+        # _warn_unknown_once, wait_while, the client's wait method, then the user's code.
+        stacklevel=4,
+    )
