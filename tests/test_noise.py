@@ -15,7 +15,9 @@ import numpy as np
 import pytest
 
 from cirq_iqm_ext.calibration import builtin_calibration
+from cirq_iqm_ext.device.barriers import barrier
 from cirq_iqm_ext.device.builtin import Adonis
+from cirq_iqm_ext.device.move_gate import IQMMoveGate
 from cirq_iqm_ext.errors import CircuitValidationError
 from cirq_iqm_ext.sampling.local import local_sampler
 from cirq_iqm_ext.simulation.noise import (
@@ -277,10 +279,16 @@ def test_local_sampler_waits_agree_with_the_cirq_noise_model():
     schedule = simulator.schedule(native, None, calibration)
     assert schedule.durations[1] == pytest.approx(0.7 * t2)
     assert abs(expected - (1 + math.exp(-0.7)) / 2) < 0.01  # both follow exp(-t/T2)
-    # The server's readout errors are part of its sampling; compare without them.
-    bits = CalibratedSimulator(calibration, seed=8)._sample(
-        schedule, ["QB1"], shots, native, 0, calibration
+    # The server's readout errors are part of its sampling; compare with perfect readout.
+    perfect = dataclasses.replace(
+        calibration,
+        qubits={
+            name: dataclasses.replace(figures, readout_error_0_to_1=0.0, readout_error_1_to_0=0.0)
+            for name, figures in calibration.qubits.items()
+        },
     )
+    bits = CalibratedSimulator(perfect, seed=8).run_circuit_arrays(native, shots)["m"]
+    assert bits.shape == (shots, 1)
     assert abs(float(bits.mean()) - expected) < 5 * math.sqrt(expected * (1 - expected) / shots)
 
 
@@ -294,6 +302,25 @@ def test_local_sampler_refuses_waits_where_the_device_lists_no_delay():
     sampler = local_sampler(IQMDevice(without), calibration="adonis", seed=1)
     with pytest.raises(CircuitValidationError, match="delay"):
         sampler.run(cirq.Circuit(cirq.wait(Q1, micros=1), cirq.measure(Q1, key="m")))
+
+
+def test_the_noise_model_prices_native_gates_as_the_server_does():
+    # As the server's schedule: a barrier costs nothing, a MOVE has the move figures (not cz's).
+    deneb = builtin_calibration("deneb")
+    model = IQMNoiseModel(deneb, readout_errors=False)
+    qubit, resonator = cirq.NamedQubit("QB1"), cirq.NamedQubit("COMP_R")
+    assert model.noisy_moment(cirq.Moment(barrier(qubit)), [qubit]) == [cirq.Moment(barrier(qubit))]
+    fidelity, duration = deneb.gate("move", ("QB1", "COMP_R"))
+    assert (fidelity, duration) != deneb.gate("cz", ("QB1", "COMP_R"))
+    move = cirq.Moment(IQMMoveGate().on(qubit, resonator))
+    moments = model.noisy_moment(move, [qubit, resonator])
+    coherence = [(deneb.qubit(n).t1, deneb.qubit(n).t2) for n in ("QB1", "COMP_R")]
+    (depolarizing,) = moments[1].operations
+    assert depolarizing.gate == cirq.depolarize(
+        depolarizing_remainder(fidelity, duration, coherence), n_qubits=2
+    )
+    damping = {op.qubits[0]: op.gate.gamma for op in moments[2].operations}
+    assert damping[qubit] == pytest.approx(thermal_parameters(*coherence[0], duration)[0])
 
 
 # Dynamic circuits -----------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """The Cirq side of a device: :class:`IQMDevice`, its native gates and the built-in devices.
 
+- :mod:`.native_gates`: the one table of native operations, Cirq gate ⇄ IQM instruction;
 - :mod:`.iqm_device`: ``IQMDevice`` and its metadata, validation against an architecture;
 - :mod:`.builtin`: Adonis, Apollo, Garnet, Aphrodite, Deneb and star devices, offline;
 - :mod:`.move_gate`, :mod:`.barriers`, :mod:`.dynamic`: the gates a circuit for IQM may hold

@@ -12,13 +12,14 @@ from __future__ import annotations
 import cirq
 import sympy
 
+from cirq_iqm_ext.device.native_gates import PRX_PULSE_TYPES, pulse_exponents
 from cirq_iqm_ext.errors import CircuitValidationError
 
 #: Below this a rotation exponent is nothing (far above rounding, far below any real gate).
 ATOL = 1e-8
 
-#: Gates a ``cc_prx`` can apply (one pulse, as ``prx``).
-CONTROLLABLE_GATES = (cirq.XPowGate, cirq.YPowGate, cirq.PhasedXPowGate)
+#: Gates a ``cc_prx`` can apply (one pulse, as ``prx``; the ``cc_prx`` entry of the native table).
+CONTROLLABLE_GATES = PRX_PULSE_TYPES
 
 
 def is_reset(op: cirq.Operation) -> bool:
@@ -138,14 +139,14 @@ def _wrapped(exponent: float) -> float:
 
 
 def pulse_parameters(gate: cirq.Gate | None) -> tuple[cirq.TParamVal, cirq.TParamVal]:
-    """``(exponent, phase_exponent)`` in half turns of a controllable gate, as a PhasedX pulse."""
-    if isinstance(gate, cirq.PhasedXPowGate):
-        return gate.exponent, gate.phase_exponent
-    if isinstance(gate, cirq.XPowGate):
-        return gate.exponent, 0.0
-    if isinstance(gate, cirq.YPowGate):
-        return gate.exponent, 0.5
-    raise TypeError(f"{gate!r} is not a controllable pulse")
+    """``(exponent, phase_exponent)`` in half turns of a controllable gate, as a PhasedX pulse.
+
+    Raises:
+        TypeError: ``gate`` is not one of :data:`CONTROLLABLE_GATES`.
+    """
+    if not isinstance(gate, CONTROLLABLE_GATES):
+        raise TypeError(f"{gate!r} is not a controllable pulse")
+    return pulse_exponents(gate)
 
 
 __all__ = [

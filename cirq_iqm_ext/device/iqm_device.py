@@ -24,7 +24,7 @@ measurements mid-circuit (unless told otherwise).
 Besides those, gates that map one to one onto native pulses are accepted: ``cirq.ZPowGate`` (a
 virtual Z: a frame change folded into the phases of later ``prx`` pulses, free and exact) and
 ``cirq.PhasedXZGate`` (one ``prx`` plus a virtual Z). Global phase operations are accepted and
-ignored.
+ignored. Which gate is which instruction is the table of :mod:`~cirq_iqm_ext.device.native_gates`.
 """
 
 from __future__ import annotations
@@ -37,9 +37,16 @@ import cirq
 import networkx as nx
 
 from cirq_iqm_ext.catalogue import BUILTIN_ARCHITECTURES, builtin_architecture
-from cirq_iqm_ext.device.barriers import IQMBarrierGate
 from cirq_iqm_ext.device.dynamic import controlled_pulse
-from cirq_iqm_ext.device.move_gate import IQMMoveGate
+from cirq_iqm_ext.device.native_gates import (
+    IGNORED_GATE_TYPES,
+    NativeOperation,
+    gateset_families,
+    instruction_name,
+    is_virtual,
+    native_operation,
+    operation_instruction_name,
+)
 from cirq_iqm_ext.errors import CircuitValidationError, DeviceValidationError
 from cirq_iqm_ext.wire.models import QuantumArchitectureSpecification, parse_uuid
 from cirq_iqm_ext.wire.qubits import natural_key
@@ -51,10 +58,6 @@ from cirq_iqm_ext.wire.validation import (
 
 #: At most this many violations are spelled out in one error; the rest are counted.
 MAX_REPORTED_VIOLATIONS = 20
-
-_PRX_GATES = (cirq.PhasedXPowGate, cirq.XPowGate, cirq.YPowGate)
-#: Gates that become one ``prx`` and/or a virtual Z (a frame change that costs nothing).
-_SINGLE_QUBIT_GATES = (*_PRX_GATES, cirq.ZPowGate, cirq.PhasedXZGate)
 
 
 class IQMDeviceMetadata(cirq.DeviceMetadata):
@@ -84,16 +87,9 @@ class IQMDeviceMetadata(cirq.DeviceMetadata):
         self.loci: dict[str, tuple[tuple[cirq.NamedQubit, ...], ...]] = dict(loci)
         self.calibration_set_id = calibration_set_id
         self.resonators: tuple[cirq.NamedQubit, ...] = tuple(resonators)
+        # The gates of the native-gate table (a device runs those its loci list).
         self.gateset = cirq.Gateset(
-            *_SINGLE_QUBIT_GATES,
-            cirq.GateFamily(cirq.CZ),
-            cirq.MeasurementGate,
-            IQMMoveGate,
-            cirq.WaitGate,
-            IQMBarrierGate,
-            cirq.GlobalPhaseGate,
-            name=f"{architecture_name}Gateset",
-            unroll_circuit_op=False,
+            *gateset_families(), name=f"{architecture_name}Gateset", unroll_circuit_op=False
         )
         self.operation_names: tuple[str, ...] = tuple(self.loci)
 
@@ -327,51 +323,71 @@ class IQMDevice(cirq.Device):
         """Reasons why ``op`` on its own cannot run here (empty when it can)."""
         op = op.untagged
         gate = op.gate
-        if isinstance(gate, cirq.GlobalPhaseGate):
+        if isinstance(gate, IGNORED_GATE_TYPES):
             return []
         unknown = [q for q in op.qubits if q not in self._metadata.qubit_set]
         if unknown:
             return [f"qubit not on device: {q!r}" for q in unknown]
         if op.classical_controls:
             return self._controlled_violations(op)
-        if isinstance(gate, cirq.ResetChannel):
-            bad = [q for q in op.qubits if q not in self._reset_qubits]
-            return [f"reset is not allowed on {q!r}" for q in bad] or self._dynamic_violations()
         if gate is None:
             return [
                 f"unsupported operation type {type(op).__name__} (decompose or transpile first)"
             ]
-        if isinstance(gate, _SINGLE_QUBIT_GATES):
-            shift = getattr(gate, "global_shift", 0)
-            if shift != 0 and cirq.is_parameterized(shift):
-                return ["unresolved symbol in the global shift"]
-            bad = [q for q in op.qubits if q not in self._prx_qubits]
-            return [f"prx is not allowed on {q!r}" for q in bad]
-        if isinstance(gate, cirq.WaitGate):
-            return self._wait_violations(gate)
-        if isinstance(gate, IQMBarrierGate):
-            return []
-        if isinstance(gate, cirq.CZPowGate):
-            if cirq.is_parameterized(gate.exponent):
-                return [
-                    f"unresolved symbol where a number is needed: CZ exponent {gate.exponent!r}"
-                ]
-            if gate.exponent != 1:
-                return [
-                    (
-                        f"unsupported gate {gate!r}: only cz with exponent exactly 1 is native "
-                        "(transpile first)"
-                    )
-                ]
-            if frozenset(op.qubits) not in self._cz_pairs:
-                return [f"qubit pair {op.qubits!r} is not coupled for cz"]
-            return []
-        if isinstance(gate, cirq.MeasurementGate):
-            bad = [q for q in op.qubits if q not in self._measurable]
-            return [f"measure is not allowed on {q!r}" for q in bad]
-        if isinstance(gate, IQMMoveGate):
-            return self._move_violations(op.qubits)
-        return [f"unsupported gate {gate!r} (transpile first)"]
+        if is_virtual(gate):
+            return self._pulse_violations(op, gate)  # a frame change of the qubit's prx pulses
+        native = native_operation(gate)
+        if native is None:
+            return [f"unsupported gate {gate!r} (transpile first)"]
+        return self._native_violations(native, op, gate)
+
+    def _native_violations(
+        self, native: NativeOperation, op: cirq.Operation, gate: cirq.Gate
+    ) -> list[str]:
+        """The locus and parameter checks of one entry of the native-gate table."""
+        match native.name:
+            case "prx":
+                return self._pulse_violations(op, gate)
+            case "cz":
+                return self._cz_violations(native, op, gate)
+            case "measure":
+                bad = [q for q in op.qubits if q not in self._measurable]
+                return [f"measure is not allowed on {q!r}" for q in bad]
+            case "move":
+                return self._move_violations(op.qubits)
+            case "delay":
+                assert isinstance(gate, cirq.WaitGate)
+                return self._wait_violations(gate)
+            case "reset":
+                bad = [q for q in op.qubits if q not in self._reset_qubits]
+                return [f"reset is not allowed on {q!r}" for q in bad] or self._dynamic_violations()
+            case "barrier":
+                return []
+        return [f"unsupported gate {gate!r} (transpile first)"]  # pragma: no cover - new entry
+
+    def _pulse_violations(self, op: cirq.Operation, gate: cirq.Gate) -> list[str]:
+        shift = getattr(gate, "global_shift", 0)
+        if shift != 0 and cirq.is_parameterized(shift):
+            return ["unresolved symbol in the global shift"]
+        bad = [q for q in op.qubits if q not in self._prx_qubits]
+        return [f"prx is not allowed on {q!r}" for q in bad]
+
+    def _cz_violations(
+        self, native: NativeOperation, op: cirq.Operation, gate: cirq.Gate
+    ) -> list[str]:
+        exponent = getattr(gate, "exponent", None)
+        if cirq.is_parameterized(exponent):
+            return [f"unresolved symbol where a number is needed: CZ exponent {exponent!r}"]
+        if not native.accepts(gate):
+            return [
+                (
+                    f"unsupported gate {gate!r}: only cz with exponent exactly 1 is native "
+                    "(transpile first)"
+                )
+            ]
+        if frozenset(op.qubits) not in self._cz_pairs:
+            return [f"qubit pair {op.qubits!r} is not coupled for cz"]
+        return []
 
     def _dynamic_violations(self) -> list[str]:
         if self._mid_circuit_measurement:
@@ -452,11 +468,11 @@ class IQMDevice(cirq.Device):
                 if op.classical_controls and not reasons:
                     reasons = self._feedback_violations(op, latest)
                 gate = op.untagged.gate
-                if isinstance(gate, cirq.GlobalPhaseGate):
+                if isinstance(gate, IGNORED_GATE_TYPES):
                     continue
                 # A barrier or a virtual Z after a measurement sends nothing that acts.
-                if not self._mid_circuit_measurement and not isinstance(
-                    gate, IQMBarrierGate | cirq.ZPowGate
+                if not self._mid_circuit_measurement and not (
+                    is_virtual(gate) or instruction_name(gate) == "barrier"
                 ):
                     for q in op.qubits:
                         if q in measured:
@@ -514,7 +530,7 @@ class IQMDevice(cirq.Device):
         )
         for index, moment in enumerate(circuit):
             for op in moment:
-                name = "cc_prx" if op.classical_controls else _instruction_name(op.untagged.gate)
+                name = operation_instruction_name(op)
                 if name is None:
                     continue
                 message = tracker.step(name, tuple(_name(q) for q in op.qubits))
@@ -664,24 +680,3 @@ class IQMDevice(cirq.Device):
 
 def _name(qubit: cirq.Qid) -> str:
     return qubit.name if isinstance(qubit, cirq.NamedQubit) else str(qubit)
-
-
-def _instruction_name(gate: cirq.Gate | None) -> str | None:
-    """The IQM instruction name of a native gate (``None`` for a global phase)."""
-    if isinstance(gate, (*_PRX_GATES, cirq.PhasedXZGate)):
-        return "prx"
-    if isinstance(gate, cirq.CZPowGate):
-        return "cz"
-    if isinstance(gate, cirq.MeasurementGate):
-        return "measure"
-    if isinstance(gate, IQMMoveGate):
-        return "move"
-    if isinstance(gate, cirq.WaitGate):
-        return "delay"
-    if isinstance(gate, IQMBarrierGate):
-        return "barrier"
-    if isinstance(gate, cirq.ResetChannel):
-        return "reset"
-    if isinstance(gate, cirq.GlobalPhaseGate | cirq.ZPowGate):
-        return None  # a virtual Z is a frame change: nothing is sent for it
-    return type(gate).__name__

@@ -1,7 +1,8 @@
 """Native Cirq circuits ⇄ IQM instructions.
 
 The serialiser does no decomposition: a circuit must already be native, which is the compiler's
-job (:func:`cirq_iqm_ext.transpile`). Each operation becomes one instruction:
+job (:func:`cirq_iqm_ext.transpile`). Each operation becomes one instruction, as the native-gate
+table of :mod:`cirq_iqm_ext.device.native_gates` says:
 ``cirq.PhasedXPowGate`` / ``XPowGate`` / ``YPowGate`` → ``prx``; ``cirq.CZ`` → ``cz``;
 ``cirq.MeasurementGate`` → ``measure``; ``cirq.WaitGate`` → ``delay`` (seconds);
 :class:`~cirq_iqm_ext.IQMBarrierGate` → ``barrier``; on star devices
@@ -26,9 +27,17 @@ import cirq
 import numpy as np
 import sympy
 
-from cirq_iqm_ext.device.barriers import IQMBarrierGate
-from cirq_iqm_ext.device.dynamic import controlled_pulse, pulse_parameters
-from cirq_iqm_ext.device.move_gate import MOVE, IQMMoveGate
+from cirq_iqm_ext.device.dynamic import controlled_pulse
+from cirq_iqm_ext.device.native_gates import (
+    IGNORED_GATE_TYPES,
+    NATIVE_OPERATIONS,
+    PRX_PULSE_TYPES,
+    frame_change,
+    is_virtual,
+    native_operation,
+    prx_args,
+    pulse_exponents,
+)
 from cirq_iqm_ext.errors import CircuitValidationError, ModelValidationError, SerializationError
 from cirq_iqm_ext.wire.models import Circuit, Instruction
 
@@ -113,6 +122,9 @@ _CC_PRX_PATTERN = (
     '"feedback_qubit":%s,"feedback_key":%s}}'
 )
 _CZ_JSON = '{"name":"cz","qubits":[%s,%s],"args":{}}'
+#: Exact types formatted inline on the hot path (their subclasses take the general path).
+_PULSE_KINDS = frozenset(PRX_PULSE_TYPES)
+_CZ = NATIVE_OPERATIONS["cz"]
 
 
 class CircuitTemplate:
@@ -158,37 +170,43 @@ class CircuitTemplate:
         self._keys_in_use: set[str] | None = None  # every Cirq key, found when a key repeats
         # Cirq key -> (wire key, fragment index, qubit names) of its latest measurement so far.
         self._latest: dict[str, tuple[str, int, tuple[str, ...]]] = {}
-        wire_names = qubit_names or {}
         # Virtual Z per qubit, in half turns (absent: none).
-        frames: dict[cirq.Qid, Any] = {}
-        self._frames = frames
-        fragments = self._fragments
-        append = fragments.append
-        # The hot loop of a large batch: qubit prefixes are cached by object identity (hashing a
-        # NamedQubit runs Python code), and plain-number prx gates are formatted inline.
-        prx_prefix: dict[int, tuple[cirq.Qid, str]] = {}
-        phased_x, x_pow, y_pow, cz_pow = (
-            cirq.PhasedXPowGate,
-            cirq.XPowGate,
-            cirq.YPowGate,
-            cirq.CZPowGate,
+        self._frames: dict[cirq.Qid, Any] = {}
+        self._add_circuit(circuit, qubit_names or {})
+        if not self._fragments:
+            raise SerializationError(f"Circuit {name!r} has no operations IQM could run")
+        self._joined = None if self._symbolic else ",".join(self._fragments)
+        self.parameter_names: frozenset[str] = frozenset(
+            s for slot in self._slots for s in slot.symbols
         )
+
+    def _add_circuit(
+        self, circuit: cirq.AbstractCircuit, wire_names: Mapping[cirq.Qid, str]
+    ) -> None:
+        """Every operation's instruction, in order.
+
+        The hot loop of a large batch: qubit prefixes are cached by object identity (hashing a
+        NamedQubit runs Python code), and plain-number prx pulses and CZs are formatted inline.
+        """
+        frames = self._frames
+        append = self._fragments.append
+        prx_prefix: dict[int, tuple[cirq.Qid, str]] = {}
+        cz_pow = cirq.CZPowGate
         for moment_index, moment in enumerate(circuit):
             for op in moment.operations:
                 gate = op.gate
                 kind = type(gate)
-                if kind is phased_x or kind is x_pow or kind is y_pow:
+                if kind in _PULSE_KINDS:
                     assert gate is not None
                     qubit = op.qubits[0]
-                    exponent = gate.exponent  # type: ignore[attr-defined]
-                    if kind is phased_x:
-                        phase = gate.phase_exponent  # type: ignore[attr-defined]
-                    else:
-                        phase = 0.0 if kind is x_pow else 0.5
+                    exponent, phase = pulse_exponents(gate)
                     if frames:
                         frame = frames.get(qubit)
                         if frame is not None:
                             phase = phase - frame
+                    if not (_is_plain_number(exponent) and _is_plain_number(phase)):
+                        self._add_prx(qubit, exponent, phase, wire_names)
+                        continue
                     entry = prx_prefix.get(id(qubit))
                     if entry is None or entry[0] is not qubit:
                         entry = prx_prefix[id(qubit)] = (
@@ -196,29 +214,15 @@ class CircuitTemplate:
                             '{"name":"prx","qubits":[%s],"args":{"angle_t":'
                             % self._json_name(qubit, wire_names),
                         )
-                    if (type(exponent) is float or type(exponent) is int) and (
-                        type(phase) is float or type(phase) is int
-                    ):
-                        append(f'{entry[1]}{exponent / 2!r},"phase_t":{phase / 2!r}}}}}')
-                    else:
-                        self._add_prx(qubit, exponent, phase, wire_names)
-                elif (
-                    kind is cz_pow
-                    and _is_plain_number(cz_exponent := getattr(gate, "exponent", None))
-                    and cz_exponent == 1
-                ):
+                    args = prx_args(exponent, phase)
+                    append(f'{entry[1]}{args["angle_t"]!r},"phase_t":{args["phase_t"]!r}}}}}')
+                elif kind is cz_pow and _CZ.accepts(gate):  # type: ignore[arg-type]
                     a, b = op.qubits
                     append(
                         _CZ_JSON % (self._json_name(a, wire_names), self._json_name(b, wire_names))
                     )
                 else:
                     self._add_other(op, moment_index, wire_names)
-        if not self._fragments:
-            raise SerializationError(f"Circuit {name!r} has no operations IQM could run")
-        self._joined = None if self._symbolic else ",".join(self._fragments)
-        self.parameter_names: frozenset[str] = frozenset(
-            s for slot in self._slots for s in slot.symbols
-        )
 
     def _wire_key(self, key: str) -> str:
         """The measurement's key on the wire: the Cirq key, or for a repeat one that clashes with
@@ -288,96 +292,112 @@ class CircuitTemplate:
     ) -> None:
         """A prx from Cirq's half-turn exponents (numbers or sympy expressions)."""
         pattern = _PRX_PATTERN % self._json_name(qubit, wire_names)
-        self._add_symbolic(pattern, [(exponent / 2, ANGLE), (phase_exponent / 2, PHASE)])
+        args = prx_args(exponent, phase_exponent)
+        self._add_symbolic(pattern, [(args["angle_t"], ANGLE), (args["phase_t"], PHASE)])
 
     def _add_other(
         self, op: cirq.Operation, moment_index: int, wire_names: Mapping[cirq.Qid, str]
     ) -> None:
+        """An operation off the hot path, by its entry in the native-gate table."""
         if isinstance(op.untagged, cirq.CircuitOperation):
             raise SerializationError(
                 f"moment {moment_index}: {op!r} is a sub-circuit; compile or flatten it"
             )
-        gate = op.gate
-        frames = self._frames
         if op.classical_controls:
             self._add_controlled(op, moment_index, wire_names)
             return
-        if isinstance(gate, cirq.ZPowGate):
-            q = op.qubits[0]
-            frames[q] = _add_frame(frames.get(q, 0.0), gate.exponent)
+        gate = op.gate
+        native = native_operation(gate)
+        if native is None:
+            self._add_unlisted(op, moment_index)
             return
-        if isinstance(gate, cirq.PhasedXPowGate | cirq.XPowGate | cirq.YPowGate):
-            # A subclass (e.g. cirq.Rx) or a gate with a global shift: the same pulse.
-            if isinstance(gate, cirq.PhasedXPowGate):
-                phase = gate.phase_exponent
-            else:
-                phase = 0.0 if isinstance(gate, cirq.XPowGate) else 0.5
-            q = op.qubits[0]
-            self._add_prx(q, gate.exponent, phase - frames.get(q, 0.0), wire_names)
-            return
-        if isinstance(gate, cirq.PhasedXZGate):
-            # PhasedXZ(x, z, a) = Z**z · PhasedX(a, x): the pulse, then a virtual Z.
-            q = op.qubits[0]
-            frame = frames.get(q, 0.0)
-            if not (_is_plain_number(gate.x_exponent) and gate.x_exponent == 0):
-                self._add_prx(q, gate.x_exponent, gate.axis_phase_exponent - frame, wire_names)
-            frames[q] = _add_frame(frame, gate.z_exponent)
-            return
-        if isinstance(gate, cirq.CZPowGate):
+        assert gate is not None
+        if not native.accepts(gate):  # only cz asks more than its type: exponent exactly 1
             raise SerializationError(
-                f"moment {moment_index}: {op!r} is a partial CZ (exponent {gate.exponent}); IQM "
-                "runs only CZ with exponent 1. Compile the circuit (compile=True) to decompose it"
+                f"moment {moment_index}: {op!r} is a partial CZ (exponent "
+                f"{getattr(gate, 'exponent', None)}); IQM runs only CZ with exponent 1. Compile "
+                "the circuit (compile=True) to decompose it"
             )
-        qubits = [self._json_name(q, wire_names) for q in op.qubits]
-        locus = ",".join(qubits)
-        if isinstance(gate, cirq.MeasurementGate):
-            if gate.confusion_map:
-                raise SerializationError(
-                    f"moment {moment_index}: {op!r} has a confusion map, which IQM cannot run"
-                )
-            wire_key = self._wire_key(gate.key)
-            mask = tuple(gate.full_invert_mask())
-            names = tuple(json.loads(q) for q in qubits)
-            self.measurements[wire_key] = MeasurementInfo(
-                wire_key, names, mask if any(mask) else (), gate.key
+        if native.name == "prx":
+            # A subclass (e.g. cirq.Rx), a gate with a global shift or a PhasedXZGate.
+            self._add_pulse(op.qubits[0], gate, wire_names)
+            return
+        locus = ",".join(self._json_name(q, wire_names) for q in op.qubits)
+        if native.name == "measure":
+            self._add_measure(op, native.gate_args(gate)["key"], locus, moment_index)
+        elif native.name == "delay":
+            self._add_symbolic(
+                _DELAY_PATTERN % locus, [(native.gate_args(gate)["duration"], DURATION)]
             )
-            for q in op.qubits:
-                # After a measurement the qubit is in a basis state: its frame is a global phase.
-                frames.pop(q, None)
-            # A feedback_key is added to this fragment if a cc_prx reads it (_add_controlled).
-            self._latest[gate.key] = (wire_key, len(self._fragments), names)
-            args = json.dumps({"key": wire_key})
-            self._fragments.append(f'{{"name":"measure","qubits":[{locus}],"args":{args}}}')
+        else:
+            self._add_plain(native.name, op.qubits, locus)
+
+    def _add_unlisted(self, op: cirq.Operation, moment_index: int) -> None:
+        """A gate that is no instruction: a virtual Z turns its qubit's frame, a global phase is
+        dropped, anything else is refused."""
+        gate = op.gate
+        if is_virtual(gate):
+            q = op.qubits[0]
+            self._frames[q] = _add_frame(self._frames.get(q, 0.0), frame_change(gate))
             return
-        if isinstance(gate, cirq.WaitGate):
-            seconds = gate.duration.total_nanos() / 1e9
-            self._add_symbolic(_DELAY_PATTERN % locus, [(seconds, DURATION)])
-            return
-        if isinstance(gate, IQMBarrierGate):
-            self._fragments.append(f'{{"name":"barrier","qubits":[{locus}],"args":{{}}}}')
-            return
-        if isinstance(gate, cirq.ResetChannel):
-            for q in op.qubits:
-                frames.pop(q, None)  # |0> after a reset: a frame is a global phase there
-            self._fragments.append(f'{{"name":"reset","qubits":[{locus}],"args":{{}}}}')
-            return
-        if isinstance(gate, IQMMoveGate):
-            # The state moves between qubit and resonator, and its frame moves with it.
-            a, b = op.qubits
-            fa, fb = frames.pop(a, None), frames.pop(b, None)
-            if fa is not None:
-                frames[b] = fa
-            if fb is not None:
-                frames[a] = fb
-            self._fragments.append(f'{{"name":"move","qubits":[{locus}],"args":{{}}}}')
-            return
-        if isinstance(gate, cirq.GlobalPhaseGate) or (gate is None and not op.qubits):
+        if isinstance(gate, IGNORED_GATE_TYPES) or (gate is None and not op.qubits):
             return
         raise SerializationError(
             f"moment {moment_index}: {op!r} has no IQM instruction (IQM runs prx, cz, measure, "
             "delay, barrier and move, plus virtual Z rotations). Compile the circuit first "
             "(IQMSampler(compile=True) or cirq_iqm_ext.transpile)"
         )
+
+    def _add_pulse(
+        self, qubit: cirq.Qid, gate: cirq.Gate, wire_names: Mapping[cirq.Qid, str]
+    ) -> None:
+        """A gate of the ``prx`` entry: its pulse, then the virtual Z it leaves (PhasedXZ)."""
+        exponent, phase = pulse_exponents(gate)
+        frame = self._frames.get(qubit, 0.0)
+        change = frame_change(gate)
+        # PhasedXZ(x, z, a) = Z**z · PhasedX(a, x); with x = 0 it is only a virtual Z.
+        if change is None or not (_is_plain_number(exponent) and exponent == 0):
+            self._add_prx(qubit, exponent, phase - frame, wire_names)
+        if change is not None:
+            self._frames[qubit] = _add_frame(frame, change)
+
+    def _add_measure(self, op: cirq.Operation, key: str, locus: str, moment_index: int) -> None:
+        """A ``measure`` under a key unique on the wire; its columns go to :attr:`measurements`."""
+        gate = op.gate
+        assert isinstance(gate, cirq.MeasurementGate)
+        if gate.confusion_map:
+            raise SerializationError(
+                f"moment {moment_index}: {op!r} has a confusion map, which IQM cannot run"
+            )
+        wire_key = self._wire_key(key)
+        mask = tuple(gate.full_invert_mask())
+        names = tuple(json.loads(q) for q in (self._qubit_json[q] for q in op.qubits))
+        self.measurements[wire_key] = MeasurementInfo(
+            wire_key, names, mask if any(mask) else (), key
+        )
+        for q in op.qubits:
+            # After a measurement the qubit is in a basis state: its frame is a global phase.
+            self._frames.pop(q, None)
+        # A feedback_key is added to this fragment if a cc_prx reads it (_add_controlled).
+        self._latest[key] = (wire_key, len(self._fragments), names)
+        args = json.dumps({"key": wire_key})
+        self._fragments.append(f'{{"name":"measure","qubits":[{locus}],"args":{args}}}')
+
+    def _add_plain(self, name: str, qubits: Sequence[cirq.Qid], locus: str) -> None:
+        """An instruction without arguments (``cz``, ``barrier``, ``reset``, ``move``)."""
+        frames = self._frames
+        if name == "reset":
+            for q in qubits:
+                frames.pop(q, None)  # |0> after a reset: a frame is a global phase there
+        elif name == "move":
+            # The state moves between qubit and resonator, and its frame moves with it.
+            a, b = qubits
+            fa, fb = frames.pop(a, None), frames.pop(b, None)
+            if fa is not None:
+                frames[b] = fa
+            if fb is not None:
+                frames[a] = fb
+        self._fragments.append(f'{{"name":"{name}","qubits":[{locus}],"args":{{}}}}')
 
     def _add_controlled(
         self, op: cirq.Operation, moment_index: int, wire_names: Mapping[cirq.Qid, str]
@@ -402,12 +422,13 @@ class CircuitTemplate:
         feedback_qubit = names[0]
         measure = self._fragments[fragment]
         if '"feedback_key"' not in measure:
-            args = json.dumps({"key": feedback_key, "feedback_key": feedback_key})
-            self._fragments[fragment] = measure[: measure.rindex('"args":')] + f'"args":{args}}}'
+            fed = json.dumps({"key": feedback_key, "feedback_key": feedback_key})
+            self._fragments[fragment] = measure[: measure.rindex('"args":')] + f'"args":{fed}}}'
 
-        exponent, phase = pulse_parameters(pulse.gate)
+        assert pulse.gate is not None  # controlled_pulse checked it is a prx pulse
+        exponent, phase = pulse_exponents(pulse.gate)
         qubit = pulse.qubits[0]
-        phase = phase - self._frames.get(qubit, 0.0)
+        args = prx_args(exponent, phase - self._frames.get(qubit, 0.0))
 
         def literal(text: str) -> str:
             return json.dumps(text).replace("%", "%%")  # the pattern is %-formatted later
@@ -417,7 +438,7 @@ class CircuitTemplate:
             literal(feedback_qubit),
             literal(feedback_key),
         )
-        self._add_symbolic(pattern, [(exponent / 2, ANGLE), (phase / 2, PHASE)])
+        self._add_symbolic(pattern, [(args["angle_t"], ANGLE), (args["phase_t"], PHASE)])
 
     @property
     def is_parameterized(self) -> bool:
@@ -556,32 +577,12 @@ def deserialize_circuit(
 def instruction_to_operations(
     instruction: Instruction, qubits: Sequence[cirq.Qid]
 ) -> list[cirq.Operation]:
-    """The Cirq operation(s) of one instruction on the given qubits."""
-    if instruction.name == "prx":
-        return [
-            cirq.PhasedXPowGate(
-                exponent=2 * instruction.args["angle_t"],
-                phase_exponent=2 * instruction.args["phase_t"],
-            ).on(*qubits)
-        ]
-    if instruction.name == "cz":
-        return [cirq.CZ(*qubits)]
-    if instruction.name == "measure":
-        return [cirq.measure(*qubits, key=instruction.args["key"])]
-    if instruction.name == "reset":
-        return [cirq.ResetChannel().on(q) for q in qubits]
-    if instruction.name == "cc_prx":
-        pulse = cirq.PhasedXPowGate(
-            exponent=2 * instruction.args["angle_t"],
-            phase_exponent=2 * instruction.args["phase_t"],
-        )
-        # The key names a measure's feedback_key, which this package makes equal to its key.
-        return [pulse.on(*qubits).with_classical_controls(instruction.args["feedback_key"])]
-    if instruction.name == "barrier":
-        return [IQMBarrierGate(len(qubits)).on(*qubits)]
-    if instruction.name == "delay":
-        nanos = float(instruction.args["duration"]) * 1e9
-        return [cirq.WaitGate(cirq.Duration(nanos=nanos), num_qubits=len(qubits)).on(*qubits)]
-    if instruction.name == "move":
-        return [MOVE.on(*qubits)]
-    raise SerializationError(f"Instruction {instruction.name!r} has no Cirq operation here")
+    """The Cirq operation(s) of one instruction on the given qubits (the native-gate table's).
+
+    Raises:
+        SerializationError: The instruction has no entry in the table.
+    """
+    native = NATIVE_OPERATIONS.get(instruction.name)
+    if native is None:
+        raise SerializationError(f"Instruction {instruction.name!r} has no Cirq operation here")
+    return native.operations(instruction.args, qubits)

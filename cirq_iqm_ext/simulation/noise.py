@@ -27,15 +27,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import cirq
 import numpy as np
 
 from cirq_iqm_ext.calibration import CalibrationSet
-
-if TYPE_CHECKING:
-    pass
+from cirq_iqm_ext.device.native_gates import instruction_name, is_native
 
 
 def thermal_parameters(t1: float, t2: float, duration: float) -> tuple[float, float]:
@@ -166,17 +164,19 @@ def reset_kraus(
 
 
 def _gate_kind(op: cirq.Operation) -> str | None:
-    """The calibrated gate an operation stands for (``None``: free, e.g. a virtual Z)."""
+    """The calibrated gate an operation stands for (``None``: free, e.g. a virtual Z).
+
+    A native gate is what the native-gate table says (``"wait"`` for a ``delay``; a barrier is
+    free). Cirq's simulators take any gate, so another one is priced as the pulse it stands for:
+    a SWAP-like gate as a MOVE, a one-qubit gate as a ``prx``, a two-qubit gate as a ``cz``.
+    """
     if op.classical_controls:
         return _gate_kind(op.without_classical_controls())  # a cc_prx costs a prx, applied or not
     gate = op.gate
-    if isinstance(gate, cirq.ResetChannel):
-        return "reset"
-    if isinstance(gate, cirq.MeasurementGate):
-        return "measure"
-    if isinstance(gate, cirq.WaitGate):
-        return "wait"
-    if isinstance(gate, cirq.ZPowGate | cirq.GlobalPhaseGate | cirq.IdentityGate):
+    name = instruction_name(gate)
+    if name is not None:
+        return _KIND_OF_INSTRUCTION.get(name, name)
+    if is_native(gate) or isinstance(gate, cirq.IdentityGate):
         return None  # Z rotations are virtual (frame changes) on IQM hardware
     if isinstance(gate, cirq.SwapPowGate) and len(op.qubits) == 2:
         return "move"
@@ -185,6 +185,10 @@ def _gate_kind(op: cirq.Operation) -> str | None:
     if len(op.qubits) == 2:
         return "cz"
     return None
+
+
+#: Instructions priced otherwise than by the calibrated gate of their name.
+_KIND_OF_INSTRUCTION: dict[str, str | None] = {"delay": "wait", "barrier": None}
 
 
 class IQMNoiseModel(cirq.NoiseModel):
@@ -319,36 +323,52 @@ class IQMNoiseModel(cirq.NoiseModel):
                 continue
             if kind == "measure":
                 duration = max(duration, self.calibration.measure_duration)
-                if self.readout_errors:
-                    for qubit, name in zip(op.qubits, names, strict=True):
-                        figures = self.calibration.qubits.get(name)
-                        if figures is not None and figures.measurable:
-                            channel = cirq.KrausChannel(
-                                readout_kraus(
-                                    figures.readout_error_0_to_1 or 0.0,
-                                    figures.readout_error_1_to_0 or 0.0,
-                                )
-                            )
-                            before.append(channel.on(qubit))
+                before.extend(self._readout_channels(op))
                 continue
             duration = max(duration, self._op_duration(op))
             if kind in ("prx", "cz", "move"):
-                gate_figures = self._figures(kind, names)
-                if gate_figures is None or not all(n in self.calibration.qubits for n in names):
-                    continue
-                coherence = [
-                    (self.calibration.qubits[n].t1, self.calibration.qubits[n].t2) for n in names
-                ]
-                p = depolarizing_remainder(gate_figures[0], gate_figures[1], coherence)
-                if p > 0:
-                    noise_op: cirq.Operation = cirq.depolarize(p, n_qubits=len(names)).on(
-                        *op.qubits
-                    )
-                    if op.classical_controls:  # only when the gate is applied
-                        noise_op = noise_op.with_classical_controls(*op.classical_controls)
+                noise_op = self._depolarizing(op, kind, names)
+                if noise_op is not None:
                     depolarizing.append(noise_op)
         if replaced:
             moment = cirq.Moment(replaced.get(op, op) for op in moment.operations)
+        thermal = self._thermal(system_qubits, duration, absorbed)
+        return _noisy_moments(before, moment, depolarizing, thermal)
+
+    def _depolarizing(
+        self, op: cirq.Operation, kind: str, names: tuple[str, ...]
+    ) -> cirq.Operation | None:
+        """The gate's depolarising remainder (``None``: uncalibrated or none needed)."""
+        gate_figures = self._figures(kind, names)
+        if gate_figures is None or not all(n in self.calibration.qubits for n in names):
+            return None
+        coherence = [(self.calibration.qubits[n].t1, self.calibration.qubits[n].t2) for n in names]
+        p = depolarizing_remainder(gate_figures[0], gate_figures[1], coherence)
+        if p <= 0:
+            return None
+        noise_op: cirq.Operation = cirq.depolarize(p, n_qubits=len(names)).on(*op.qubits)
+        if op.classical_controls:  # only when the gate is applied
+            noise_op = noise_op.with_classical_controls(*op.classical_controls)
+        return noise_op
+
+    def _readout_channels(self, op: cirq.Operation) -> list[cirq.Operation]:
+        """The readout-error channels right before a terminal measurement."""
+        if not self.readout_errors:
+            return []
+        channels = []
+        for qubit in op.qubits:
+            figures = self.calibration.qubits.get(str(qubit))
+            if figures is not None and figures.measurable:
+                kraus = readout_kraus(
+                    figures.readout_error_0_to_1 or 0.0, figures.readout_error_1_to_0 or 0.0
+                )
+                channels.append(cirq.KrausChannel(kraus).on(qubit))
+        return channels
+
+    def _thermal(
+        self, system_qubits: Sequence[cirq.Qid], duration: float, absorbed: dict[cirq.Qid, float]
+    ) -> list[cirq.Operation]:
+        """Relaxation of every qubit for a moment's duration (less what a reset absorbed)."""
         thermal: list[cirq.Operation] = []
         for qubit in system_qubits:
             figures = self.calibration.qubits.get(str(qubit))
@@ -360,20 +380,30 @@ class IQMNoiseModel(cirq.NoiseModel):
                 thermal.append(cirq.amplitude_damp(gamma).on(qubit))
             if p_z > 0:
                 thermal.append(cirq.phase_flip(p_z).on(qubit))
-        out = []
-        if before:
-            out.append(cirq.Moment(before))
-        out.append(moment)
-        if depolarizing:
-            out.append(cirq.Moment(depolarizing))
-        # Amplitude and phase damping on one qubit cannot share a moment.
-        amp = [op for op in thermal if isinstance(op.gate, cirq.AmplitudeDampingChannel)]
-        phase = [op for op in thermal if not isinstance(op.gate, cirq.AmplitudeDampingChannel)]
-        if amp:
-            out.append(cirq.Moment(amp))
-        if phase:
-            out.append(cirq.Moment(phase))
-        return out
+        return thermal
+
+
+def _noisy_moments(
+    before: list[cirq.Operation],
+    moment: cirq.Moment,
+    depolarizing: list[cirq.Operation],
+    thermal: list[cirq.Operation],
+) -> list[cirq.Moment]:
+    """Readout channels, the moment, its depolarising remainders, then damping and dephasing."""
+    out = []
+    if before:
+        out.append(cirq.Moment(before))
+    out.append(moment)
+    if depolarizing:
+        out.append(cirq.Moment(depolarizing))
+    # Amplitude and phase damping on one qubit cannot share a moment.
+    amp = [op for op in thermal if isinstance(op.gate, cirq.AmplitudeDampingChannel)]
+    phase = [op for op in thermal if not isinstance(op.gate, cirq.AmplitudeDampingChannel)]
+    if amp:
+        out.append(cirq.Moment(amp))
+    if phase:
+        out.append(cirq.Moment(phase))
+    return out
 
 
 __all__ = [

@@ -43,10 +43,12 @@ import cirq
 import numpy as np
 
 from cirq_iqm_ext.calibration import CalibrationSet
+from cirq_iqm_ext.device.native_gates import NATIVE_OPERATIONS, instruction_operations
 from cirq_iqm_ext.simulation.move_model import MovePhaseModel
 from cirq_iqm_ext.simulation.noise import depolarizing_remainder, thermal_parameters
 from cirq_iqm_ext.wire.models import Circuit, HeraldingMode, Instruction, RunRequest
 from cirq_iqm_ext.wire.qubits import natural_key
+from cirq_iqm_ext.wire.validation import DYNAMIC_OPERATIONS
 
 #: One circuit's measurements: key -> [shot, qubit] array of 0/1.
 MeasurementArrays = dict[str, np.ndarray]
@@ -174,18 +176,6 @@ class CalibratedSimulator:
             out.append(arrays)
         return out
 
-    def run_circuit(
-        self,
-        circuit: Circuit,
-        shots: int,
-        qubit_mapping: Mapping[str, str] | None = None,
-        *,
-        circuit_index: int = 0,
-    ) -> MeasurementDict:
-        """Runs one circuit; measurements as JSON lists (key -> ``[shot][qubit]``)."""
-        arrays = self.run_circuit_arrays(circuit, shots, qubit_mapping, circuit_index=circuit_index)
-        return {key: value.tolist() for key, value in arrays.items()}
-
     def run_circuit_arrays(
         self,
         circuit: Circuit,
@@ -239,7 +229,7 @@ class CalibratedSimulator:
             column += len(qubits)
         return out
 
-    # Compatibility with the noiseless simulator's API --------------------------------------------
+    # The Cirq form of a protocol circuit ---------------------------------------------------------
 
     def build_circuit(
         self, circuit: Circuit, qubit_mapping: Mapping[str, str] | None = None
@@ -278,27 +268,17 @@ class CalibratedSimulator:
             SimulationError: An unknown instruction.
         """
         name = instruction.name
-        if name == "prx":
-            return cirq.PhasedXPowGate(
-                exponent=2 * instruction.args["angle_t"],
-                phase_exponent=2 * instruction.args["phase_t"],
-            ).on(*qubits)
-        if name == "cz":
-            return cirq.CZ.on(*qubits)
-        if name == "measure":
-            return cirq.measure(*qubits, key=instruction.args["key"])
         if name == "barrier":
             return None
-        if name == "delay":
-            # IQMNoiseModel relaxes every qubit for a wait's duration, as the schedule does here.
-            return cirq.WaitGate(
-                cirq.Duration(nanos=instruction.args["duration"] * 1e9),
-                num_qubits=len(qubits),
-            ).on(*qubits)
         if name == "move":
             model = move_model or MovePhaseModel(None)
             names = [q.name if isinstance(q, cirq.NamedQubit) else str(q) for q in qubits]
             return cirq.MatrixGate(model.matrix(names[0], names[1])).on(*qubits)
+        if name in NATIVE_OPERATIONS and name not in DYNAMIC_OPERATIONS:
+            # prx, cz, measure and delay, as the native-gate table reads them; IQMNoiseModel
+            # relaxes every qubit for a wait's duration, as the schedule does here.
+            (op,) = instruction_operations(name, instruction.args, qubits)
+            return op
         raise SimulationError(f"The simulator cannot execute the instruction {name!r}")
 
     # Scheduling ---------------------------------------------------------------------------------
@@ -322,7 +302,7 @@ class CalibratedSimulator:
             if measured.intersection(names):
                 schedule.terminal = False
             name = instruction.name
-            if name in _DYNAMIC_OPERATIONS:
+            if name in DYNAMIC_OPERATIONS:
                 schedule.terminal = False  # runs on the dynamic engine, which plans it itself
                 continue
             if name == "measure":
@@ -348,30 +328,7 @@ class CalibratedSimulator:
                 for q in names:
                     level[q] = moment + 1
                 continue
-            if name == "prx":
-                op = _Op(
-                    "u",
-                    names,
-                    prx_matrix(instruction.args["angle_t"], instruction.args["phase_t"]),
-                )
-            elif name == "cz":
-                op = _Op("cz", names)
-            elif name == "move":
-                # Population exchange with the locus's phase (STAR_MOVE.md §2), not a plain SWAP:
-                # like the hardware, results depend on the phase unless the sandwich cancels it.
-                cal_id = None if calibration is None else calibration.calibration_set_id
-                op = _Op("move", names, MovePhaseModel(cal_id).matrix(names[0], names[1]))
-            else:
-                raise SimulationError(f"The simulator cannot execute the instruction {name!r}")
-            duration = 0.0
-            if calibration is not None:
-                figures = calibration.gate(name, names)
-                if figures is not None and all(q in calibration.qubits for q in names):
-                    duration = figures[1]
-                    coherence = [
-                        (calibration.qubits[q].t1, calibration.qubits[q].t2) for q in names
-                    ]
-                    op.depolarizing = depolarizing_remainder(figures[0], figures[1], coherence)
+            op, duration = _gate(instruction, names, calibration)
             moment = max((level.get(q, 0) for q in names), default=0)
             schedule.reserve(moment)
             schedule.moments[moment].append(op)
@@ -1021,7 +978,6 @@ def _density_matrix(
 # Dynamic circuits: plan, branches and per-branch block states ------------------------------------
 
 #: Instructions only the dynamic engine executes.
-_DYNAMIC_OPERATIONS = frozenset({"cc_prx", "reset"})
 #: The π pulse of an active reset: prx(π, 0).
 _RESET_PULSE = prx_matrix(0.5, 0.0)
 
@@ -1031,7 +987,7 @@ def _is_dynamic(circuit: Circuit) -> bool:
     (another measurement included) on a qubit after its measurement."""
     measured: set[str] = set()
     for instruction in circuit.instructions:
-        if instruction.name in _DYNAMIC_OPERATIONS or measured.intersection(instruction.qubits):
+        if instruction.name in DYNAMIC_OPERATIONS or measured.intersection(instruction.qubits):
             return True
         if instruction.name == "measure":
             measured.update(instruction.qubits)
@@ -1097,6 +1053,8 @@ def _gate(
     elif name == "cz":
         op = _Op("cz", names)
     elif name == "move":
+        # Population exchange with the locus's phase (STAR_MOVE.md §2), not a plain SWAP: like
+        # the hardware, results depend on the phase unless the sandwich cancels it.
         cal_id = None if calibration is None else calibration.calibration_set_id
         op = _Op("move", names, MovePhaseModel(cal_id).matrix(names[0], names[1]))
     else:
@@ -1132,96 +1090,10 @@ def _plan(
     conditional π pulse on each of its qubits. A deferred measurement takes no moment (as a
     terminal one in the fast path) and its qubits stop relaxing there.
     """
-    instructions = circuit.instructions
-    loci = [tuple(_physical(q, mapping) for q in i.qubits) for i in instructions]
-    fed_keys = {i.args["feedback_key"] for i in instructions if i.name == "cc_prx"}
-    used_later: set[str] = set()
-    reused = [False] * len(instructions)
-    for position in reversed(range(len(instructions))):
-        reused[position] = bool(used_later.intersection(loci[position]))
-        if instructions[position].name not in ("barrier", "delay"):
-            used_later.update(loci[position])
-
-    schedule = _Schedule()
-    level: dict[str, int] = {}
-    ready: dict[int, int] = {}  # measure id -> first moment that may use its bits
-    by_feedback: dict[str, _Measure] = {}
-    measures: list[_Measure] = []
-    active: dict[int, list[_Measure]] = {}
-
-    def place(op: _Op, duration: float, earliest: int = 0) -> None:
-        moment = max(earliest, *(level.get(q, 0) for q in op.qubits))
-        schedule.reserve(moment)
-        schedule.moments[moment].append(op)
-        schedule.durations[moment] = max(schedule.durations[moment], duration)
-        for q in op.qubits:
-            level[q] = moment + 1
-
-    def conditional(q: str, matrix: np.ndarray, measure: _Measure, column: int) -> None:
-        op = _ConditionalOp("cc", (q,), matrix, measure=measure.id, column=column)
-        # Applied or not, it lasts a prx; its gate noise is the prx's (only when applied).
-        place(op, _figures(op, "prx", (q,), calibration), ready[measure.id])
-
-    for position, instruction in enumerate(instructions):
-        names, name = loci[position], instruction.name
-        if name in ("measure", "reset"):
-            feedback = instruction.args.get("feedback_key") if name == "measure" else None
-            fed_back = name == "reset" or (feedback is not None and feedback in fed_keys)
-            measure = _Measure(
-                len(measures),
-                instruction.args["key"] if name == "measure" else None,
-                names,
-                fed_back,
-                fed_back or reused[position],
-            )
-            measures.append(measure)
-            start = max(level.get(q, 0) for q in names)
-            if measure.active:
-                schedule.reserve(start)
-                figures = None if calibration is None else calibration.gate("measure", names)
-                if figures is not None:
-                    schedule.durations[start] = max(schedule.durations[start], figures[1])
-                active.setdefault(start, []).append(measure)
-                for q in names:
-                    level[q] = start + 1
-                ready[measure.id] = start + 1
-            else:
-                for q in names:
-                    schedule.measured_at[q] = start
-            if feedback is not None:
-                by_feedback[feedback] = measure  # the most recent one with that key
-            if name == "reset":
-                for column, q in enumerate(names):
-                    conditional(q, _RESET_PULSE, measure, column)
-            continue
-        if name == "cc_prx":
-            source = by_feedback.get(instruction.args["feedback_key"])
-            feedback_qubit = _physical(instruction.args["feedback_qubit"], mapping)
-            if source is None or feedback_qubit not in source.qubits:
-                raise SimulationError(
-                    f'circuit {circuit_index} ("{circuit.name}"), instruction {position}: '
-                    f"cc_prx reads no earlier measurement of {feedback_qubit!r} with feedback_key "
-                    f"{instruction.args['feedback_key']!r}"
-                )
-            matrix = prx_matrix(instruction.args["angle_t"], instruction.args["phase_t"])
-            conditional(names[0], matrix, source, source.qubits.index(feedback_qubit))
-            continue
-        if name == "barrier":
-            top = max(level.get(q, 0) for q in names)
-            for q in names:
-                level[q] = top
-            continue
-        if name == "delay":
-            moment = max(level.get(q, 0) for q in names)
-            schedule.reserve(moment)
-            duration = float(instruction.args["duration"])
-            schedule.durations[moment] = max(schedule.durations[moment], duration)
-            for q in names:
-                level[q] = moment + 1
-            continue
-        op, duration = _gate(instruction, names, calibration)
-        place(op, duration)
-
+    scheduler = _DynamicScheduler(circuit, mapping, calibration, circuit_index)
+    for position, instruction in enumerate(circuit.instructions):
+        scheduler.add(position, instruction)
+    schedule, measures = scheduler.schedule, scheduler.measures
     measured = [q for m in measures for q in m.qubits]
     blocks = _blocks(schedule, measured)
     for block in blocks:
@@ -1230,11 +1102,147 @@ def _plan(
                 f'circuit {circuit_index} ("{circuit.name}") entangles {len(block)} qubits, '
                 f"more than the {max_block_qubits} this simulator can handle"
             )
-    n_moments = len(schedule.moments)
     index = [{q: i for i, q in enumerate(block)} for block in blocks]
     block_ops = [
         [[op for op in m if op.qubits[0] in idx] for m in schedule.moments] for idx in index
     ]
+    noise, block_end = _block_noise(schedule, blocks, block_ops, calibration)
+    qubits = [q for block in blocks for q in block]
+    return _Plan(
+        blocks=blocks,
+        index=index,
+        block_ops=block_ops,
+        block_end=block_end,
+        noise=noise,
+        n_moments=len(schedule.moments),
+        active=scheduler.active,
+        deferred=[m for m in measures if not m.active],
+        reported=[m for m in measures if m.key is not None],
+        parts=_measure_parts(measures, blocks, index),
+        qubits=qubits,
+        column={q: i for i, q in enumerate(qubits)},
+    )
+
+
+class _DynamicScheduler:
+    """Places a dynamic circuit's instructions in ASAP moments (see :func:`_plan`)."""
+
+    def __init__(
+        self,
+        circuit: Circuit,
+        mapping: Mapping[str, str] | None,
+        calibration: CalibrationSet | None,
+        circuit_index: int,
+    ):
+        self.circuit, self.mapping, self.calibration = circuit, mapping, calibration
+        self.circuit_index = circuit_index
+        instructions = circuit.instructions
+        self.loci = [tuple(_physical(q, mapping) for q in i.qubits) for i in instructions]
+        self.fed_keys = {i.args["feedback_key"] for i in instructions if i.name == "cc_prx"}
+        # Whether a later instruction (other than a barrier or a delay) uses the same qubits.
+        used_later: set[str] = set()
+        self.reused = [False] * len(instructions)
+        for position in reversed(range(len(instructions))):
+            self.reused[position] = bool(used_later.intersection(self.loci[position]))
+            if instructions[position].name not in ("barrier", "delay"):
+                used_later.update(self.loci[position])
+        self.schedule = _Schedule()
+        self.level: dict[str, int] = {}  # next free moment per qubit
+        self.ready: dict[int, int] = {}  # measure id -> first moment that may use its bits
+        self.by_feedback: dict[str, _Measure] = {}
+        self.measures: list[_Measure] = []
+        self.active: dict[int, list[_Measure]] = {}
+
+    def add(self, position: int, instruction: Instruction) -> None:
+        """Places one instruction."""
+        names, name = self.loci[position], instruction.name
+        if name in ("measure", "reset"):
+            self._measure(position, instruction, names)
+        elif name == "cc_prx":
+            self._cc_prx(position, instruction, names)
+        elif name == "barrier":
+            top = max(self.level.get(q, 0) for q in names)
+            for q in names:
+                self.level[q] = top
+        elif name == "delay":
+            schedule = self.schedule
+            moment = max(self.level.get(q, 0) for q in names)
+            schedule.reserve(moment)
+            duration = float(instruction.args["duration"])
+            schedule.durations[moment] = max(schedule.durations[moment], duration)
+            for q in names:
+                self.level[q] = moment + 1
+        else:
+            self._place(*_gate(instruction, names, self.calibration))
+
+    def _place(self, op: _Op, duration: float, earliest: int = 0) -> None:
+        schedule = self.schedule
+        moment = max(earliest, *(self.level.get(q, 0) for q in op.qubits))
+        schedule.reserve(moment)
+        schedule.moments[moment].append(op)
+        schedule.durations[moment] = max(schedule.durations[moment], duration)
+        for q in op.qubits:
+            self.level[q] = moment + 1
+
+    def _conditional(self, q: str, matrix: np.ndarray, measure: _Measure, column: int) -> None:
+        op = _ConditionalOp("cc", (q,), matrix, measure=measure.id, column=column)
+        # Applied or not, it lasts a prx; its gate noise is the prx's (only when applied).
+        self._place(op, _figures(op, "prx", (q,), self.calibration), self.ready[measure.id])
+
+    def _measure(self, position: int, instruction: Instruction, names: tuple[str, ...]) -> None:
+        """A measurement, or a reset (a measurement fed back into π pulses)."""
+        name, schedule, level = instruction.name, self.schedule, self.level
+        feedback = instruction.args.get("feedback_key") if name == "measure" else None
+        fed_back = name == "reset" or (feedback is not None and feedback in self.fed_keys)
+        measure = _Measure(
+            len(self.measures),
+            instruction.args["key"] if name == "measure" else None,
+            names,
+            fed_back,
+            fed_back or self.reused[position],
+        )
+        self.measures.append(measure)
+        start = max(level.get(q, 0) for q in names)
+        if measure.active:
+            schedule.reserve(start)
+            calibration = self.calibration
+            figures = None if calibration is None else calibration.gate("measure", names)
+            if figures is not None:
+                schedule.durations[start] = max(schedule.durations[start], figures[1])
+            self.active.setdefault(start, []).append(measure)
+            for q in names:
+                level[q] = start + 1
+            self.ready[measure.id] = start + 1
+        else:
+            for q in names:
+                schedule.measured_at[q] = start
+        if feedback is not None:
+            self.by_feedback[feedback] = measure  # the most recent one with that key
+        if name == "reset":
+            for column, q in enumerate(names):
+                self._conditional(q, _RESET_PULSE, measure, column)
+
+    def _cc_prx(self, position: int, instruction: Instruction, names: tuple[str, ...]) -> None:
+        source = self.by_feedback.get(instruction.args["feedback_key"])
+        feedback_qubit = _physical(instruction.args["feedback_qubit"], self.mapping)
+        if source is None or feedback_qubit not in source.qubits:
+            raise SimulationError(
+                f'circuit {self.circuit_index} ("{self.circuit.name}"), instruction {position}: '
+                f"cc_prx reads no earlier measurement of {feedback_qubit!r} with feedback_key "
+                f"{instruction.args['feedback_key']!r}"
+            )
+        matrix = prx_matrix(instruction.args["angle_t"], instruction.args["phase_t"])
+        self._conditional(names[0], matrix, source, source.qubits.index(feedback_qubit))
+
+
+def _block_noise(
+    schedule: _Schedule,
+    blocks: list[list[str]],
+    block_ops: list[list[list[_Op]]],
+    calibration: CalibrationSet | None,
+) -> tuple[list[_ThermalTable | None], list[int]]:
+    """Each block's relaxation table and the moment it ends (it relaxes until measured)."""
+    n_moments = len(schedule.moments)
     block_end = []
     noise: list[_ThermalTable | None] = []
     for b, block in enumerate(blocks):
@@ -1246,6 +1254,13 @@ def _plan(
         noise.append(_ThermalTable(block, schedule.durations, calibration, schedule.measured_at))
         relaxing = max(schedule.measured_at.get(q, n_moments) for q in block)
         block_end.append(max(last, relaxing))
+    return noise, block_end
+
+
+def _measure_parts(
+    measures: list[_Measure], blocks: list[list[str]], index: list[dict[str, int]]
+) -> dict[int, list[tuple[int, list[int], list[int]]]]:
+    """Measure id -> (block, positions in the block, columns in the measure's locus)."""
     parts: dict[int, list[tuple[int, list[int], list[int]]]] = {}
     block_of = {q: b for b, block in enumerate(blocks) for q in block}
     for measure in measures:
@@ -1255,21 +1270,7 @@ def _plan(
             positions.append(index[block_of[q]][q])
             columns.append(column)
         parts[measure.id] = [(b, p, c) for b, (p, c) in grouped.items()]
-    qubits = [q for block in blocks for q in block]
-    return _Plan(
-        blocks=blocks,
-        index=index,
-        block_ops=block_ops,
-        block_end=block_end,
-        noise=noise,
-        n_moments=n_moments,
-        active=active,
-        deferred=[m for m in measures if not m.active],
-        reported=[m for m in measures if m.key is not None],
-        parts=parts,
-        qubits=qubits,
-        column={q: i for i, q in enumerate(qubits)},
-    )
+    return parts
 
 
 def _marginal(probabilities: np.ndarray, width: int, positions: Sequence[int]) -> np.ndarray:
