@@ -18,7 +18,7 @@ import pytest
 
 from cirq_iqm_ext.server import EmbeddedServer, ServerConfig, create_app, load_architecture
 from cirq_iqm_ext.server.jobs import utc_timestamp
-from cirq_iqm_ext.simulation.simulator import NoiselessSimulator
+from cirq_iqm_ext.simulation.simulator import CalibratedSimulator
 from cirq_iqm_ext.wire.models import TIMESTAMP_KEYS, Circuit, Instruction, RunRequest, RunResult
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -357,7 +357,7 @@ def test_equal_seeds_give_equal_results_and_other_seeds_differ():
 def test_simulated_state_matches_cirq_for_random_native_circuits():
     rng = np.random.default_rng(1234)
     qubits = ["QB1", "QB2", "QB3"]
-    simulator = NoiselessSimulator(seed=0)
+    simulator = CalibratedSimulator(None, seed=0)  # no calibration: exact
     for _ in range(10):
         instructions = []
         for _ in range(12):
@@ -397,8 +397,9 @@ def test_sampling_follows_the_state_probabilities():
         ),
     )
     request = RunRequest((circuit,), shots=20_000)
-    (result,) = NoiselessSimulator(seed=3).run(request)
-    ones = sum(shot[0] for shot in result["m"]) / 20_000
+    (result,) = CalibratedSimulator(None, seed=3).run(request)
+    assert result["m"].shape == (20_000, 1)
+    ones = result["m"][:, 0].sum() / 20_000
     assert abs(ones - 0.25) < 0.015
 
 
@@ -613,3 +614,114 @@ def test_server_config_repr_hides_secrets():
     assert "s3cret-token" not in text
     assert "pw-alice" not in text
     assert "alice" in text
+
+
+# -------------------------------------------------------------------------------- structure
+
+
+def _worker_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name.startswith("cirq-iqm-ext-worker-")}
+
+
+def test_building_the_app_starts_no_thread_and_start_is_idempotent():
+    from cirq_iqm_ext.server.app import IQMServerApp
+
+    before = _worker_threads()
+    app = IQMServerApp(ServerConfig(seed=1, workers=2))
+    try:
+        assert _worker_threads() == before
+        assert app.start() is app and app.start() is app
+        started = _worker_threads() - before
+        assert len(started) == 2
+    finally:
+        app.close()
+    assert not any(t.is_alive() for t in started)
+
+
+def test_create_app_returns_a_started_app():
+    before = _worker_threads()
+    app = create_app(seed=1)
+    try:
+        assert len(_worker_threads() - before) == 1
+    finally:
+        app.close()
+
+
+def test_router_first_pattern_wins_405_names_the_methods_and_base_path_is_optional():
+    from cirq_iqm_ext.server.framework import NoRouteError, Response, Router
+
+    router = Router("/base/")
+    router.add("GET", "jobs/{id}", lambda request: Response(200, request.params))
+    router.add("DELETE", "jobs/{id}", lambda request: Response(204))
+    router.add("GET", "jobs/{other}", lambda request: Response(500))
+    assert router.base == "/base"
+    match = router.resolve({"REQUEST_METHOD": "GET", "PATH_INFO": "/base/jobs/7/"})
+    assert match.key == "GET jobs/{id}"
+    assert match.request.path == "/jobs/7/"
+    assert match.handler(match.request) == (200, {"id": "7"}, ())
+    with pytest.raises(NoRouteError) as refused:
+        router.resolve({"REQUEST_METHOD": "POST", "PATH_INFO": "/jobs/7"})
+    assert refused.value.status == 405
+    assert refused.value.headers == [("Allow", "DELETE, GET")]
+    with pytest.raises(NoRouteError) as missing:
+        router.resolve({"REQUEST_METHOD": "GET", "PATH_INFO": "/jobs"})
+    assert missing.value.status == 404
+
+
+def test_admission_refusals_name_their_step():
+    from cirq_iqm_ext.server.admission import AdmissionError, Limits
+
+    limits = Limits(max_body_bytes=1000, max_shots=10, max_circuits=2, max_total_shots=15)
+    one = RunRequest.from_dict(run_request(shots=10))
+    limits.check(one)
+    for body, fragment in [
+        (run_request(shots=11), "shots must be at most 10"),
+        (run_request(bell(), bell(), bell(), shots=1), "at most 2 circuits"),
+        (run_request(bell(), bell(), shots=8), "circuits × shots must be at most 15"),
+    ]:
+        with pytest.raises(AdmissionError) as refused:
+            limits.check(RunRequest.from_dict(body))
+        assert refused.value.kind == "limits" and refused.value.status == 400
+        assert fragment in refused.value.detail
+
+
+def test_the_core_serves_jobs_without_http():
+    from cirq_iqm_ext.server.core import ServerCore, UnknownCalibrationError
+
+    core = ServerCore(ServerConfig(seed=3))
+    core.start()
+    try:
+        job, created = core.submit(RunRequest.from_dict(run_request(shots=20)), idempotency_key="k")
+        assert created
+        assert core.submit(RunRequest.from_dict(run_request(shots=20)), idempotency_key="k") == (
+            job,
+            False,
+        )
+        assert core.status_dict(job.id, wait=5.0)["status"] in ("pending execution", "ready")
+        deadline = time.monotonic() + 10
+        while core.result(job.id).status.value != "ready" and time.monotonic() < deadline:
+            time.sleep(0.01)
+        result = core.result(job.id)
+        assert result.measurements is not None and len(result.measurements[0]["m"]) == 20
+        assert core.result_dict(job.id) == RunResult.from_dict(core.result_dict(job.id)).to_dict()
+        unknown = run_request(calibration_set_id="00000000-0000-0000-0000-000000000001")
+        with pytest.raises(UnknownCalibrationError):
+            core.submit(RunRequest.from_dict(unknown), idempotency_key=None)
+        core.delete(job.id)
+        assert core.result(job.id).status.value == "deleted"
+    finally:
+        core.close()
+
+
+def test_old_module_paths_still_import_and_install_hands_back_the_routes():
+    from cirq_iqm_ext.server import app as app_module
+    from cirq_iqm_ext.server import iqm_server_api
+
+    for name in ("ServerConfig", "HTTPError", "AdmissionError", "Request", "circuit_duration"):
+        assert hasattr(app_module, name)
+    app = create_app(seed=1)
+    try:
+        assert iqm_server_api.install(app) is app.iqm_server_api
+        assert isinstance(app.iqm_server_api, iqm_server_api.IQMServerAPI)
+    finally:
+        app.close()

@@ -31,7 +31,8 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
-from cirq_iqm_ext.server.app import IQMServerApp, ServerConfig, create_app
+from cirq_iqm_ext.server.app import IQMServerApp
+from cirq_iqm_ext.server.config import ServerConfig
 
 logger = logging.getLogger(__name__)
 
@@ -205,35 +206,15 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
             ``False`` when an error answer has been sent instead.
         """
         self.command = None  # type: ignore[assignment]  # set in case of error on the first line
-        self.request_version = version = self.default_request_version
+        self.request_version = self.default_request_version
         self.close_connection = True
         requestline = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
         self.requestline = requestline
         words = requestline.split()
         if not words:
             return False
-        if len(words) >= 3:  # enough to determine the protocol version
-            version = words[-1]
-            try:
-                if not version.startswith("HTTP/"):
-                    raise ValueError
-                base_version_number = version.split("/", 1)[1]
-                parts = base_version_number.split(".")
-                if len(parts) != 2 or not all(p.isdigit() and len(p) <= 10 for p in parts):
-                    raise ValueError
-                version_number = int(parts[0]), int(parts[1])
-            except (ValueError, IndexError):
-                self.send_error(HTTPStatus.BAD_REQUEST, f"Bad request version ({version!r})")
-                return False
-            if version_number >= (1, 1):
-                self.close_connection = False
-            if version_number >= (2, 0):
-                self.send_error(
-                    HTTPStatus.HTTP_VERSION_NOT_SUPPORTED,
-                    f"Invalid HTTP version ({base_version_number})",
-                )
-                return False
-            self.request_version = version
+        if len(words) >= 3 and not self._parse_version(words[-1]):
+            return False
         if not 2 <= len(words) <= 3:
             self.send_error(HTTPStatus.BAD_REQUEST, f"Bad request syntax ({requestline!r})")
             return False
@@ -260,6 +241,34 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
         expect = (self.headers.get("Expect") or "").lower()
         if expect == "100-continue" and self.request_version >= "HTTP/1.1":
             return self.handle_expect_100()
+        return True
+
+    def _parse_version(self, version: str) -> bool:
+        """Reads ``HTTP/x.y`` from the request line (as the standard library does).
+
+        Returns:
+            ``False`` when an error answer has been sent instead.
+        """
+        try:
+            if not version.startswith("HTTP/"):
+                raise ValueError
+            base_version_number = version.split("/", 1)[1]
+            parts = base_version_number.split(".")
+            if len(parts) != 2 or not all(p.isdigit() and len(p) <= 10 for p in parts):
+                raise ValueError
+            version_number = int(parts[0]), int(parts[1])
+        except (ValueError, IndexError):
+            self.send_error(HTTPStatus.BAD_REQUEST, f"Bad request version ({version!r})")
+            return False
+        if version_number >= (1, 1):
+            self.close_connection = False
+        if version_number >= (2, 0):
+            self.send_error(
+                HTTPStatus.HTTP_VERSION_NOT_SUPPORTED,
+                f"Invalid HTTP version ({base_version_number})",
+            )
+            return False
+        self.request_version = version
         return True
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
@@ -519,12 +528,14 @@ class EmbeddedServer:
         """
         if self._server is not None:
             return self
-        app = create_app(self.config)
+        app = IQMServerApp(self.config)
         try:
             server = LoopbackHTTPServer((self._host, self._port), app)
         except BaseException:
             app.close()
             raise
+        # The workers start once the port is bound: a failed bind leaves no thread behind.
+        app.start()
         self._app, self._server = app, server
         self._thread = threading.Thread(
             target=server.serve_forever,

@@ -30,7 +30,7 @@ from uuid import UUID, uuid4
 
 import numpy as np
 
-from cirq_iqm_ext.wire.models import RunRequest, Status
+from cirq_iqm_ext.wire.models import Metadata, RunRequest, RunResult, RunStatus, Status
 from cirq_iqm_ext.wire.packed import pack_bits
 
 logger = logging.getLogger(__name__)
@@ -342,12 +342,29 @@ class JobStore:
             if wait > 0 and not job.is_final:
                 seen = job.status
                 self._changed.wait_for(lambda: job.status != seen or self._released, timeout=wait)
-            out: dict[str, Any] = {"status": job.status.value}
-            if job.message is not None:
-                out["message"] = job.message
-            if job.warnings:
-                out["warnings"] = list(job.warnings)
-            return out
+            return RunStatus(job.status, job.message, tuple(job.warnings)).to_dict()
+
+    def run_result(self, job_id: UUID) -> RunResult:
+        """A snapshot of a job as the result model; measurements (JSON lists) only when ready.
+
+        Raises:
+            UnknownJobError: Unknown id.
+        """
+        with self._lock:
+            job = self._get(job_id)
+            metadata = Metadata(
+                request_dict=job.request_dict,
+                calibration_set_id=job.calibration_set_id,
+                cocos_version=self._cocos_version,
+                timestamps=dict(job.timestamps),
+            )
+            return RunResult(
+                status=job.status,
+                metadata=metadata,
+                measurements=self._as_lists(job) if job.status == Status.READY else None,
+                message=job.message,
+                warnings=tuple(job.warnings),
+            )
 
     def result_dict(self, job_id: UUID) -> dict[str, Any]:
         """The body of ``GET jobs/{id}`` (PROTOCOL.md §3.4).
@@ -355,20 +372,11 @@ class JobStore:
         Raises:
             UnknownJobError: Unknown id.
         """
-        with self._lock:
-            job = self._get(job_id)
-            out: dict[str, Any] = {"status": job.status.value}
-            if job.status == Status.READY:
-                out["measurements"] = self._as_lists(job)
-            out["message"] = job.message
-            out["warnings"] = list(job.warnings)
-            out["metadata"] = {
-                "request": job.request_dict,
-                "calibration_set_id": str(job.calibration_set_id),
-                "cocos_version": self._cocos_version,
-                "timestamps": dict(job.timestamps),
-            }
-            return out
+        result = self.run_result(job_id)
+        out = result.to_dict()
+        if result.status != Status.READY:
+            del out["measurements"]  # a v1 server sends measurements only with a ready job
+        return out
 
     def _as_lists(self, job: Job) -> list[dict[str, list[list[int]]]]:
         """JSON lists of a ready job's measurements (cached; never mutated afterwards)."""

@@ -635,29 +635,6 @@ class CalibratedSimulator:
                 results[measure.id][rows, c] = finals[rows, plan.column[q]]
 
 
-class NoiselessSimulator(CalibratedSimulator):
-    """Exact simulation (no calibration); kept for callers of the original server simulator.
-
-    Args:
-        seed: Seed of the random generator.
-        max_block_qubits: Largest number of mutually entangled qubits simulated together.
-    """
-
-    def __init__(
-        self,
-        seed: int | np.random.Generator | None = None,
-        *,
-        max_block_qubits: int = DEFAULT_MAX_BLOCK_QUBITS,
-    ):
-        super().__init__(None, seed, max_block_qubits=max_block_qubits)
-
-    def run(self, request: RunRequest) -> list[MeasurementDict]:  # type: ignore[override]
-        """Runs every circuit; measurements as JSON lists."""
-        return [
-            {key: value.tolist() for key, value in arrays.items()}
-            for arrays in super().run(request)
-        ]
-
 
 def _physical(name: str, mapping: Mapping[str, str] | None) -> str:
     return mapping.get(name, name) if mapping is not None else name
