@@ -81,17 +81,50 @@ def exact_embedding(
         return None
     weights = interaction_weights(skeleton)
     if drop:
-        # Least used first; among equals the one first needed latest (routing can fix it later).
-        order_of_use = {pair: i for i, pair in enumerate(weights)}
-        doomed = sorted(weights, key=lambda e: (weights[e], -order_of_use[e]))[:drop]
-        weights = {e: w for e, w in weights.items() if e not in doomed}
+        weights = _without_least_used(weights, drop)
     if not weights:
         return list(range(n)) if not drop else None
     # Only qubits that interact need the search; idle ones take any free qubit afterwards.
+    g_logical = nx.Graph()
+    g_logical.add_nodes_from(_search_order(weights))
+    g_logical.add_edges_from(weights)
+    g_phys = nx.Graph()
+    g_phys.add_nodes_from(range(coupling.n))
+    g_phys.add_edges_from(coupling.edges)
+    if _cannot_embed(g_logical, g_phys, coupling):
+        return None
+    matcher = _BoundedMatcher(g_phys, g_logical, step_limit or VF2_STEP_LIMIT)
+    try:
+        mapping = next(matcher.subgraph_monomorphisms_iter(), None)
+    except _StepLimitReached:
+        return None
+    if mapping is None:
+        return None
+    layout = [-1] * n
+    for phys, logical in mapping.items():
+        layout[logical] = phys
+    _fill_idle(layout, coupling)
+    return layout
+
+
+def _without_least_used(
+    weights: dict[tuple[int, int], int], drop: int
+) -> dict[tuple[int, int], int]:
+    """``weights`` without its ``drop`` least used pairs; among equals the one first needed
+    latest goes first (routing can fix it later)."""
+    order_of_use = {pair: i for i, pair in enumerate(weights)}
+    doomed = sorted(weights, key=lambda e: (weights[e], -order_of_use[e]))[:drop]
+    return {e: w for e, w in weights.items() if e not in doomed}
+
+
+def _search_order(weights: dict[tuple[int, int], int]) -> list[int]:
+    """The interacting qubits breadth-first from the busiest one.
+
+    VF2 extends a partial match in node insertion order: this order keeps every new node attached
+    to matched ones, which prunes the search early.
+    """
     g_edges = nx.Graph()
     g_edges.add_edges_from(weights)
-    # VF2 extends a partial match in node insertion order: breadth-first from the busiest qubit
-    # keeps every new node attached to matched ones, which prunes the search early.
     order: list[int] = []
     placed: set[int] = set()
     for root in sorted(g_edges.nodes, key=lambda q: (-g_edges.degree[q], q)):
@@ -106,38 +139,26 @@ def exact_embedding(
                 if v not in placed:
                     placed.add(v)
                     queue.append(v)
-    g_logical = nx.Graph()
-    g_logical.add_nodes_from(order)
-    g_logical.add_edges_from(weights)
-    g_phys = nx.Graph()
-    g_phys.add_nodes_from(range(coupling.n))
-    g_phys.add_edges_from(coupling.edges)
+    return order
+
+
+def _cannot_embed(g_logical: nx.Graph, g_phys: nx.Graph, coupling: Coupling) -> bool:
+    """Cheap proofs that no embedding exists: too many edges, a too high degree, or parity."""
     if g_logical.number_of_edges() > g_phys.number_of_edges():
-        return None
+        return True
     if max(d for _, d in g_logical.degree) > max(len(a) for a in coupling.adj):
-        return None
+        return True
     # Square lattices are bipartite: an odd cycle among the interactions can never embed, and a
     # connected interaction graph must fit its two colour classes into the lattice's.
     if nx.is_bipartite(g_phys):
         if not nx.is_bipartite(g_logical):
-            return None
+            return True
         if nx.is_connected(g_phys) and nx.is_connected(g_logical):
             lattice = sorted(len(side) for side in nx.bipartite.sets(g_phys))
             sides = sorted(len(side) for side in nx.bipartite.sets(g_logical))
             if sides[0] > lattice[0] or sides[1] > lattice[1]:
-                return None
-    matcher = _BoundedMatcher(g_phys, g_logical, step_limit or VF2_STEP_LIMIT)
-    try:
-        mapping = next(matcher.subgraph_monomorphisms_iter(), None)
-    except _StepLimitReached:
-        return None
-    if mapping is None:
-        return None
-    layout = [-1] * n
-    for phys, logical in mapping.items():
-        layout[logical] = phys
-    _fill_idle(layout, coupling)
-    return layout
+                return True
+    return False
 
 
 def _fill_idle(layout: list[int], coupling: Coupling) -> None:

@@ -180,30 +180,80 @@ def route(
     Returns:
         The routed steps, the SWAP count and the final layout.
     """
-    gates = skeleton.gates
-    two_q = skeleton.two_qubit
-    one_q = skeleton.mergeable
-    succ = skeleton.successors
-    indeg = list(skeleton.n_predecessors)
-    dist = coupling.dist
-    adj = coupling.adj
-    n_phys = coupling.n
-    l2p = list(layout)
-    p2l = [-1] * n_phys
-    for lq, p in enumerate(l2p):
-        p2l[p] = lq
-    steps: list[tuple[int, tuple[int, ...]]] = []
-    front: list[int] = []
-    decay = [1.0] * n_phys
-    swaps = 0
-    merged = 0
-    # Partner of each physical qubit's latest two-qubit gate (-1: none, or something else since):
-    # a SWAP right after a gate on the same pair merges into that gate's block almost for free.
-    partner = [-1] * n_phys
+    state = _RoutingState(skeleton, coupling, layout, record)
+    state.run([g for g in range(len(skeleton.gates)) if state.indeg[g] == 0])
+    since_progress = 0
+    ext: list[int] | None = None  # look-ahead set; unchanged until a gate runs
+    valve_limit = max(10, 3 * coupling.n)
+    while state.front:
+        if since_progress >= valve_limit:
+            chosen = state.release_valve()
+        else:
+            if ext is None:
+                ext = _extended_set(state.front, skeleton)
+            chosen = [
+                _choose_swap(
+                    state.front,
+                    ext,
+                    skeleton,
+                    state.l2p,
+                    state.partner,
+                    coupling.dist,
+                    coupling.adj,
+                    state.decay,
+                    rng,
+                )
+            ]
+        for p, q in chosen:
+            state.swap(p, q)
+        if state.run_unblocked():
+            since_progress = 0
+            state.reset_decay()
+            ext = None
+        else:
+            since_progress += 1
+            if since_progress % DECAY_RESET == 0:
+                state.reset_decay()
+    return Routed(state.steps, state.swaps, state.l2p, state.merged)
 
-    def run(ready: list[int]) -> bool:
+
+class _RoutingState:
+    """The mutable state of one :func:`route` pass: layout, front layer, steps and counters."""
+
+    def __init__(self, skeleton: Skeleton, coupling: Coupling, layout: Sequence[int], record: bool):
+        self.skeleton = skeleton
+        self.coupling = coupling
+        self.record = record
+        self.indeg = list(skeleton.n_predecessors)
+        self.l2p = list(layout)
+        self.p2l = [-1] * coupling.n
+        for lq, p in enumerate(self.l2p):
+            self.p2l[p] = lq
+        self.steps: list[tuple[int, tuple[int, ...]]] = []
+        self.front: list[int] = []
+        self.decay = [1.0] * coupling.n
+        self.swaps = 0
+        self.merged = 0
+        # Partner of each physical qubit's latest two-qubit gate (-1: none, or something else
+        # since): a SWAP right after a gate on the same pair merges into that gate's block
+        # almost for free.
+        self.partner = [-1] * coupling.n
+
+    def reset_decay(self) -> None:
+        self.decay = [1.0] * self.coupling.n
+
+    def run(self, ready: list[int]) -> bool:
         """Executes every gate reachable from ``ready`` that can run; blocked ones join the
-        front."""
+        front. Returns whether any gate ran."""
+        gates, two_q, one_q = self.skeleton.gates, self.skeleton.two_qubit, self.skeleton.mergeable
+        succ, indeg, dist = self.skeleton.successors, self.indeg, self.coupling.dist
+        l2p, partner, front, steps, record = (
+            self.l2p,
+            self.partner,
+            self.front,
+            self.steps,
+            self.record,
+        )
         ran = False
         i = 0
         while i < len(ready):
@@ -229,58 +279,48 @@ def route(
                     ready.append(s)
         return ran
 
-    run([g for g in range(len(gates)) if indeg[g] == 0])
-    since_progress = 0
-    ext: list[int] | None = None  # look-ahead set; unchanged until a gate runs
-    valve_limit = max(10, 3 * n_phys)
-    while front:
-        if since_progress >= valve_limit:
-            # Release valve: walk the closest blocked gate's first qubit towards its partner.
-            g = min(front, key=lambda x: (dist[l2p[gates[x][0]]][l2p[gates[x][1]]], x))
-            a, b = l2p[gates[g][0]], l2p[gates[g][1]]
-            path: list[tuple[int, int]] = []
-            while dist[a][b] > 1:
-                nxt = coupling.next_hop(a, b)
-                path.append((a, nxt))
-                a = nxt
-            chosen = path
-        else:
-            if ext is None:
-                ext = _extended_set(front, skeleton)
-            chosen = [_choose_swap(front, ext, skeleton, l2p, partner, dist, adj, decay, rng)]
-        for p, q in chosen:
-            if partner[p] == q:
-                merged += 1
-            lp, lq = p2l[p], p2l[q]
-            p2l[p], p2l[q] = lq, lp
-            if lp >= 0:
-                l2p[lp] = q
-            if lq >= 0:
-                l2p[lq] = p
-            swaps += 1
-            if record:
-                steps.append((-1, (p, q)))
-            decay[p] += DECAY_STEP
-            decay[q] += DECAY_STEP
-            partner[p] = partner[q] = -1
-        blocked = front
-        front = []
+    def release_valve(self) -> list[tuple[int, int]]:
+        """SWAPs that walk the closest blocked gate's first qubit next to its partner."""
+        gates, dist, l2p = self.skeleton.gates, self.coupling.dist, self.l2p
+        g = min(self.front, key=lambda x: (dist[l2p[gates[x][0]]][l2p[gates[x][1]]], x))
+        a, b = l2p[gates[g][0]], l2p[gates[g][1]]
+        path: list[tuple[int, int]] = []
+        while dist[a][b] > 1:
+            nxt = self.coupling.next_hop(a, b)
+            path.append((a, nxt))
+            a = nxt
+        return path
+
+    def swap(self, p: int, q: int) -> None:
+        """Exchanges the logical qubits on physical ``p`` and ``q``."""
+        if self.partner[p] == q:
+            self.merged += 1
+        lp, lq = self.p2l[p], self.p2l[q]
+        self.p2l[p], self.p2l[q] = lq, lp
+        if lp >= 0:
+            self.l2p[lp] = q
+        if lq >= 0:
+            self.l2p[lq] = p
+        self.swaps += 1
+        if self.record:
+            self.steps.append((-1, (p, q)))
+        self.decay[p] += DECAY_STEP
+        self.decay[q] += DECAY_STEP
+        self.partner[p] = self.partner[q] = -1
+
+    def run_unblocked(self) -> bool:
+        """Runs the front-layer gates that the SWAPs made adjacent (and what they free)."""
+        gates, dist, l2p = self.skeleton.gates, self.coupling.dist, self.l2p
+        blocked = self.front
+        self.front = []
         ready: list[int] = []
         for g in blocked:
             qs = gates[g]
             if dist[l2p[qs[0]]][l2p[qs[1]]] == 1:
                 ready.append(g)
             else:
-                front.append(g)
-        if ready and run(ready):
-            since_progress = 0
-            decay = [1.0] * n_phys
-            ext = None
-        else:
-            since_progress += 1
-            if since_progress % DECAY_RESET == 0:
-                decay = [1.0] * n_phys
-    return Routed(steps, swaps, l2p, merged)
+                self.front.append(g)
+        return bool(ready) and self.run(ready)
 
 
 def _extended_set(front: list[int], skeleton: Skeleton) -> list[int]:

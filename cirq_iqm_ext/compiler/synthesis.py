@@ -187,18 +187,6 @@ def resynthesize_blocks(
     """
     out: list[Item] = []
     open_block: dict[int, _Block] = {}
-
-    def close(block: _Block) -> None:
-        del open_block[block.a]
-        del open_block[block.b]
-        if block.n2q == 1:
-            _emit_items(block.items, synth, out)
-            return
-        if synth.cost(block.mat) >= _original_cost(block.items, synth):
-            _emit_items(block.items, synth, out)  # nothing gained: keep the original
-            return
-        _emit_steps(synth.synthesize(block.mat), block.a, block.b, out)
-
     for item in items:
         kind = item[0]
         if kind == "u1":
@@ -207,35 +195,56 @@ def resynthesize_blocks(
             if block is None or not merge:
                 out.append(item)
             else:
-                u = item[2]
-                block.mat = _apply_one_qubit(u, block.mat, q == block.a)
+                block.mat = _apply_one_qubit(item[2], block.mat, q == block.a)
                 block.items.append(item)
         elif kind == "u2":
-            a, b, m = item[1], item[2], item[3]
-            if not merge:
+            if merge:
+                _add_to_block(item, open_block, synth, out)
+            else:
                 _emit_items([item], synth, out)
-                continue
-            block = open_block.get(a)
-            if block is None or open_block.get(b) is not block:
-                for q in (a, b):
-                    old = open_block.get(q)
-                    if old is not None:
-                        close(old)
-                block = _Block(a, b)
-                open_block[a] = block
-                open_block[b] = block
-            block.mat = (m if a == block.a else _swap_order(m)) @ block.mat
-            block.items.append(item)
-            block.n2q += 1
         else:
             for q in item_qubits(item):
                 old = open_block.get(q)
                 if old is not None:
-                    close(old)
+                    _close_block(old, open_block, synth, out)
             out.append(item)
     for block in list(dict.fromkeys(open_block[q] for q in sorted(open_block))):
-        close(block)
+        _close_block(block, open_block, synth, out)
     return out
+
+
+def _add_to_block(
+    item: Item, open_block: dict[int, _Block], synth: TwoQubitSynthesizer, out: list[Item]
+) -> None:
+    """Multiplies a ``u2`` item into the open block on its pair, closing other blocks first."""
+    a, b, m = item[1], item[2], item[3]
+    block = open_block.get(a)
+    if block is None or open_block.get(b) is not block:
+        for q in (a, b):
+            old = open_block.get(q)
+            if old is not None:
+                _close_block(old, open_block, synth, out)
+        block = _Block(a, b)
+        open_block[a] = block
+        open_block[b] = block
+    block.mat = (m if a == block.a else _swap_order(m)) @ block.mat
+    block.items.append(item)
+    block.n2q += 1
+
+
+def _close_block(
+    block: _Block, open_block: dict[int, _Block], synth: TwoQubitSynthesizer, out: list[Item]
+) -> None:
+    """Emits a block: resynthesised when that needs fewer CZ, else as its items were."""
+    del open_block[block.a]
+    del open_block[block.b]
+    if block.n2q == 1:
+        _emit_items(block.items, synth, out)
+        return
+    if synth.cost(block.mat) >= _original_cost(block.items, synth):
+        _emit_items(block.items, synth, out)  # nothing gained: keep the original
+        return
+    _emit_steps(synth.synthesize(block.mat), block.a, block.b, out)
 
 
 def _emit_items(items: Sequence[Item], synth: TwoQubitSynthesizer, out: list[Item]) -> None:
@@ -362,30 +371,11 @@ def to_native(
     Returns:
         Native operations in time order.
     """
-    n = len(qubits)
-    pending: list[np.ndarray | None] = [None] * n
-    frame: list[Any] = [0.0] * n  # carried Z exponent per qubit (float or sympy expression)
-    out: list[cirq.Operation] = []
-
-    def emit_phx(q: int, phase: Any, x: Any) -> None:
-        if _is_zero(x):
-            return
-        gate = cirq.PhasedXPowGate(phase_exponent=_reduce(phase), exponent=x)
-        out.append(gate.on(qubits[q]))
-
-    def flush(q: int) -> None:
-        u = pending[q]
-        if u is None:
-            return
-        pending[q] = None
-        x, a, z = _phased_x_and_z(u)
-        if x > ATOL:
-            emit_phx(q, a - frame[q], x)
-        frame[q] = _reduce(frame[q] + z)
-
+    writer = _PulseWriter(qubits)
+    pending, flush, out = writer.pending, writer.flush, writer.out
     for item in items:
         kind = item[0]
-        if kind == "u1":
+        if kind == "u1":  # the common kinds inline: this loop is hot
             q, u = item[1], item[2]
             prev = pending[q]
             pending[q] = u if prev is None else u @ prev
@@ -396,42 +386,71 @@ def to_native(
             flush(a)
             flush(b)
             out.append(cirq.CZ(qubits[a], qubits[b]))
-        elif kind == "s1":
+        else:
+            writer.other(item)
+    writer.close()
+    return out
+
+
+class _PulseWriter:
+    """The state of :func:`to_native`: pending single-qubit unitaries and Z frames per qubit."""
+
+    def __init__(self, qubits: Sequence[cirq.Qid]):
+        self.qubits = qubits
+        self.pending: list[np.ndarray | None] = [None] * len(qubits)
+        self.frame: list[Any] = [0.0] * len(qubits)  # carried Z exponent (float or sympy)
+        self.out: list[cirq.Operation] = []
+
+    def emit_phx(self, q: int, phase: Any, x: Any) -> None:
+        if _is_zero(x):
+            return
+        gate = cirq.PhasedXPowGate(phase_exponent=_reduce(phase), exponent=x)
+        self.out.append(gate.on(self.qubits[q]))
+
+    def flush(self, q: int) -> None:
+        """Emits the qubit's pending unitary as one pulse; its Z part joins the frame."""
+        u = self.pending[q]
+        if u is None:
+            return
+        self.pending[q] = None
+        x, a, z = _phased_x_and_z(u)
+        if x > ATOL:
+            self.emit_phx(q, a - self.frame[q], x)
+        self.frame[q] = _reduce(self.frame[q] + z)
+
+    def other(self, item: Item) -> None:
+        """Every kind but ``u1`` and ``cz``."""
+        kind, qubits, frame = item[0], self.qubits, self.frame
+        if kind == "s1":
             q, gate = item[1], item[2]
-            flush(q)
-            _symbolic_one_qubit(q, gate, frame, emit_phx)
-        elif kind == "m":
+            self.flush(q)
+            _symbolic_one_qubit(q, gate, frame, self.emit_phx)
+        elif kind in ("m", "w", "b", "r"):
             qs, gate = item[1], item[2]
             for q in qs:
-                flush(q)
-                frame[q] = 0.0
-            out.append(gate.on(*(qubits[q] for q in qs)))
-        elif kind in ("w", "b"):
-            qs, gate = item[1], item[2]
-            for q in qs:
-                flush(q)  # the frame passes through: a virtual Z commutes with an idle
-            out.append(gate.on(*(qubits[q] for q in qs)))
-        elif kind == "r":
-            qs, gate = item[1], item[2]
-            for q in qs:
-                flush(q)
-                frame[q] = 0.0  # |0> after a reset: a frame is a global phase there
-            out.append(gate.on(*(qubits[q] for q in qs)))
+                self.flush(q)
+                if kind in ("m", "r"):
+                    # After a measurement or a reset the qubit is in a basis state, where a
+                    # frame is a global phase; through an idle it passes (it commutes).
+                    frame[q] = 0.0
+            self.out.append(gate.on(*(qubits[q] for q in qs)))
         elif kind == "c":
             q, op = item[1][0], item[2]
-            flush(q)
+            self.flush(q)
             pulse, _ = controlled_pulse(op)
             exponent, phase = pulse_parameters(pulse.gate)
             # The frame enters the conditional pulse's phase exactly as a plain pulse's.
             gate = cirq.PhasedXPowGate(phase_exponent=_reduce(phase - frame[q]), exponent=exponent)
-            out.append(gate.on(qubits[q]).with_classical_controls(*op.classical_controls))
+            self.out.append(gate.on(qubits[q]).with_classical_controls(*op.classical_controls))
         else:  # pragma: no cover - internal invariant
             raise ValueError(f"Unknown item kind {kind!r}")
-    for q in range(n):
-        flush(q)
-        if not _is_zero(frame[q]):
-            out.append(cirq.ZPowGate(exponent=frame[q]).on(qubits[q]))
-    return out
+
+    def close(self) -> None:
+        """Flushes every qubit; a frame still open becomes a virtual Z."""
+        for q in range(len(self.qubits)):
+            self.flush(q)
+            if not _is_zero(self.frame[q]):
+                self.out.append(cirq.ZPowGate(exponent=self.frame[q]).on(self.qubits[q]))
 
 
 def _symbolic_one_qubit(q: int, gate: cirq.Gate, frame: list[Any], emit_phx: Any) -> None:
