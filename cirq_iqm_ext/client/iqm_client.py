@@ -557,12 +557,20 @@ class IQMClient:
         which = None if calibration_set_id is None else _as_uuid(calibration_set_id)
         return self.profile.metrics(which)
 
-    def _poll(self, job_id: UUID) -> Callable[[float], tuple[Status, bool]]:
+    def _poll(
+        self,
+        job_id: UUID,
+        progress_callback: Callable[[RunStatus, float], None] | None = None,
+    ) -> Callable[[float], tuple[Status, bool]]:
         """One status request for :func:`~.polling.wait_while`, re-emitting server warnings."""
+        # The clock is read only for a progress callback, so waits without one read it as before.
+        started = None if progress_callback is None else self._monotonic()
 
         def poll(hold: float) -> tuple[Status, bool]:
             run_status, long_poll = self.profile.status(job_id, hold)
             emit_server_warnings(run_status.warnings, stacklevel=5)
+            if progress_callback is not None and started is not None:
+                progress_callback(run_status, self._monotonic() - started)
             return run_status.status, long_poll
 
         return poll
@@ -598,6 +606,7 @@ class IQMClient:
         timeout_secs: float = DEFAULT_TIMEOUT_SECONDS,
         *,
         status_callback: Callable[[Status, float], None] | None = None,
+        progress_callback: Callable[[RunStatus, float], None] | None = None,
     ) -> RunResult:
         """Polls until the job is ready, failed or aborted and returns its result.
 
@@ -610,6 +619,8 @@ class IQMClient:
             timeout_secs: How long to wait at most.
             status_callback: Called after each poll with the status and the seconds waited so far
                 (e.g. to show progress).
+            progress_callback: Like ``status_callback``, with the whole :class:`RunStatus`: its
+                queue position and circuits done where the server says them.
 
         Raises:
             APITimeoutError: Not finished after ``timeout_secs``; the job keeps running and can be
@@ -620,7 +631,7 @@ class IQMClient:
         job_id = _as_uuid(job_id)
         wait_while(
             job_id,
-            self._poll(job_id),
+            self._poll(job_id, progress_callback),
             frozenset({Status.PENDING_COMPILATION, Status.PENDING_EXECUTION}),
             what="finish",
             timeout_secs=timeout_secs,

@@ -19,7 +19,7 @@ import numpy as np
 
 from cirq_iqm_ext.client.iqm_client import IQMClient
 from cirq_iqm_ext.errors import CircuitExecutionError, IQMError, JobAbortedError
-from cirq_iqm_ext.sampling.progress import PROGRESS_AFTER_SECONDS, ProgressLine
+from cirq_iqm_ext.sampling.progress import PROGRESS_AFTER_SECONDS, progress_for
 from cirq_iqm_ext.sampling.results import IQMResult
 from cirq_iqm_ext.serialization.serialize import METADATA_KEY
 from cirq_iqm_ext.wire.models import RunResult, Status
@@ -225,12 +225,12 @@ class IQMJob:
         run = self._runs.get(job_id)
         if run is not None:
             return run
-        progress = ProgressLine(job_id, self._progress)
+        progress = progress_for(job_id, self._progress)
         try:
             run = self._client.wait_for_results(
                 job_id,
                 timeout_secs=max(0.0, deadline - time.monotonic()),
-                status_callback=progress.update,
+                progress_callback=progress.update,
             )
         finally:
             progress.finish()

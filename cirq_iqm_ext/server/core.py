@@ -149,6 +149,10 @@ class ServerCore:
         """Jobs waiting for a worker (approximate)."""
         return self.worker.queued
 
+    def jobs_ahead(self, job_id: UUID) -> int:
+        """Queued jobs that run before ``job_id`` (0 once a worker has it)."""
+        return self.worker.jobs_ahead(job_id)
+
     def architecture_dict(self, *, delay: bool, dynamic: bool) -> dict[str, Any]:
         """The served architecture as JSON, with or without ``delay`` and dynamic operations."""
         return self._architecture_bodies[delay, dynamic]

@@ -591,6 +591,9 @@ class Worker:
         self._job_delay = max(0.0, float(job_delay))
         self._sleep = sleep or (lambda event, seconds: event.wait(seconds) and None)
         self._queue: queue.Queue[UUID | None] = queue.Queue(max(0, max_queue))
+        # The queued job ids in order (a dict keeps insertion order), for queue positions.
+        self._waiting: dict[UUID, None] = {}
+        self._waiting_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
         self._current: dict[int, Job] = {}
@@ -599,6 +602,14 @@ class Worker:
     def queued(self) -> int:
         """Jobs waiting in the queue (approximate)."""
         return self._queue.qsize()
+
+    def jobs_ahead(self, job_id: UUID) -> int:
+        """How many queued jobs will run before ``job_id`` (0 once a worker has taken it)."""
+        with self._waiting_lock:
+            for position, waiting in enumerate(self._waiting):
+                if waiting == job_id:
+                    return position
+        return 0
 
     def start(self) -> None:
         """Starts the worker threads (idempotent)."""
@@ -625,6 +636,8 @@ class Worker:
                 self._queue.get_nowait()
             except queue.Empty:
                 break
+        with self._waiting_lock:
+            self._waiting.clear()
         for _ in self._threads:
             try:
                 self._queue.put_nowait(None)
@@ -640,9 +653,13 @@ class Worker:
         Raises:
             QueueFullError: The queue holds ``max_queue`` jobs already.
         """
+        with self._waiting_lock:
+            self._waiting[job_id] = None
         try:
             self._queue.put_nowait(job_id)
         except queue.Full:
+            with self._waiting_lock:
+                self._waiting.pop(job_id, None)
             raise QueueFullError(
                 f"The job queue is full ({self._queue.maxsize} jobs waiting); retry later"
             ) from None
@@ -650,6 +667,9 @@ class Worker:
     def _loop(self, executor: Executor) -> None:
         while not self._stopping.is_set():
             job_id = self._queue.get()
+            if job_id is not None:
+                with self._waiting_lock:
+                    self._waiting.pop(job_id, None)
             if job_id is None or self._stopping.is_set():
                 break
             try:

@@ -42,6 +42,7 @@ from cirq_iqm_ext.wire.iqm_server_format import (
     status_to_iqm_server,
     timeline_from_timestamps,
 )
+from cirq_iqm_ext.wire.job_data import COMPLETED_ARTIFACTS, JobData, Progress
 from cirq_iqm_ext.wire.models import RunRequest, RunResult, Status
 from cirq_iqm_ext.wire.protocol import COCOS_V1_HEADER, IDEMPOTENCY_KEY_HEADER
 
@@ -326,27 +327,19 @@ class IQMServerRoutes:
         result = self._result(job_id)
         timestamps = result.metadata.timestamps
         status = status_to_iqm_server(result.status.value, timestamps)
-        compiled = "compile_end" in timestamps
-        return {
-            "id": str(job_id),
-            "type": "circuit",
-            "status": status,
-            "queue_position": self.core.queued if status == "waiting" else None,
-            "execution": _progress(result) if status == "processing" else None,
-            "compilation": (
-                {"calibration_set_id": str(result.metadata.calibration_set_id)}
-                if compiled
-                else None
-            ),
-            "messages": [{"source": SOURCE, "message": w} for w in result.warnings],
-            "errors": _errors(result) if status == "failed" else [],
-            "timeline": timeline_from_timestamps(timestamps, status, SOURCE),
-            "artifacts": (
-                [{"type": "measurements"}, {"type": "measurement_counts"}]
-                if status == COMPLETED
-                else []
-            ),
-        }
+        calibration = result.metadata.calibration_set_id
+        return JobData(
+            id=str(job_id),
+            status=status,
+            queue_position=self.core.jobs_ahead(job_id) if status == "waiting" else None,
+            progress={"circuits": _progress(result)} if status == "processing" else {},
+            calibration_set_id=(str(calibration) if "compile_end" in timestamps else None),
+            messages=result.warnings,
+            errors=(result.message or "The job failed",) if status == "failed" else (),
+            timeline=tuple(timeline_from_timestamps(timestamps, status, SOURCE)),
+            artifacts=COMPLETED_ARTIFACTS if status == COMPLETED else (),
+            source=SOURCE,
+        ).to_dict()
 
     def job(self, request: Request) -> Response:
         """``GET api/v1/jobs/{id}``: JobData."""
@@ -405,22 +398,10 @@ def _job_id(request: Request) -> UUID:
         raise error(404, "Job not found") from None
 
 
-def _progress(result: RunResult) -> dict[str, Any]:
-    """The ``execution`` progress of a processing job: all circuits done once executed."""
+def _progress(result: RunResult) -> Progress:
+    """The circuits of a processing job done so far: all of them once executed."""
     total = len(result.metadata.request_dict.get("circuits") or [])
-    done = total if "execution_end" in result.metadata.timestamps else 0
-    return {"progress": {"circuits": {"value": done, "max_value": total}}}
-
-
-def _errors(result: RunResult) -> list[dict[str, Any]]:
-    """The ``errors`` of a failed job."""
-    return [
-        {
-            "message": result.message or "The job failed",
-            "error_code": None,
-            "source": SOURCE,
-        }
-    ]
+    return Progress(total if "execution_end" in result.metadata.timestamps else 0, total)
 
 
 def _duration_observations(calibration: CalibrationSet) -> list[Observation]:

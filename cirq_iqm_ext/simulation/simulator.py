@@ -635,7 +635,6 @@ class CalibratedSimulator:
                 results[measure.id][rows, c] = finals[rows, plan.column[q]]
 
 
-
 def _physical(name: str, mapping: Mapping[str, str] | None) -> str:
     return mapping.get(name, name) if mapping is not None else name
 

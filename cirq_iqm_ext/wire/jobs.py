@@ -333,11 +333,19 @@ def _parse_message(data: Mapping[str, Any], owner: str) -> str | None:
 
 @dataclass(frozen=True)
 class RunStatus:
-    """The answer of ``GET jobs/{id}/status``."""
+    """The answer of ``GET jobs/{id}/status``.
+
+    ``queue_position`` (jobs ahead while it waits) and ``circuits_done`` / ``circuits_total``
+    (while it runs) are what a server says of its progress, where it says it (the IQM Server API
+    does); ``None`` otherwise. v1 carries them as optional fields of the same names.
+    """
 
     status: Status
     message: str | None = None
     warnings: tuple[str, ...] = ()
+    queue_position: int | None = None
+    circuits_done: int | None = None
+    circuits_total: int | None = None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RunStatus:
@@ -346,7 +354,10 @@ class RunStatus:
             raise fail(f"A job status must be a JSON object, got {type(data).__name__}")
         owner = "the job status"
         return cls(
-            _parse_status(data, owner), _parse_message(data, owner), _parse_warnings(data, owner)
+            _parse_status(data, owner),
+            _parse_message(data, owner),
+            _parse_warnings(data, owner),
+            *(_progress_count(data.get(name)) for name in _PROGRESS_FIELDS),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -356,7 +367,21 @@ class RunStatus:
             out["message"] = self.message
         if self.warnings:
             out["warnings"] = list(self.warnings)
+        for name in _PROGRESS_FIELDS:
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
         return out
+
+
+#: The optional progress fields of a status, in the order of :class:`RunStatus`.
+_PROGRESS_FIELDS = ("queue_position", "circuits_done", "circuits_total")
+
+
+def _progress_count(value: Any) -> int | None:
+    """A server's progress hint as a count; anything else is no hint (never an error)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return None
 
 
 #: The timestamps of a job, in the order a job reaches them.

@@ -47,6 +47,7 @@ from cirq_iqm_ext.wire.iqm_server_format import (
     status_from_iqm_server,
     timestamps_from_timeline,
 )
+from cirq_iqm_ext.wire.job_data import JobData
 from cirq_iqm_ext.wire.models import (
     Metadata,
     QuantumArchitectureSpecification,
@@ -232,22 +233,24 @@ class IQMServerProfile:
 
     @staticmethod
     def _status_parts(data: Mapping[str, Any]) -> tuple[Status, str | None, tuple[str, ...]]:
-        status = status_from_iqm_server(data["status"], data.get("compilation"))
-        errors = [
-            str(e.get("message", e)) if isinstance(e, Mapping) else str(e)
-            for e in data.get("errors") or []
-        ]
-        messages = tuple(
-            str(m.get("message", m)) if isinstance(m, Mapping) else str(m)
-            for m in data.get("messages") or []
-        )
-        return status, "; ".join(errors) or None, messages
+        job = JobData.from_dict(data)
+        status = status_from_iqm_server(job.status, data.get("compilation"))
+        return status, "; ".join(job.errors) or None, job.messages
 
     def status(self, job_id: UUID, wait: float) -> tuple[RunStatus, bool]:
-        """``GET jobs/{id}`` as a v1 status (no long polling in this API)."""
+        """``GET jobs/{id}`` as a v1 status (no long polling in this API), with its progress."""
         data, _ = self._job_data(job_id)
         status, message, messages = self._status_parts(data)
-        return RunStatus(status, message, messages), False
+        job = JobData.from_dict(data)
+        circuits = job.progress.get("circuits")
+        return RunStatus(
+            status,
+            message,
+            messages,
+            queue_position=job.queue_position,
+            circuits_done=None if circuits is None else circuits.done,
+            circuits_total=None if circuits is None else circuits.total,
+        ), False
 
     def _payload(self, job_id: UUID) -> dict[str, Any]:
         with self._lock:
