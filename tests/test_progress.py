@@ -1,4 +1,4 @@
-"""Progress of a wait: what it says, in a pseudo-terminal, in a (simulated) notebook, and silence."""
+"""Progress of a wait: its words, on a pseudo-terminal, in a (simulated) notebook, and silence."""
 
 from __future__ import annotations
 
