@@ -453,7 +453,7 @@ def test_auto_detects_iqm_server_lazily_and_converts_everything(recwarn):
     assert fake.requests == [] and "api='auto'" in repr(client)
     arch = client.get_quantum_architecture()
     assert client.api == "iqm-server" and arch.name == "Deneb"
-    assert "qc='deneb'" in repr(client)
+    assert "api='iqm-server', quantum_computer='deneb'" in repr(client)
     circuit = Circuit(
         "c",
         (

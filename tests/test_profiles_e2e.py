@@ -188,7 +188,9 @@ def test_auto_detection_and_environment(server):
     env = {"IQM_SERVER_URL": server.url, "IQM_QUANTUM_COMPUTER": "adonis"}
     with IQMClient(environ=env) as auto:
         assert auto.api == "iqm-server"  # asked for a quantum computer by alias
-        assert repr(auto).startswith(f"IQMClient({server.url!r}, api=\"iqm-server, qc='adonis'\"")
+        assert repr(auto).startswith(
+            f"IQMClient({server.url!r}, api='iqm-server', quantum_computer='adonis'"
+        )
         job_id = auto.submit_circuits([bell()], shots=20)
         assert auto.wait_for_results(job_id, timeout_secs=30).status is Status.READY
     with (

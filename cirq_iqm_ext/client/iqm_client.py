@@ -189,9 +189,14 @@ class IQMClient:
     # ------------------------------------------------------------------ life cycle
 
     def __repr__(self) -> str:
-        api = self._profile.describe() if self._profile is not None else self._settings.api
-        way = _AUTH_WAYS[self._auth_way]
-        return f"IQMClient({self._settings.display_url!r}, api={api!r}, auth={way!r})"
+        profile = self._profile
+        api = profile.name if profile is not None else self._settings.api
+        parts = [repr(self._settings.display_url), f"api={api!r}"]
+        qc = profile.quantum_computer if profile is not None else self._settings.quantum_computer
+        if qc is not None:
+            parts.append(f"quantum_computer={qc!r}")
+        parts.append(f"auth={_AUTH_WAYS[self._auth_way]!r}")
+        return f"IQMClient({', '.join(parts)})"
 
     def close(self) -> None:
         """Closes the connection pool. The client cannot be used afterwards."""

@@ -95,8 +95,9 @@ class Profile(Protocol):
     #: ``"cocos-v1"`` or ``"iqm-server"``.
     name: str
 
-    def describe(self) -> str:
-        """A short description for ``repr`` and logs, e.g. ``iqm-server, qc='deneb'``."""
+    @property
+    def quantum_computer(self) -> str | None:
+        """The quantum computer's alias where the API names one (``None`` for CoCoS v1)."""
         ...
 
     def architecture(self) -> QuantumArchitectureSpecification:

@@ -45,9 +45,10 @@ class CocosV1Profile:
     def __init__(self, wire: Wire):
         self._wire = wire
 
-    def describe(self) -> str:
-        """The profile name."""
-        return self.name
+    @property
+    def quantum_computer(self) -> str | None:
+        """CoCoS v1 serves one quantum computer and names none."""
+        return None
 
     def _get(
         self, path: str, params: Mapping[str, str] | None = None, job_id: UUID | None = None

@@ -83,10 +83,10 @@ class IQMServerProfile:
         self._payloads: OrderedDict[UUID, dict[str, Any]] = OrderedDict()
         self._lock = threading.RLock()
 
-    def describe(self) -> str:
-        """``iqm-server`` plus the chosen quantum computer, once known."""
-        alias = self._qc["alias"] if self._qc else self._requested_qc
-        return self.name if alias is None else f"{self.name}, qc={alias!r}"
+    @property
+    def quantum_computer(self) -> str | None:
+        """The chosen quantum computer's alias, once known (else the one asked for, if any)."""
+        return self._qc["alias"] if self._qc else self._requested_qc
 
     # ------------------------------------------------------------------ helpers
 
