@@ -44,6 +44,15 @@ VIRTUAL_GATE_TYPES: tuple[type[cirq.Gate], ...] = (cirq.ZPowGate,)
 IGNORED_GATE_TYPES: tuple[type[cirq.Gate], ...] = (cirq.GlobalPhaseGate,)
 
 
+#: Gate type -> its pulse as ``(exponent, phase_exponent)`` in half turns: the prx mapping.
+PULSE_EXPONENTS: dict[type[cirq.Gate], Callable[[Any], tuple[Any, Any]]] = {
+    cirq.PhasedXPowGate: lambda g: (g.exponent, g.phase_exponent),
+    cirq.XPowGate: lambda g: (g.exponent, 0.0),
+    cirq.YPowGate: lambda g: (g.exponent, 0.5),
+    cirq.PhasedXZGate: lambda g: (g.x_exponent, g.axis_phase_exponent),
+}
+
+
 def pulse_exponents(gate: cirq.Gate) -> tuple[cirq.TParamVal, cirq.TParamVal]:
     """``(exponent, phase_exponent)`` in half turns of a gate of :data:`PRX_GATE_TYPES`.
 
@@ -53,15 +62,15 @@ def pulse_exponents(gate: cirq.Gate) -> tuple[cirq.TParamVal, cirq.TParamVal]:
     Raises:
         TypeError: ``gate`` is no prx gate.
     """
-    if isinstance(gate, cirq.PhasedXPowGate):
-        return gate.exponent, gate.phase_exponent
-    if isinstance(gate, cirq.XPowGate):
-        return gate.exponent, 0.0
-    if isinstance(gate, cirq.YPowGate):
-        return gate.exponent, 0.5
-    if isinstance(gate, cirq.PhasedXZGate):
-        return gate.x_exponent, gate.axis_phase_exponent
-    raise TypeError(f"{gate!r} is not a prx pulse")
+    getter = PULSE_EXPONENTS.get(type(gate))
+    if getter is None:
+        for kind, candidate in PULSE_EXPONENTS.items():  # a subclass of a pulse gate
+            if isinstance(gate, kind):
+                getter = candidate
+                break
+        else:
+            raise TypeError(f"{gate!r} is not a prx pulse")
+    return getter(gate)
 
 
 def frame_change(gate: cirq.Gate | None) -> cirq.TParamVal | None:
@@ -77,9 +86,17 @@ def frame_change(gate: cirq.Gate | None) -> cirq.TParamVal | None:
     return None
 
 
+def prx_turns(
+    exponent: cirq.TParamVal, phase_exponent: cirq.TParamVal
+) -> tuple[cirq.TParamVal, cirq.TParamVal]:
+    """``(angle_t, phase_t)``: the full turns of ``prx`` for Cirq's half-turn exponents."""
+    return exponent / 2, phase_exponent / 2
+
+
 def prx_args(exponent: cirq.TParamVal, phase_exponent: cirq.TParamVal) -> dict[str, Any]:
     """``prx`` arguments (full turns) of a pulse given by Cirq's half-turn exponents."""
-    return {"angle_t": exponent / 2, "phase_t": phase_exponent / 2}
+    angle_t, phase_t = prx_turns(exponent, phase_exponent)
+    return {"angle_t": angle_t, "phase_t": phase_t}
 
 
 def prx_gate(args: Mapping[str, Any]) -> cirq.Gate:

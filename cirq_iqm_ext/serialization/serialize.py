@@ -32,6 +32,7 @@ from cirq_iqm_ext.device.native_gates import (
     IGNORED_GATE_TYPES,
     NATIVE_OPERATIONS,
     PRX_PULSE_TYPES,
+    PULSE_EXPONENTS,
     frame_change,
     is_virtual,
     native_operation,
@@ -123,7 +124,8 @@ _CC_PRX_PATTERN = (
 )
 _CZ_JSON = '{"name":"cz","qubits":[%s,%s],"args":{}}'
 #: Exact types formatted inline on the hot path (their subclasses take the general path).
-_PULSE_KINDS = frozenset(PRX_PULSE_TYPES)
+#: The pulse gates the hot loop formats inline (``PhasedXZGate`` also moves the frame).
+_PULSE_EXPONENTS = {kind: PULSE_EXPONENTS[kind] for kind in PRX_PULSE_TYPES}
 _CZ = NATIVE_OPERATIONS["cz"]
 
 
@@ -192,19 +194,25 @@ class CircuitTemplate:
         append = self._fragments.append
         prx_prefix: dict[int, tuple[cirq.Qid, str]] = {}
         cz_pow = cirq.CZPowGate
+        exponents_of: dict[Any, Any] = _PULSE_EXPONENTS  # the prx mapping, by exact type
+        whole_cz = _CZ.accepts
         for moment_index, moment in enumerate(circuit):
             for op in moment.operations:
                 gate = op.gate
                 kind = type(gate)
-                if kind in _PULSE_KINDS:
-                    assert gate is not None
+                getter = exponents_of.get(kind)
+                if getter is not None:
                     qubit = op.qubits[0]
-                    exponent, phase = pulse_exponents(gate)
+                    exponent, phase = getter(gate)
                     if frames:
                         frame = frames.get(qubit)
                         if frame is not None:
                             phase = phase - frame
-                    if not (_is_plain_number(exponent) and _is_plain_number(phase)):
+                    # Plain numbers are formatted here; symbols and numpy scalars take _add_prx.
+                    plain = (type(exponent) is float or type(exponent) is int) and (
+                        type(phase) is float or type(phase) is int
+                    )
+                    if not plain:
                         self._add_prx(qubit, exponent, phase, wire_names)
                         continue
                     entry = prx_prefix.get(id(qubit))
@@ -214,9 +222,9 @@ class CircuitTemplate:
                             '{"name":"prx","qubits":[%s],"args":{"angle_t":'
                             % self._json_name(qubit, wire_names),
                         )
-                    args = prx_args(exponent, phase)
-                    append(f'{entry[1]}{args["angle_t"]!r},"phase_t":{args["phase_t"]!r}}}}}')
-                elif kind is cz_pow and _CZ.accepts(gate):  # type: ignore[arg-type]
+                    # Half turns to full turns, as native_gates.prx_turns (inlined: the hot path).
+                    append(f'{entry[1]}{exponent / 2!r},"phase_t":{phase / 2!r}}}}}')
+                elif kind is cz_pow and whole_cz(gate):  # type: ignore[arg-type]
                     a, b = op.qubits
                     append(
                         _CZ_JSON % (self._json_name(a, wire_names), self._json_name(b, wire_names))
