@@ -134,3 +134,20 @@ def test_client_and_client_settings_together_are_refused(server):
     with IQMClient(server.url) as client:
         with pytest.raises(ClientConfigurationError, match="not both .*url, timeout"):
             IQMSampler(server.url, client=client, timeout=3)
+
+
+@pytest.mark.parametrize("api", ["iqm-server", "cocos-v1"])
+def test_a_fetched_device_reprs_as_what_it_is(server, api):
+    import cirq_iqm_ext
+
+    options = {"quantum_computer": "garnet"} if api == "iqm-server" else {}
+    with IQMSampler(server.url, api=api, **options) as sampler:
+        device = sampler.device
+        text = repr(device)
+    if api == "iqm-server":  # its calibration set is part of what it is
+        assert device.calibration_set_id is not None
+        assert f"calibration_set_id='{device.calibration_set_id}'" in text
+    assert not text.startswith("cirq_iqm_ext.Garnet()")
+    rebuilt = eval(text, {"cirq_iqm_ext": cirq_iqm_ext})
+    assert rebuilt == device
+    assert rebuilt.calibration_set_id == device.calibration_set_id
