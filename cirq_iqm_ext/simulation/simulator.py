@@ -14,12 +14,16 @@ How it is fast:
   gate touches it, and then the pending gates of up to four neighbouring qubits go out together as
   one small matrix product (one pass over the state instead of four); ``cz`` is an in-place sign
   flip on a strided view;
-* noiseless: one state vector (``complex64``); noisy blocks of up to ``max_density_qubits`` qubits:
-  one exact density-matrix evolution (per-qubit superoperators); larger noisy blocks: Monte-Carlo
-  trajectories (Pauli errors and relaxation jumps drawn per trajectory; each moment's amplitude
-  damping and dephasing flips on every qubit are one diagonal, applied in one pass), at most
-  ``max_trajectories`` of them, each sampled for an equal share of the shots (every shot follows the
-  exact noisy distribution; shots of one trajectory are correlated);
+* noiseless: one state vector (``complex64``), every shot sampled from its probabilities;
+* noisy: every shot is an independent sample of the noisy process, as on hardware. Either an
+  exact density matrix (blocks of up to ``max_density_qubits`` qubits, per-qubit superoperators)
+  with every shot drawn from its diagonal, or one Monte-Carlo trajectory per shot (Pauli errors,
+  dephasing flips and relaxation jumps drawn per trajectory), many trajectories evolved together
+  by :mod:`.trajectories`; both are exact in distribution, so a measured cost model
+  (:func:`density_matrix_is_cheaper`) picks the cheaper. A job needing more trajectories than
+  ``max_trajectories`` fails instead of sharing them between shots;
+* BLAS runs on one thread while a simulation runs (:mod:`.blas`): the server's workers are the
+  parallelism;
 * readout errors and heralding are vectorised over all shots.
 
 Dynamic circuits (a mid-circuit ``measure``, anything after a qubit's measurement, ``cc_prx``,
@@ -44,8 +48,10 @@ import numpy as np
 
 from cirq_iqm_ext.calibration import CalibrationSet
 from cirq_iqm_ext.device.native_gates import NATIVE_OPERATIONS, instruction_operations
+from cirq_iqm_ext.simulation.blas import single_blas_thread
 from cirq_iqm_ext.simulation.move_model import MovePhaseModel
 from cirq_iqm_ext.simulation.noise import depolarizing_remainder, thermal_parameters
+from cirq_iqm_ext.simulation.trajectories import sample_trajectories
 from cirq_iqm_ext.wire.models import Circuit, HeraldingMode, Instruction, RunRequest
 from cirq_iqm_ext.wire.qubits import natural_key
 from cirq_iqm_ext.wire.validation import DYNAMIC_OPERATIONS
@@ -57,10 +63,14 @@ MeasurementDict = dict[str, list[list[int]]]
 
 #: Default bound on the size of one entangled block of qubits (a 2**24 state vector is 128 MiB).
 DEFAULT_MAX_BLOCK_QUBITS = 24
-#: Noisy blocks up to this size are evolved as one exact density matrix.
-DEFAULT_MAX_DENSITY_QUBITS = 8
-#: Noisy larger blocks use at most this many Monte-Carlo trajectories per circuit.
-DEFAULT_MAX_TRAJECTORIES = 40
+#: Noisy blocks up to this size may be evolved as one exact density matrix (when it is cheaper
+#: than one trajectory per shot; see :func:`density_matrix_is_cheaper`).
+DEFAULT_MAX_DENSITY_QUBITS = 10
+#: Dynamic circuits use density matrices up to this size (their branches copy states).
+_DYNAMIC_MAX_DENSITY_QUBITS = 8
+#: Most Monte-Carlo trajectories one circuit may need (one per shot); a circuit needing more fails
+#: with a :class:`SimulationError` instead of sharing trajectories between shots.
+DEFAULT_MAX_TRAJECTORIES = 10_000_000
 
 _I2 = np.eye(2, dtype=np.complex128)
 _PAULIS = (
@@ -122,8 +132,11 @@ class CalibratedSimulator:
         calibration: The figures; ``None`` for exact simulation.
         seed: Seed of the random generator; equal seeds give equal results for equal job sequences.
         max_block_qubits: Largest number of mutually entangled qubits simulated together.
-        max_density_qubits: Noisy blocks up to this size use an exact density matrix.
-        max_trajectories: Most Monte-Carlo trajectories per circuit for larger noisy blocks.
+        max_density_qubits: Noisy blocks up to this size may use an exact density matrix (when
+            the cost model finds it cheaper than one trajectory per shot; dynamic circuits: up
+            to 8 qubits).
+        max_trajectories: Most Monte-Carlo trajectories (one per shot) a noisy circuit may
+            need; a circuit needing more fails with a :class:`SimulationError`.
         calibrations: Further sets by id, for requests naming a ``calibration_set_id``.
     """
 
@@ -143,6 +156,23 @@ class CalibratedSimulator:
         self._max_block_qubits = max_block_qubits
         self._max_density_qubits = max_density_qubits
         self._max_trajectories = max(1, max_trajectories)
+
+    def _use_density_matrix(self, width: int, shots: int, moments: list[list[_Op]]) -> bool:
+        """Whether a noisy block runs as an exact density matrix rather than per-shot
+        trajectories: both are exact in distribution, so the cheaper one within the cap."""
+        if width > self._max_density_qubits:
+            return False
+        return density_matrix_is_cheaper(width, shots, sum(len(m) for m in moments), len(moments))
+
+    def _check_trajectories(self, shots: int, name: str, circuit_index: int) -> None:
+        """Refuses a job whose shots would need more trajectories than allowed: sharing one
+        trajectory between shots would correlate them, which no quantum computer does."""
+        if shots > self._max_trajectories:
+            raise SimulationError(
+                f'circuit {circuit_index} ("{name}") needs {shots} independent noisy '
+                f"trajectories (one per shot), more than the {self._max_trajectories} this "
+                "simulator allows; lower the shots or raise max_trajectories"
+            )
 
     # Public API ---------------------------------------------------------------------------------
 
@@ -201,6 +231,20 @@ class CalibratedSimulator:
         Raises:
             SimulationError: An entangled block of qubits is too large to simulate.
         """
+        with single_blas_thread():  # BLAS threads would fight the server's workers for cores
+            return self._run_circuit(
+                circuit, shots, qubit_mapping, circuit_index, calibration, active_reset_cycles
+            )
+
+    def _run_circuit(
+        self,
+        circuit: Circuit,
+        shots: int,
+        qubit_mapping: Mapping[str, str] | None,
+        circuit_index: int,
+        calibration: CalibrationSet | None,
+        active_reset_cycles: int | None,
+    ) -> MeasurementArrays:
         calibration = calibration if calibration is not None else self.calibration
         # Without noise an active reset is perfect, so n >= 1 cycles equal a fresh |0>.
         carries = active_reset_cycles is not None and (
@@ -364,21 +408,15 @@ class CalibratedSimulator:
             if calibration is None:
                 probabilities = _StateVector(width, self._rng).run(moments, index)
                 samples = _draw(probabilities, shots, self._rng)
-            elif width <= self._max_density_qubits:
-                noise = _ThermalTable(block, schedule.durations, calibration, schedule.measured_at)
-                probabilities = _density_matrix(width, moments, index, noise)
-                samples = _draw(probabilities, shots, self._rng)
             else:
                 noise = _ThermalTable(block, schedule.durations, calibration, schedule.measured_at)
-                trajectories = min(shots, self._max_trajectories)
-                shares = np.full(trajectories, shots // trajectories)
-                shares[: shots % trajectories] += 1
-                parts = []
-                for share in shares:
-                    probabilities = _StateVector(width, self._rng).run(moments, index, noise)
-                    parts.append(_draw(probabilities, int(share), self._rng))
-                # Shuffle so shots of one trajectory are not adjacent.
-                samples = self._rng.permutation(np.concatenate(parts))
+                if self._use_density_matrix(width, shots, moments):
+                    probabilities = _density_matrix(width, moments, index, noise)
+                    samples = _draw(probabilities, shots, self._rng)
+                else:
+                    self._check_trajectories(shots, circuit.name, circuit_index)
+                    # One trajectory per shot: shots are independent, as on hardware.
+                    samples = sample_trajectories(width, moments, index, noise, shots, self._rng)
             for position, qubit in enumerate(block):
                 for column in column_of.get(qubit, ()):
                     # Big-endian: the block's first qubit is the top bit of the index.
@@ -434,12 +472,10 @@ class CalibratedSimulator:
           ``cc_prx`` reads the bit, and the group splits by (true outcome, read bits); each child
           continues from the projected state. Measurements nothing depends on are drawn at the
           leaf from the final state, as in the fast path. With density matrices every shot is an
-          independent sample of the sequential measurement process. With trajectories a group
-          shares the noise realisation of its past (as the fast path's trajectories do, at most
-          ``max_trajectories`` independent roots, each for an equal share of the shots): every
-          shot's distribution is exact, shots of one root are correlated; at each split every
-          child renormalises and draws a fresh jump threshold, which is exact for the
-          quantum-jump unravelling (the remaining threshold is uniform given no jump so far).
+          independent sample of the sequential measurement process. With trajectories every shot
+          is its own root (its own noise realisation); at each split every child renormalises
+          and draws a fresh jump threshold, which is exact for the quantum-jump unravelling (the
+          remaining threshold is uniform given no jump so far).
         * Children are processed smallest first, so a state waiting for a sibling is kept on at
           most log2(shots) levels; the last child takes its parent's state over without a copy.
           The number of leaves is at most the number of shots.
@@ -525,8 +561,14 @@ class CalibratedSimulator:
         rng = self._rng
         results = {m.id: np.zeros((shots, len(m.qubits)), dtype=np.uint8) for m in plan.reported}
         finals = np.zeros((shots, len(plan.qubits)), dtype=np.uint8)
-        kinds = [_block_kind(len(b), calibration, self._max_density_qubits) for b in plan.blocks]
-        roots = min(shots, self._max_trajectories) if "trajectory" in kinds else 1
+        # Branches copy their states, so dynamic circuits keep density matrices small.
+        density_cap = min(self._max_density_qubits, _DYNAMIC_MAX_DENSITY_QUBITS)
+        kinds = [_block_kind(len(b), calibration, density_cap) for b in plan.blocks]
+        roots = 1
+        if "trajectory" in kinds:
+            # One root per shot: every shot follows its own noise realisation.
+            self._check_trajectories(shots, plan.circuit_name, plan.circuit_index)
+            roots = shots
         order = rng.permutation(shots) if roots > 1 else np.arange(shots)
         for rows in np.array_split(order, roots):
             handles = []
@@ -1013,6 +1055,9 @@ class _Plan:
     column: dict[str, int] = field(default_factory=dict)
     #: Cached superoperators of density-matrix blocks, by ``id(op)``.
     superops: dict[int, np.ndarray] = field(default_factory=dict)
+    #: The circuit's name and position in its batch, for messages.
+    circuit_name: str = ""
+    circuit_index: int = 0
 
 
 def _gate(
@@ -1097,6 +1142,8 @@ def _plan(
         parts=_measure_parts(measures, blocks, index),
         qubits=qubits,
         column={q: i for i, q in enumerate(qubits)},
+        circuit_name=circuit.name,
+        circuit_index=circuit_index,
     )
 
 
@@ -1541,3 +1588,23 @@ class _ResetChain:
             bits &= ~(rng.random(n) < self.decay_pulse)
         bits &= ~self.perfect
         return bits.astype(np.uint8)
+
+
+def density_matrix_is_cheaper(width: int, shots: int, gates: int, moments: int) -> bool:
+    """Whether the exact density matrix of a noisy block costs less than one trajectory per shot.
+
+    Both are exact in distribution, so only the cost decides. The model counts passes over the
+    state: the density matrix applies every gate and each qubit's relaxation per moment to
+    ``4**width`` entries; the trajectory batch applies every gate and about four passes per moment
+    (grouped gates, the relaxation diagonal, the norms) to ``shots * 2**width`` amplitudes. The
+    constants were measured with one BLAS thread (``tests/benchmarks/bench_server.py`` prints both
+    costs): per pass ~0.16 ms + 3.5 ns per density-matrix entry, ~0.04 ms + 1.4 ns per amplitude.
+    """
+    density = (gates + moments * width) * (_DM_PASS_S + _DM_ENTRY_S * 4.0**width)
+    trajectories = (gates + 4 * moments) * (_TRAJ_PASS_S + _TRAJ_AMPLITUDE_S * shots * 2.0**width)
+    return density < trajectories
+
+
+#: Measured costs of the two noisy methods (see :func:`density_matrix_is_cheaper`).
+_DM_PASS_S, _DM_ENTRY_S = 1.6e-4, 3.5e-9
+_TRAJ_PASS_S, _TRAJ_AMPLITUDE_S = 4e-5, 1.4e-9
