@@ -35,7 +35,7 @@ from faults.report import REPORT, SecretScanner
 
 from cirq_iqm_ext import Circuit, Instruction, IQMClient, Status
 from cirq_iqm_ext.client.iqm_client import IQMServerWarning
-from cirq_iqm_ext.client.retry import RetryPolicy
+from cirq_iqm_ext.client.retry import OUTAGE_MAX_BACKOFF, RetryPolicy
 from cirq_iqm_ext.errors import (
     ClientAuthenticationError,
     IQMConnectionError,
@@ -162,12 +162,19 @@ def test_connection_refused_is_bounded_and_names_the_url(clock, secret_scanner):
         error = expect(secret_scanner, IQMConnectionError, client.get_quantum_architecture)
         assert error.attempts == POLICY.max_attempts
         assert f"{url}/quantum-architecture" in str(error)
+        assert len(clock.sleeps) == POLICY.max_attempts - 1
         submit = expect(
             secret_scanner, IQMConnectionError, lambda: client.submit_payload(payload("refused"))
         )
     assert not isinstance(submit, JobSubmissionUncertainError)  # it never left this machine
     assert "did not accept the job" in str(submit)
-    assert len(clock.sleeps) == 2 * (POLICY.max_attempts - 1)
+    # Before submitting, the client asked for the architecture once more (to learn whether the
+    # server deduplicates); then the submission that never left had a budget of its own.
+    submission_sleeps = clock.sleeps[2 * (POLICY.max_attempts - 1) :]
+    budget = POLICY.submission_connect_seconds
+    assert budget - OUTAGE_MAX_BACKOFF - 1.0 < sum(submission_sleeps) <= budget
+    assert max(submission_sleeps) <= OUTAGE_MAX_BACKOFF
+    assert submit.attempts == len(submission_sleeps) + 1 > POLICY.max_attempts
     REPORT.count_fault("connection refused")
     REPORT.outcome("refused, server never comes up", "connection refused", "IQMConnectionError")
 
@@ -522,6 +529,126 @@ def test_server_restart_with_state_dir_keeps_the_job(tmp_path, clock, secret_sca
     REPORT.account(submitted=1, completed=1, duplicated=0, lost=0)
 
 
+class Outage:
+    """Stops a server now and restarts it (same port, same state dir) once the client has slept
+    ``down_for`` seconds on the fake clock, from inside the client's own sleep."""
+
+    def __init__(self, server: EmbeddedServer, down_for: float, **config: Any):
+        self.server, self.down_for, self.config = server, down_for, config
+        self.port = server.port
+        self.slept = 0.0
+        self.sleeps: list[float] = []
+        self.restarted = False
+        server.stop()
+
+    def on_sleep(self, seconds: float) -> None:
+        if self.restarted:
+            return
+        self.sleeps.append(seconds)
+        self.slept += seconds
+        if self.slept >= self.down_for:
+            self.server = EmbeddedServer("adonis", port=self.port, **self.config).start()
+            self.restarted = True
+
+
+#: A request's own retry budget (default policy: 5 attempts, backoff 0.25 s doubling) is at most
+#: 0.25 + 0.5 + 1 + 2 = 3.75 s of sleep; the outages below last well beyond it.
+DOWN_FOR = 6.5
+
+
+def test_a_wait_outlasts_a_server_restart(tmp_path, secret_scanner):
+    """Issue 19 item 4: ``wait_for_results(timeout_secs=120)`` keeps trying while the server is
+    down (connection refused) for longer than one request's retry budget, with backoff capped
+    at a few seconds, and returns the result once the server is back on its state dir."""
+    config = {"seed": 5, "job_delay": 0.3, "state_dir": str(tmp_path)}
+    srv = EmbeddedServer("adonis", **config).start()
+    outage: Outage | None = None
+    try:
+        clock = FakeClock(on_sleep=lambda s: outage.on_sleep(s) if outage else None)
+        with IQMClient(
+            srv.url, api="cocos-v1", environ={}, sleep=clock.sleep, monotonic=clock.monotonic
+        ) as client:  # the default retry policy
+            job_id = client.submit_payload(payload("outlast-restart"))
+            outage = Outage(srv, DOWN_FOR, **config)
+            REPORT.count_fault("server stopped, restarted after 6.5 s (state dir)")
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                result = client.wait_for_results(job_id, timeout_secs=120)
+            secret_scanner.warnings(caught)
+        assert outage.restarted
+        assert result.status is Status.READY
+        assert len(result.measurements[0]["m"]) == 10
+        assert outage.slept >= DOWN_FOR
+        assert max(outage.sleeps) <= OUTAGE_MAX_BACKOFF
+        assert len(outage.server.app.store) == 1
+    finally:
+        (outage.server if outage else srv).stop()
+    REPORT.outcome("wait through a 6.5 s outage", "connection refused", "recovered")
+    REPORT.account(submitted=1, completed=1, duplicated=0, lost=0)
+
+
+def test_a_submission_outlasts_a_server_restart(tmp_path, secret_scanner):
+    """A submission whose connection is refused (it never left) is retried within a budget of
+    its own, so a restart of the server does not fail it; exactly one job is created."""
+    config = {"seed": 6, "job_delay": 0.0, "state_dir": str(tmp_path)}
+    srv = EmbeddedServer("adonis", **config).start()
+    outage: Outage | None = None
+    try:
+        clock = FakeClock(on_sleep=lambda s: outage.on_sleep(s) if outage else None)
+        with IQMClient(
+            srv.url, api="cocos-v1", environ={}, sleep=clock.sleep, monotonic=clock.monotonic
+        ) as client:
+            client.get_quantum_architecture()
+            outage = Outage(srv, DOWN_FOR, **config)
+            job_id = client.submit_payload(payload("submit-through-restart"))
+            result = client.wait_for_results(job_id, timeout_secs=30)
+        assert outage.restarted and result.status is Status.READY
+        assert len(outage.server.app.store) == 1
+        assert max(outage.sleeps) <= OUTAGE_MAX_BACKOFF
+    finally:
+        (outage.server if outage else srv).stop()
+    REPORT.outcome("submission through a 6.5 s outage", "connection refused", "recovered")
+    REPORT.account(submitted=1, completed=1, duplicated=0, lost=0)
+
+
+def test_a_wait_during_an_endless_outage_ends_at_its_own_timeout(secret_scanner):
+    srv = EmbeddedServer("adonis", seed=7, job_delay=30.0).start()
+    clock = FakeClock()
+    try:
+        with IQMClient(
+            srv.url, api="cocos-v1", environ={}, sleep=clock.sleep, monotonic=clock.monotonic
+        ) as client:
+            job_id = client.submit_payload(payload("endless-outage"))
+            srv.stop()
+            started = clock.monotonic()
+            error = expect(
+                secret_scanner,
+                IQMConnectionError,
+                lambda: client.wait_for_results(job_id, timeout_secs=40),
+            )
+            waited = clock.monotonic() - started
+    finally:
+        srv.stop()
+    assert 40 <= waited < 40 + 10  # the wait's timeout, not a request's retry budget (~4 s)
+    assert error.job_id == job_id
+    assert "timeout of 40 s" in str(error) and str(job_id) in str(error)
+    REPORT.outcome("wait, server never back", "connection refused", "IQMConnectionError at timeout")
+
+
+def test_5xx_during_a_wait_is_not_fatal(server, proxy, clock):
+    """A 500 on status polls and on the result fetch (not retried by one request) is tried
+    again by the wait until it gets through."""
+    ledger = Ledger(server, "500 on status and result during a wait", "respond 500")
+    with make_client(proxy.url, clock, api="cocos-v1") as client:
+        job_id = client.submit_payload(payload("five-hundreds"))
+        proxy.inject("GET", r"/jobs/[^/]+/status$", respond(500), times=4)
+        proxy.inject("GET", r"/jobs/[^/]+$", respond(500), times=3)
+        result = client.wait_for_results(job_id, timeout_secs=30)
+    assert result.status is Status.READY
+    assert proxy.injected[respond(500).name] == 7
+    ledger.close("recovered", expected_jobs=1, completed=1)
+
+
 # -------------------------------------------------------------------------------- Ctrl-C
 
 
@@ -646,32 +773,71 @@ def test_load_50_clients_20_jobs_5_percent_faults(secret_scanner):
 
 
 def test_an_advertised_dedup_makes_ambiguous_submissions_repeatable(secret_scanner):
-    """Without ``idempotent_submissions``, the client repeats an ambiguous submission only after
-    the server said it deduplicates (``IQM-Idempotency-Keys`` on any answer)."""
+    """Without ``idempotent_submissions``, a brand-new client learns whether the server
+    deduplicates before its first ``POST jobs`` (from the architecture it needs anyway), so the
+    very first ambiguous submission is repeated with its key (``IQM-Idempotency-Keys`` seen)."""
     import httpx
 
     from cirq_iqm_ext.wire.protocol import IDEMPOTENCY_SUPPORT_HEADER as IDEMPOTENCY_HEADER
 
     posts: list[str] = []
+    gets: list[str] = []
     job = uuid.uuid4()
 
     def handler(request: httpx.Request) -> httpx.Response:
         if request.method == "GET":
+            gets.append(request.url.path)
             return httpx.Response(
                 404, json={"detail": "nothing"}, headers={IDEMPOTENCY_HEADER: "1"}
             )
         posts.append(request.headers["Idempotency-Key"])
-        if len(posts) <= 2:  # the first attempt of each submission is lost
+        if len(posts) == 1:  # the first attempt's answer is lost
             raise httpx.ReadError("connection reset by peer", request=request)
         return httpx.Response(201, json={"id": str(job)})
 
     clock = FakeClock()
-    with make_client("http://127.0.0.1:9", clock, transport=httpx.MockTransport(handler)) as client:
-        expect(
-            secret_scanner, JobSubmissionUncertainError, lambda: client.submit_payload(payload("x"))
-        )
-        assert len(posts) == 1
-        expect(secret_scanner, JobNotFoundError, lambda: client.get_run(job))  # sees the header
+    transport = httpx.MockTransport(handler)
+    with make_client("http://127.0.0.1:9", clock, api="cocos-v1", transport=transport) as client:
         assert client.submit_payload(payload("x")) == job
-        assert len(posts) == 3 and posts[1] == posts[2]  # repeated with the same key
-    REPORT.outcome("advertised dedup (MockTransport)", "ReadError on POST", "recovered after ad")
+    assert gets == ["/quantum-architecture"]  # asked once, before the submission
+    assert len(posts) == 2 and posts[0] == posts[1]  # repeated with the same key
+    REPORT.outcome("advertised dedup (MockTransport)", "ReadError on POST", "recovered at once")
+
+
+def test_a_server_without_dedup_makes_the_first_ambiguous_submission_uncertain(secret_scanner):
+    """A server that answers without the header does not deduplicate: the ambiguous first
+    submission is not repeated blindly, the error carries the key."""
+    import httpx
+
+    posts: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            return httpx.Response(404, json={"detail": "nothing"})
+        posts.append(request.headers["Idempotency-Key"])
+        raise httpx.ReadError("connection reset by peer", request=request)
+
+    clock = FakeClock()
+    transport = httpx.MockTransport(handler)
+    with make_client("http://127.0.0.1:9", clock, api="cocos-v1", transport=transport) as client:
+        error = expect(
+            secret_scanner, JobSubmissionUncertainError, lambda: client.submit_payload(payload("y"))
+        )
+    assert posts == [error.idempotency_key]
+
+
+@pytest.mark.parametrize("fault", [RESET_AFTER, TRUNCATE, respond(502)], ids=lambda f: f.name)
+def test_first_request_of_a_new_client_is_an_ambiguous_submission(server, proxy, fault):
+    """Issue 19 item 5: the first request of a brand-new client (default settings) is
+    ``POST jobs`` and its answer is lost after the server acted: exactly one job, and the client
+    has its id (it learnt that the server deduplicates before it submitted)."""
+    ledger = Ledger(server, "first request of a new client is POST jobs", fault.name)
+    proxy.inject("POST", r"/jobs$", fault)
+    clock = FakeClock()
+    with make_client(proxy.url, clock, timeout=5.0) as client:
+        job_id = run_job(client, f"first-request-{fault.name}")
+    assert proxy.seen.count("POST /jobs") == 2
+    assert (
+        server.app.store.get_job(job_id).request.circuits[0].name == f"first-request-{fault.name}"
+    )
+    ledger.close("recovered (dedup known before the first POST)", expected_jobs=1, completed=1)

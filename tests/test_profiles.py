@@ -9,6 +9,7 @@ import uuid
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 
 from cirq_iqm_ext import IQMClient
@@ -473,8 +474,16 @@ def test_auto_detects_iqm_server_lazily_and_converts_everything(recwarn):
         "implementation": None,
     }
     result = client.wait_for_results(JOB)
-    assert result.status is Status.READY and result.measurements == [{"m": [[0, 1], [1, 0]]}]
-    assert result.metadata.request_dict == {**GOLDEN_RUN_REQUEST}
+    assert result.status is Status.READY and result.measurements is not None
+    [measured] = result.measurements  # decoded straight into an int8 array
+    assert list(measured) == ["m"] and measured["m"].dtype == np.int8
+    assert measured["m"].tolist() == [[0, 1], [1, 0]]
+    # The request this client sent is kept, not downloaded again from jobs/{id}/payload ...
+    assert not [r for r in fake.requests if r.url.path.endswith("/payload")]
+    assert result.metadata.request_dict["shots"] == 2
+    assert result.metadata.request_dict["circuits"] == [circuit.to_dict()]
+    # ... while a client that did not send the job reads the server's echo of it.
+    assert make(fake).get_run(JOB).metadata.request_dict == {**GOLDEN_RUN_REQUEST}
     assert result.metadata.calibration_set_id == uuid.UUID(CAL)
     assert result.metadata.timestamps == {"job_start": "2026-01-01T00:00:00.000Z"}
     assert result.warnings == ("be careful",)

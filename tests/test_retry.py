@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import itertools
+import uuid
 from datetime import UTC, datetime
 
 import pytest
 
+from cirq_iqm_ext.client.polling import through_outages
 from cirq_iqm_ext.client.retry import (
+    OUTAGE_MAX_BACKOFF,
     RetryPolicy,
     backoff_ceiling,
     full_jitter,
+    outage_backoff,
     parse_retry_after,
     poll_intervals,
     retry_delay,
 )
+from cirq_iqm_ext.errors import IQMConnectionError, JobNotFoundError
 
 
 def no_jitter(ceiling: float) -> float:
@@ -96,3 +101,78 @@ def test_policy_rejects_nonsense():
         RetryPolicy(max_attempts=0)
     with pytest.raises(ValueError, match="negative"):
         RetryPolicy(base_delay=-1)
+
+
+def test_outage_backoff_doubles_to_a_cap_of_a_few_seconds_with_equal_jitter():
+    ceilings = [outage_backoff(n, uniform=lambda a, b: b) for n in range(1, 8)]
+    assert ceilings == [0.25, 0.5, 1.0, 2.0, 3.0, 3.0, 3.0]
+    assert OUTAGE_MAX_BACKOFF == 3.0
+    assert outage_backoff(3, uniform=lambda a, b: a) == 0.5  # never below half the ceiling
+    assert outage_backoff(10_000) <= OUTAGE_MAX_BACKOFF
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def test_through_outages_retries_connection_errors_until_it_gets_through():
+    clock, job = _Clock(), uuid.uuid4()
+    failures = iter([IQMConnectionError("refused")] * 6)
+
+    def request() -> str:
+        error = next(failures, None)
+        if error is not None:
+            raise error
+        return "answer"
+
+    got = through_outages(
+        request,
+        job_id=job,
+        deadline=100.0,
+        timeout_secs=100.0,
+        monotonic=lambda: clock.now,
+        sleep=clock.sleep,
+    )
+    assert got == "answer"
+    assert len(clock.sleeps) == 6
+    assert all(0.125 <= s <= OUTAGE_MAX_BACKOFF for s in clock.sleeps)
+
+
+def test_through_outages_gives_up_at_the_deadline_and_passes_other_errors_at_once():
+    clock, job = _Clock(), uuid.uuid4()
+
+    def down() -> None:
+        raise IQMConnectionError("refused", url="http://127.0.0.1:1/x", attempts=5)
+
+    with pytest.raises(IQMConnectionError) as info:
+        through_outages(
+            down,
+            job_id=job,
+            deadline=20.0,
+            timeout_secs=20.0,
+            monotonic=lambda: clock.now,
+            sleep=clock.sleep,
+        )
+    assert clock.now == pytest.approx(20.0)  # slept exactly up to the deadline, not past it
+    assert info.value.job_id == job and "timeout of 20 s" in str(info.value)
+
+    def unknown() -> None:
+        raise JobNotFoundError("gone", job_id=job)
+
+    clock.sleeps.clear()
+    with pytest.raises(JobNotFoundError):
+        through_outages(
+            unknown,
+            job_id=job,
+            deadline=100.0,
+            timeout_secs=100.0,
+            monotonic=lambda: clock.now,
+            sleep=clock.sleep,
+        )
+    assert clock.sleeps == []

@@ -31,6 +31,7 @@ from cirq_iqm_ext.client.polling import (
     FIRST_POLL_SECONDS,
     LONG_POLL_SECONDS,
     PollSchedule,
+    through_outages,
     wait_while,
 )
 from cirq_iqm_ext.client.profiles.base import Profile
@@ -49,7 +50,7 @@ from cirq_iqm_ext.client.settings import (
     resolve_settings,
     user_agent,
 )
-from cirq_iqm_ext.errors import CircuitExecutionError, ClientConfigurationError
+from cirq_iqm_ext.errors import CircuitExecutionError, ClientConfigurationError, IQMError
 from cirq_iqm_ext.wire.models import (
     Circuit,
     HeraldingMode,
@@ -508,7 +509,23 @@ class IQMClient:
 
         The caller is responsible for the payload being a valid run request.
         """
+        self._learn_deduplication()
         return self.profile.submit(payload, idempotency_key or str(uuid.uuid4()))
+
+    def _learn_deduplication(self) -> None:
+        """Finds out whether the server deduplicates before the first submission.
+
+        Otherwise a brand-new client whose first request is ``POST jobs`` could not repeat an
+        ambiguous failure of it safely. The architecture is what a submission needs anyway
+        (and is cached), and the server says on its answer whether it deduplicates. A failure
+        here is left to the submission itself, which then stays conservative.
+        """
+        if self._session.knows_deduplication or self._architecture is not None:
+            return
+        try:
+            self.get_quantum_architecture()
+        except IQMError as error:
+            logger.info("Could not learn whether the server deduplicates: %s", error)
 
     def get_run_status(self, job_id: UUID | str) -> RunStatus:
         """The status of a job (cheaper than :meth:`get_run`). Server warnings are re-emitted.
@@ -573,7 +590,8 @@ class IQMClient:
 
         def poll(hold: float) -> tuple[Status, bool]:
             run_status, long_poll = self.profile.status(job_id, hold)
-            emit_server_warnings(run_status.warnings, stacklevel=5)
+            # emit, poll, through_outages, wait_while, the client's wait method, the user's code.
+            emit_server_warnings(run_status.warnings, stacklevel=6)
             if progress_callback is not None and started is not None:
                 progress_callback(run_status, self._monotonic() - started)
             return run_status.status, long_poll
@@ -581,7 +599,11 @@ class IQMClient:
         return poll
 
     def _schedule(self) -> PollSchedule:
-        return PollSchedule(self._settings.seconds_between_calls, self._settings.timeout)
+        interval = self._settings.seconds_between_calls
+        # On the IQM Server API (no long polling), never poll more often than IQM's own client
+        # would with the same interval: it polls at once, then every ``interval`` seconds.
+        pace = interval if self.profile.name == "iqm-server" else None
+        return PollSchedule(interval, self._settings.timeout, pace=pace)
 
     def wait_for_compilation(
         self, job_id: UUID | str, timeout_secs: float = DEFAULT_TIMEOUT_SECONDS
@@ -593,6 +615,7 @@ class IQMClient:
             CircuitExecutionError: The job failed.
         """
         job_id = _as_uuid(job_id)
+        deadline = self._monotonic() + timeout_secs
         wait_while(
             job_id,
             self._poll(job_id),
@@ -603,7 +626,7 @@ class IQMClient:
             monotonic=self._monotonic,
             sleep=self._sleep,
         )
-        return self.get_run(job_id)
+        return self._run_within(job_id, deadline, timeout_secs)
 
     def wait_for_results(
         self,
@@ -627,13 +650,19 @@ class IQMClient:
             progress_callback: Like ``status_callback``, with the whole :class:`RunStatus`: its
                 queue position and circuits done where the server says them.
 
+        The wait outlasts outages: a server that refuses connections (e.g. while it restarts)
+        or answers 5xx is tried again, with jittered backoff capped at a few seconds, until
+        ``timeout_secs``; only then does the wait give up.
+
         Raises:
             APITimeoutError: Not finished after ``timeout_secs``; the job keeps running and can be
                 fetched later.
+            IQMConnectionError: The server could not be reached when ``timeout_secs`` ran out.
             CircuitExecutionError: The job failed.
             JobNotFoundError: The server does not know the job.
         """
         job_id = _as_uuid(job_id)
+        deadline = self._monotonic() + timeout_secs
         wait_while(
             job_id,
             self._poll(job_id, progress_callback),
@@ -645,7 +674,18 @@ class IQMClient:
             sleep=self._sleep,
             status_callback=status_callback,
         )
-        return self.get_run(job_id)
+        return self._run_within(job_id, deadline, timeout_secs)
+
+    def _run_within(self, job_id: UUID, deadline: float, timeout_secs: float) -> RunResult:
+        """The result at the end of a wait, fetched through outages until the wait's deadline."""
+        return through_outages(
+            lambda: self.get_run(job_id),
+            job_id=job_id,
+            deadline=deadline,
+            timeout_secs=timeout_secs,
+            monotonic=self._monotonic,
+            sleep=self._sleep,
+        )
 
     def abort_job(self, job_id: UUID | str) -> None:
         """Asks the server to abort a job.

@@ -1,21 +1,31 @@
 """Waiting for a job: status polls on a growing schedule, long polls where the server holds them.
 
 :func:`wait_while` repeats one status request until the job leaves the statuses being waited
-through, or raises :class:`~cirq_iqm_ext.APITimeoutError` at the deadline. The request, the clock
-and the sleep come from arguments, so tests drive it with no network and no real time.
+through, or raises :class:`~cirq_iqm_ext.APITimeoutError` at the deadline. A wait outlasts
+outages: when a request fails after its own retries (the server refuses connections while it
+restarts, or answers 5xx), :func:`through_outages` tries again with jittered backoff capped at
+a few seconds until the wait's own deadline, not the retry budget of one request. The request,
+the clock and the sleep come from arguments, so tests drive it with no network and no real time.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 from uuid import UUID
 
-from cirq_iqm_ext.client.retry import poll_intervals
+from cirq_iqm_ext.client.retry import outage_backoff, poll_intervals
 from cirq_iqm_ext.client.server_warnings import IQMServerWarning
-from cirq_iqm_ext.errors import APITimeoutError
+from cirq_iqm_ext.errors import APITimeoutError, IQMConnectionError, JobSubmissionUncertainError
 from cirq_iqm_ext.wire.models import Status
+
+logger = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 #: The first status poll comes this soon, so short jobs return quickly; later polls slow down.
 FIRST_POLL_SECONDS = 0.02
@@ -36,12 +46,23 @@ class PollSchedule:
         request_timeout: The client's per-request timeout; a hold takes at most half of it.
         first_interval: The first sleep; each later one is 1.5 times longer, up to the maximum.
         long_poll_seconds: The longest hold asked for.
+        pace: ``None``, or a pace never to be busier than: poll number ``k`` (1-based) comes no
+            earlier than ``(k - 1) * pace`` s after the wait began. IQM's client 36 polls once
+            at once and then every 1 s (``polling_interval`` of its job tracker), so with
+            ``pace=1`` this client never has made more status requests than it at any moment.
     """
 
     max_interval: float
     request_timeout: float
     first_interval: float = FIRST_POLL_SECONDS
     long_poll_seconds: float = LONG_POLL_SECONDS
+    pace: float | None = None
+
+    def sleep_before_next(self, interval: float, polls: int, elapsed: float) -> float:
+        """The sleep before the next plain poll, after ``polls`` polls and ``elapsed`` s."""
+        if self.pace is None:
+            return interval
+        return max(interval, polls * self.pace - elapsed)
 
     def hold(self, remaining: float) -> float:
         """How long the next long poll may hold, with ``remaining`` s left before the deadline."""
@@ -83,11 +104,20 @@ def wait_while(
     deadline = started + timeout_secs
     warned_unknown: set[str] = set()
     long_poll = False
-    for interval in poll_intervals(schedule.first_interval, schedule.max_interval):
+    intervals = poll_intervals(schedule.first_interval, schedule.max_interval)
+    for polls, interval in enumerate(intervals, start=1):
         # Where the server can hold a status request until the job changes, ask it to: the
         # answer then comes the moment the job is done, with no polling delay.
         hold = schedule.hold(deadline - monotonic())
-        status, long_poll = poll(hold if long_poll else 0.0)
+        asked = hold if long_poll else 0.0
+        status, long_poll = through_outages(
+            functools.partial(poll, asked),
+            job_id=job_id,
+            deadline=deadline,
+            timeout_secs=timeout_secs,
+            monotonic=monotonic,
+            sleep=sleep,
+        )
         if status_callback is not None:
             status_callback(status, monotonic() - started)
         if not status.is_known:
@@ -103,8 +133,69 @@ def wait_while(
                 job_id=job_id,
             )
         if not long_poll:
-            sleep(min(interval, remaining))
+            pause = schedule.sleep_before_next(interval, polls, monotonic() - started)
+            sleep(min(pause, remaining))
     raise AssertionError("poll_intervals() never ends")  # pragma: no cover
+
+
+def through_outages(
+    request: Callable[[], _T],
+    *,
+    job_id: UUID,
+    deadline: float,
+    timeout_secs: float,
+    monotonic: Callable[[], float],
+    sleep: Callable[[float], None],
+) -> _T:
+    """Runs ``request`` (one read of a wait) until it gets through or the wait's deadline passes.
+
+    An :class:`~cirq_iqm_ext.IQMConnectionError` (the server unreachable, or a 5xx, after the
+    request's own retries) is not the end of a wait: the job lives on the server, which may just
+    be restarting. Other errors (job not found, authentication, a malformed answer) are final.
+
+    Raises:
+        IQMConnectionError: Still failing at the deadline; it says for how long and that the job
+            is unaffected on the server.
+    """
+    failures = 0
+    outage_started = 0.0
+    while True:
+        try:
+            return request()
+        except JobSubmissionUncertainError:
+            raise  # not a read: never repeated here
+        except IQMConnectionError as error:
+            failures += 1
+            now = monotonic()
+            if failures == 1:
+                outage_started = now
+            remaining = deadline - now
+            if remaining <= 0:
+                raise _outage_error(error, job_id, now - outage_started, timeout_secs) from error
+            delay = min(outage_backoff(failures), remaining)
+            logger.warning(
+                "Job %s: the server cannot be reached (%s); still waiting, next try in %.2f s",
+                job_id,
+                error.message,
+                delay,
+            )
+            sleep(delay)
+
+
+def _outage_error(
+    error: IQMConnectionError, job_id: UUID, outage: float, timeout_secs: float
+) -> IQMConnectionError:
+    return IQMConnectionError(
+        f"Waiting for job {job_id} ended at its timeout of {timeout_secs:g} s while the server "
+        f"could not be reached (for the last {outage:.1f} s; last failure: {error.message}). "
+        f"The job is unaffected on the server; fetch it later with get_run({str(job_id)!r}) "
+        f"or wait_for_results({str(job_id)!r})",
+        url=error.url,
+        attempts=error.attempts,
+        status_code=error.status_code,
+        detail=error.detail,
+        job_id=job_id,
+    )
 
 
 def _warn_unknown_once(job_id: UUID, status: Status, warned: set[str]) -> None:

@@ -38,6 +38,10 @@ class RetryPolicy:
         max_delay: Cap of one backoff.
         retry_after_cap: Cap on a server's ``Retry-After``; a longer one is not waited for.
         statuses: Response statuses that are retried.
+        submission_connect_seconds: A job submission whose connection could not even be opened
+            (refused, connect timeout: the request never left) is retried for this long, with
+            backoff capped at :data:`OUTAGE_MAX_BACKOFF`, on top of ``max_attempts``: such a
+            repeat cannot create a second job, and a restarting server comes back within it.
     """
 
     max_attempts: int = 5
@@ -46,12 +50,35 @@ class RetryPolicy:
     max_delay: float = 8.0
     retry_after_cap: float = 60.0
     statuses: frozenset[int] = field(default=TRANSIENT_STATUSES)
+    submission_connect_seconds: float = 30.0
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
             raise ValueError(f"max_attempts must be at least 1, got {self.max_attempts}")
-        if self.base_delay < 0 or self.max_delay < 0 or self.max_total_seconds < 0:
+        limits = (self.base_delay, self.max_delay, self.max_total_seconds)
+        if min(*limits, self.submission_connect_seconds) < 0:
             raise ValueError("RetryPolicy delays and time limits must not be negative")
+
+
+#: While a server cannot be reached (during a wait, or for a submission that never left), the
+#: backoff starts here and doubles up to :data:`OUTAGE_MAX_BACKOFF`: a restarted server is found
+#: again within a few seconds, and many waiting clients do not hammer it the moment it is back.
+OUTAGE_FIRST_BACKOFF = 0.25
+#: The longest sleep between two attempts to reach a server that is down.
+OUTAGE_MAX_BACKOFF = 3.0
+
+
+def outage_backoff(
+    failures: int, uniform: Callable[[float, float], float] = random.uniform
+) -> float:
+    """The sleep after ``failures`` consecutive failures to reach the server (1-based).
+
+    Drawn from ``[ceiling / 2, ceiling]`` ("equal jitter"): spread out, yet never so short that a
+    long outage becomes a busy loop.
+    """
+    exponent = min(max(failures, 1) - 1, 62)
+    ceiling = min(OUTAGE_MAX_BACKOFF, OUTAGE_FIRST_BACKOFF * math.pow(2.0, exponent))
+    return uniform(ceiling / 2, ceiling)
 
 
 def full_jitter(ceiling: float, uniform: Callable[[float, float], float] = random.uniform) -> float:

@@ -9,7 +9,9 @@ schedule that honours ``Retry-After``. A job submission (a request with a
 every attempt, and is repeated only when it provably did not reach the server (connect error, 429,
 503) or when the server deduplicates on the key: it said so with an ``IQM-Idempotency-Keys``
 response header, or the user passed ``idempotent_submissions=True``. Otherwise an ambiguous
-failure raises :class:`~cirq_iqm_ext.JobSubmissionUncertainError`, which carries the key.
+failure raises :class:`~cirq_iqm_ext.JobSubmissionUncertainError`, which carries the key. A
+submission whose connection is refused never left, so it is retried beyond the normal attempts,
+within ``RetryPolicy.submission_connect_seconds``: a restarting server does not fail it.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from cirq_iqm_ext.client.retry import (
     RetryPolicy,
     is_ambiguous,
     may_retry,
+    outage_backoff,
     parse_retry_after,
     retry_delay,
 )
@@ -103,6 +106,7 @@ class Session:
             auth_parameters, self._http, timeout=settings.timeout
         )
         self._deduplication_advertised = False
+        self._capabilities_seen = False
         self._closed = False
 
     # ------------------------------------------------------------------ state
@@ -124,6 +128,12 @@ class Session:
         if self._settings.idempotent_submissions is not None:
             return self._settings.idempotent_submissions
         return self._deduplication_advertised
+
+    @property
+    def knows_deduplication(self) -> bool:
+        """Whether :attr:`server_deduplicates` is settled: the user said, or an answer of the
+        server (one that says what it offers: a success, or any answer with the header) came."""
+        return self._settings.idempotent_submissions is not None or self._capabilities_seen
 
     def close(self) -> None:
         """Closes the connection pool; later requests raise ``ClientConfigurationError``."""
@@ -245,6 +255,8 @@ class Session:
                 return outcome.response
             elapsed = self._monotonic() - started
             delay = retry_delay(attempt, elapsed, policy, retry_after=outcome.retry_after)
+            if delay is None and call.submission is not None and not maybe_created:
+                delay = _unsent_submission_delay(outcome, attempt, elapsed, policy)
             if delay is None:
                 if maybe_created:
                     raise _uncertain_submission(call, outcome, attempt)
@@ -262,6 +274,27 @@ class Session:
     def _note_capabilities(self, response: httpx.Response) -> None:
         if IDEMPOTENCY_SUPPORT_HEADER in response.headers:
             self._deduplication_advertised = True
+            self._capabilities_seen = True
+        elif response.is_success:
+            # A gateway's 502 says nothing about the server behind it; its own success does.
+            self._capabilities_seen = True
+
+
+def _unsent_submission_delay(
+    outcome: _Attempt, attempt: int, elapsed: float, policy: RetryPolicy
+) -> float | None:
+    """The sleep before repeating a submission that never left, past the normal retry budget.
+
+    A refused connection proves the server never saw the job, so repeating it is safe; a server
+    being restarted refuses for a few seconds, which should not fail the submission. Its own
+    budget is ``policy.submission_connect_seconds``.
+    """
+    if outcome.sent:
+        return None
+    delay = outage_backoff(attempt)
+    if elapsed + delay > policy.submission_connect_seconds:
+        return None
+    return delay
 
 
 def _attempt(send: Callable[[], httpx.Response]) -> _Attempt:

@@ -12,6 +12,7 @@ from uuid import UUID
 
 import httpx
 
+from cirq_iqm_ext.client.json_codec import loads
 from cirq_iqm_ext.errors import (
     CircuitValidationError,
     ClientAuthenticationError,
@@ -48,7 +49,7 @@ def json_of(response: httpx.Response, endpoint: str, job_id: UUID | None = None)
         ServerResponseError: The body is not JSON.
     """
     try:
-        return response.json()
+        return loads(response.content)
     except ValueError:
         raise ServerResponseError(
             f"The server's answer to {endpoint} is not JSON (HTTP {response.status_code}, "

@@ -24,6 +24,9 @@ from collections.abc import Mapping
 from typing import Any
 from uuid import UUID
 
+import numpy as np
+
+from cirq_iqm_ext.client.json_codec import decode_measurements
 from cirq_iqm_ext.client.profiles.base import Submission, Wire
 from cirq_iqm_ext.client.profiles.cocos_v1 import abort_job, delete_job, job_id_of
 from cirq_iqm_ext.errors import (
@@ -221,7 +224,18 @@ class IQMServerProfile:
             submission=Submission(idempotency_key),
         )
         self._wire.check(response, endpoint, submission=True)
-        return job_id_of(self._wire, response, endpoint, idempotency_key)
+        job_id = job_id_of(self._wire, response, endpoint, idempotency_key)
+        # The result needs the request in v1 form; this client sent it, so it is not fetched
+        # back from jobs/{id}/payload. Read back from what was sent, as the echo would be.
+        self._remember_payload(job_id, run_request_from_job_definition(body))
+        return job_id
+
+    def _remember_payload(self, job_id: UUID, request: dict[str, Any]) -> None:
+        with self._lock:
+            self._payloads[job_id] = request
+            self._payloads.move_to_end(job_id)
+            while len(self._payloads) > PAYLOAD_CACHE_SIZE:
+                self._payloads.popitem(last=False)
 
     def _job_data(self, job_id: UUID) -> tuple[dict[str, Any], str]:
         data, endpoint = self._get(f"jobs/{job_id}", job_id)
@@ -264,10 +278,7 @@ class IQMServerProfile:
                 f'The answer to {endpoint} has no "circuits"', endpoint=endpoint, job_id=job_id
             )
         request = run_request_from_job_definition(data)
-        with self._lock:
-            self._payloads[job_id] = request
-            while len(self._payloads) > PAYLOAD_CACHE_SIZE:
-                self._payloads.popitem(last=False)
+        self._remember_payload(job_id, request)
         return request
 
     def result(self, job_id: UUID) -> RunResult:
@@ -276,12 +287,7 @@ class IQMServerProfile:
         status, message, messages = self._status_parts(data)
         measurements = None
         if data["status"] == COMPLETED:
-            raw, artifact = self._get(f"jobs/{job_id}/artifacts/measurements", job_id)
-            if not isinstance(raw, list):
-                raise ServerResponseError(
-                    f"The answer to {artifact} is not a list", endpoint=artifact, job_id=job_id
-                )
-            measurements = raw
+            measurements = self._measurements(job_id)
         compilation = data.get("compilation")
         cal = compilation.get("calibration_set_id") if isinstance(compilation, Mapping) else None
         try:
@@ -297,6 +303,28 @@ class IQMServerProfile:
             raise ServerResponseError(
                 f"Malformed answer to {endpoint}: {error}", endpoint=endpoint, job_id=job_id
             ) from None
+
+    def _measurements(self, job_id: UUID) -> list[dict[str, Any]]:
+        """The ``measurements`` artifact, decoded straight into ``int8`` arrays."""
+        path = f"jobs/{job_id}/artifacts/measurements"
+        endpoint = f"GET {path}"
+        response = self._wire.request("GET", f"{API}/{path}", job_id=job_id)
+        self._wire.check(response, endpoint, job_id=job_id)
+        try:
+            raw = decode_measurements(response.content)
+        except ValueError:
+            raw = self._wire.json(response, endpoint, job_id)  # raises, naming the endpoint
+        if not isinstance(raw, list) or not all(
+            isinstance(circuit, Mapping)
+            and all(isinstance(shots, (np.ndarray, list)) for shots in circuit.values())
+            for circuit in raw
+        ):
+            raise ServerResponseError(
+                f"The answer to {endpoint} is not a list of objects mapping keys to shots",
+                endpoint=endpoint,
+                job_id=job_id,
+            )
+        return raw
 
     def metrics(self, calibration_set_id: UUID | None) -> dict[str, Any]:
         """``GET calibration-sets/{qc}/{cs}/metrics``, converted to v1's metrics form."""
