@@ -14,6 +14,12 @@ What comes out is what the router and the synthesiser understand:
 
 ``CircuitOperation``s are unrolled, 3+-qubit gates are decomposed by their own ``_decompose_`` or,
 when they only offer a matrix, by quantum Shannon decomposition; global phases are dropped.
+
+With ``short_forms`` (levels 1-3 on logical qubits) the doubly controlled gates take their
+shortest exact forms, which need all three pairs coupled and so leave it to the router to bring
+the qubits together: ``CCZ**t`` and ``CCX**t`` (any exponent, symbolic too) in 6 CZ, ``CSWAP`` in
+8, where Cirq's own nearest-neighbour forms take 8 and 9. Without it (level 0, "what you write is
+what runs", and circuits on device qubits, which are never routed) Cirq's forms are kept.
 """
 
 from __future__ import annotations
@@ -80,6 +86,51 @@ def _symbolic_cz_pow(op: cirq.Operation) -> list[cirq.Operation] | None:
     ]
 
 
+def _cnot(control: cirq.Qid, target: cirq.Qid) -> list[cirq.Operation]:
+    return [cirq.H(target), cirq.CZ(control, target), cirq.H(target)]
+
+
+def _short_ccz_pow(op: cirq.Operation) -> list[cirq.Operation] | None:
+    """``CCZ**t`` (``t`` symbolic or not) in 6 CZ, as a phase polynomial.
+
+    The phase ``t·abc`` (in half turns) is ``t/4·(a + b + c - a⊕b - b⊕c - a⊕c + a⊕b⊕c)``: each
+    parity is formed on a wire by CNOTs and gets its ``Z**(±t/4)`` there. Exact up to global
+    phase (``global_shift`` only adds one).
+    """
+    gate = op.gate
+    if not isinstance(gate, cirq.CCZPowGate):
+        return None
+    a, b, c = op.qubits
+    quarter = gate.exponent / 4
+
+    def z(q: cirq.Qid, sign: int) -> cirq.Operation:
+        return cirq.ZPowGate(exponent=sign * quarter).on(q)
+
+    return [
+        z(a, 1),
+        z(b, 1),
+        z(c, 1),
+        *_cnot(b, c),
+        z(c, -1),  # b⊕c
+        *_cnot(a, c),
+        z(c, 1),  # a⊕b⊕c
+        *_cnot(b, c),
+        z(c, -1),  # a⊕c
+        *_cnot(a, c),
+        *_cnot(a, b),
+        z(b, -1),  # a⊕b
+        *_cnot(a, b),
+    ]
+
+
+def _short_cswap(op: cirq.Operation) -> list[cirq.Operation] | None:
+    """``CSWAP`` as ``CNOT·CCX·CNOT``: 8 CZ with the 6-CZ Toffoli."""
+    if op.gate != cirq.CSWAP:
+        return None
+    control, t1, t2 = op.qubits
+    return [*_cnot(t2, t1), cirq.CCX(control, t1, t2), *_cnot(t2, t1)]
+
+
 def _intercept(op: cirq.Operation) -> list[cirq.Operation] | None:
     """Rules tried before a gate's own decomposition."""
     if isinstance(op.untagged, cirq.CircuitOperation):
@@ -89,6 +140,21 @@ def _intercept(op: cirq.Operation) -> list[cirq.Operation] | None:
     if op.gate is None:
         return None
     return _symbolic_cz_pow(op)
+
+
+class _ShortFormInterceptor:
+    """:func:`_intercept`, then the shortest forms of the doubly controlled gates; counts them."""
+
+    def __init__(self) -> None:
+        self.used = 0
+
+    def __call__(self, op: cirq.Operation) -> list[cirq.Operation] | None:
+        out = _intercept(op)
+        if out is not None or op.gate is None or op.classical_controls:
+            return out
+        out = _short_ccz_pow(op) or _short_cswap(op)
+        self.used += out is not None
+        return out
 
 
 def _fallback(op: cirq.Operation) -> list[cirq.Operation] | None:
@@ -109,16 +175,25 @@ def _check_supported(op: cirq.Operation) -> None:
         controlled_pulse(op)  # raises unless a cc_prx can run it
 
 
-def flatten(circuit: cirq.AbstractCircuit) -> list[cirq.Operation]:
+def flatten(circuit: cirq.AbstractCircuit, *, short_forms: bool = False) -> list[cirq.Operation]:
+    """:func:`flatten_counted` without the count."""
+    return flatten_counted(circuit, short_forms=short_forms)[0]
+
+
+def flatten_counted(
+    circuit: cirq.AbstractCircuit, *, short_forms: bool = False
+) -> tuple[list[cirq.Operation], int]:
     """Decomposes ``circuit`` into the stage's output form, in a valid time order.
 
     Args:
         circuit: Any circuit: any unitary gates (symbolic or not), ``CircuitOperation``s and
             measurements.
+        short_forms: Decompose doubly controlled gates into their shortest exact forms, which
+            use all three pairs of their qubits (see the module docstring).
 
     Returns:
         Untagged operations: 1-qubit gates, 2-qubit gates (symbolic ones rewritten to ``CZ``) and
-        measurements.
+        measurements; and how many gates took a short form.
 
     Raises:
         CompilationError: The circuit holds a non-unitary operation other than a measurement or a
@@ -127,11 +202,12 @@ def flatten(circuit: cirq.AbstractCircuit) -> list[cirq.Operation]:
             run.
     """
     out: list[cirq.Operation] = []
+    short = _ShortFormInterceptor()
     for op in _iter_ops(circuit):
         for sub in cirq.decompose(
             op,
             keep=_is_final,
-            intercepting_decomposer=_intercept,
+            intercepting_decomposer=short if short_forms else _intercept,
             fallback_decomposer=_fallback,
             on_stuck_raise=None,
         ):
@@ -149,7 +225,7 @@ def flatten(circuit: cirq.AbstractCircuit) -> list[cirq.Operation]:
                     f"Cannot decompose operation {sub!r} into 1- and 2-qubit gates"
                 )
             out.append(sub)
-    return out
+    return out, short.used
 
 
 def _iter_ops(circuit: cirq.AbstractCircuit) -> Iterator[cirq.Operation]:

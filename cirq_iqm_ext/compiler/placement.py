@@ -1,7 +1,11 @@
 """Initial placement: which physical qubit each logical qubit starts on.
 
-Two strategies, tried in this order:
+Strategies, tried in this order:
 
+0. **Chains.** If the circuit's interaction graph is one simple path (GHZ preparation, linear
+   entanglers), a depth-first search for a device path as long (Warnsdorff's rule: fewest onward
+   neighbours first) finds an exact embedding where VF2 runs out of steps; when the device has no
+   path that long, the longest path found is a starting layout for the search below.
 1. **Exact embedding.** If the circuit's interaction graph is a subgraph of the coupling graph,
    every two-qubit gate can run without a SWAP. VF2 (networkx) finds such an embedding; its search
    is cut off after a fixed number of steps (a step count, not a clock, so the result never depends
@@ -26,6 +30,8 @@ from cirq_iqm_ext.compiler.routing import Coupling, Routed, Skeleton, route
 VF2_STEP_LIMIT = 10_000
 #: The same for near embeddings (one or two interactions left out), used as starting layouts.
 NEAR_STEP_LIMIT = 3_000
+#: Depth-first steps allowed when looking for a device path for a chain-shaped circuit.
+PATH_STEP_LIMIT = 20_000
 
 
 class _StepLimitReached(Exception):
@@ -105,6 +111,115 @@ def exact_embedding(
         layout[logical] = phys
     _fill_idle(layout, coupling)
     return layout
+
+
+def chain_order(weights: dict[tuple[int, int], int]) -> list[int] | None:
+    """The interacting qubits in chain order, if their interaction graph is one simple path."""
+    adj: dict[int, list[int]] = {}
+    for a, b in weights:
+        adj.setdefault(a, []).append(b)
+        adj.setdefault(b, []).append(a)
+    if len(adj) < 2 or len(weights) != len(adj) - 1 or any(len(v) > 2 for v in adj.values()):
+        return None
+    start = min(q for q, v in adj.items() if len(v) == 1)
+    order, previous = [start], -1
+    while len(order) < len(adj):
+        nxt = [v for v in adj[order[-1]] if v != previous]
+        if not nxt:
+            return None  # unreachable for a tree with two leaves, kept as a guard
+        previous = order[-1]
+        order.append(nxt[0])
+    return order
+
+
+def device_path(coupling: Coupling, length: int, step_limit: int = PATH_STEP_LIMIT) -> list[int]:
+    """The longest simple path of physical qubits found, of at most ``length`` qubits.
+
+    Depth-first from every qubit (fewest neighbours first: a long path likely ends there), each
+    step to the free neighbour with the fewest free neighbours (Warnsdorff's rule), until a path
+    of ``length`` qubits is found or ``step_limit`` extensions were tried. Among the longest paths
+    found, the first that ends next to a qubit off the path is preferred.
+    """
+    best: list[int] = []
+    best_open = False
+    steps = 0
+    path: list[int] = []
+    used = [False] * coupling.n
+
+    def onward(v: int) -> int:
+        return sum(1 for w in coupling.adj[v] if not used[w])
+
+    def extend() -> bool:
+        nonlocal best, steps, best_open
+        # Among the longest, one that ends next to a free qubit, where the chain can go on.
+        if len(path) >= len(best):
+            is_open = onward(path[-1]) > 0
+            if len(path) > len(best) or (is_open and not best_open):
+                best, best_open = list(path), is_open
+        if len(path) >= length:
+            return True
+        steps += 1
+        if steps > step_limit:
+            return False
+        for v in sorted(
+            (w for w in coupling.adj[path[-1]] if not used[w]), key=lambda w: (onward(w), w)
+        ):
+            path.append(v)
+            used[v] = True
+            if extend():
+                return True
+            path.pop()
+            used[v] = False
+            if steps > step_limit:
+                return False
+        return False
+
+    for root in sorted(range(coupling.n), key=lambda q: (len(coupling.adj[q]), q)):
+        path.append(root)
+        used[root] = True
+        if extend() or steps > step_limit:
+            break
+        path.pop()
+        used[root] = False
+    return best[:length]
+
+
+def chain_layout(skeleton: Skeleton, coupling: Coupling) -> tuple[list[int], bool] | None:
+    """A layout along a device path for a chain-shaped circuit, and whether it is exact.
+
+    Returns:
+        ``None`` unless the interaction graph is one simple path; else the layout (qubits the
+        path is too short for sit nearest their chain predecessor) and whether every
+        interaction is on a coupled pair.
+    """
+    order = chain_order(interaction_weights(skeleton))
+    if order is None or len(order) > coupling.n:
+        return None
+    path = device_path(coupling, len(order))
+    # When the path is too short, run it the way round that leaves the rest of the chain
+    # nearest to it.
+    layouts = [_along(order, p, skeleton.n_logical, coupling) for p in (path, path[::-1])]
+    layout = min(layouts, key=lambda pair: pair[1])[0]
+    _fill_idle(layout, coupling)
+    return layout, len(path) == len(order)
+
+
+def _along(
+    order: list[int], path: list[int], n_logical: int, coupling: Coupling
+) -> tuple[list[int], int]:
+    """The chain laid along ``path``, the rest each nearest its predecessor; the distance sum."""
+    layout = [-1] * n_logical
+    for lq, p in zip(order, path, strict=False):
+        layout[lq] = p
+    used = set(path)
+    cost = 0
+    for i in range(len(path), len(order)):
+        anchor = layout[order[i - 1]]
+        free = [q for q in range(coupling.n) if q not in used]
+        layout[order[i]] = min(free, key=lambda q: (coupling.dist[anchor][q], q))
+        cost += coupling.dist[anchor][layout[order[i]]]
+        used.add(layout[order[i]])
+    return layout, cost
 
 
 def _without_least_used(
@@ -267,12 +382,17 @@ def best_routing(
         ``(initial_layout, routed)`` of the trial with the fewest SWAPs (earliest on ties).
     """
     trials = max(1, trials)
+    starts: list[list[int]] = []
+    as_is = 0
     if fixed_layout is None:
-        exact = exact_embedding(skeleton, coupling)
+        chain = chain_layout(skeleton, coupling)
+        exact = chain[0] if chain and chain[1] else exact_embedding(skeleton, coupling)
         if exact is not None:
             return exact, route(skeleton, coupling, exact, random.Random(seed))
+        if chain is not None:
+            starts.append(chain[0])  # kept as it is: refining would undo the path
+    as_is = len(starts)
     backward = skeleton.reversed() if fixed_layout is None and refinements else None
-    starts: list[list[int]] = []
     if fixed_layout is None:
         starts.append(greedy_layout(skeleton, coupling))
         for drop in (1, 2):
@@ -289,7 +409,7 @@ def best_routing(
             layout = starts[trial]
         else:
             layout = random_compact_layout(skeleton.n_logical, coupling, rng)
-        if backward is not None:
+        if backward is not None and trial >= as_is:
             for _ in range(refinements):
                 layout = route(skeleton, coupling, layout, rng, record=False).final_layout
                 layout = route(backward, coupling, layout, rng, record=False).final_layout

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 
 import cirq
 
-from cirq_iqm_ext.compiler.decompose import flatten
+from cirq_iqm_ext.compiler.decompose import flatten_counted
 from cirq_iqm_ext.compiler.itemise import (
     SWAP_MATRIX,
     Itemizer,
@@ -87,6 +87,9 @@ class CompileOptions:
         qubit_subset: The device qubits (or names) the circuit may use, if restricted.
         seed: Seeds layout trials and tie-breaking.
         trial_scale: Multiplies the number of layout trials (2 at level 3).
+        short_forms: Level 2: decompose doubly controlled gates into their shortest forms (6-CZ
+            Toffoli), which use all three pairs and so may need more routing (the driver tries
+            both and keeps the fewer CZ).
         existing_moves: Star devices: what to do with MOVEs already in the input.
         lookahead: Star devices: the MOVE pass's look-ahead window.
     """
@@ -96,6 +99,7 @@ class CompileOptions:
     qubit_subset: tuple[cirq.Qid | str, ...] | None = None
     seed: int = 0
     trial_scale: int = 1
+    short_forms: bool = False
     existing_moves: str = "keep"
     lookahead: int = DEFAULT_LOOKAHEAD
 
@@ -116,6 +120,7 @@ class Compilation:
         on_device_qubits: The circuit is written on device qubits: never placed or routed.
         edges: Coupled pairs of ``physical`` indices.
         operations: The flattened operations, one per item of :func:`itemise`.
+        short_forms_used: How many gates :func:`itemise` decomposed into a short form.
         items: The items of the current stage.
         terminal: Terminal measurements held back from routing.
         wire: Logical qubit -> wire after the input's SWAPs were elided.
@@ -144,6 +149,7 @@ class Compilation:
     final_layout: Sequence[int] = ()
     initial_mapping: dict[cirq.Qid, cirq.Qid] = field(default_factory=dict)
     final_mapping: dict[cirq.Qid, cirq.Qid] = field(default_factory=dict)
+    short_forms_used: int = 0
 
 
 def prepare(
@@ -183,13 +189,25 @@ def itemise(form: Compilation) -> Compilation:
         CircuitValidationError: A circuit on device qubits uses an uncoupled pair, or a classical
             control reads no single-qubit measurement.
     """
-    operations = flatten(form.circuit)
+    # The shortest forms of doubly controlled gates need all their pairs coupled: only for
+    # placed (routed) qubits, at level 2 (level 0 translates each gate as Cirq does, and
+    # level 1 has no block resynthesis to make the routing SWAPs cheap).
+    options = form.options
+    short_forms = options.short_forms and options.level >= 2 and not form.on_device_qubits
+    operations, short_forms_used = flatten_counted(form.circuit, short_forms=short_forms)
     itemizer = Itemizer({q: i for i, q in enumerate(form.logical)})
     items = [itemizer.item(op) for op in operations]
     if form.on_device_qubits:
         check_coupled_pairs(items, form.edges, form.physical, form.device)
     identity = list(range(len(form.logical)))
-    return replace(form, operations=operations, items=items, wire=identity, relabel=list(identity))
+    return replace(
+        form,
+        operations=operations,
+        items=items,
+        wire=identity,
+        relabel=list(identity),
+        short_forms_used=short_forms_used,
+    )
 
 
 def optimise_logical(form: Compilation) -> Compilation:

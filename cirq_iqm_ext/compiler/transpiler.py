@@ -7,7 +7,9 @@ Optimisation levels (one meaning everywhere, :data:`OPTIMIZATION_LEVELS`):
   resynthesised across operations; waits and barriers are kept. The sampler's default.
 * ``1`` — also merge adjacent single-qubit gates into one pulse and drop negligible ones.
 * ``2`` — also resynthesise two-qubit blocks, absorb SWAPs into the final mapping and try several
-  layouts. The default of :func:`transpile`.
+  layouts; doubly controlled gates (Toffoli, ``CCZ``, ``CSWAP``) are compiled both in their
+  6-CZ forms (which use all three pairs) and in Cirq's nearest-neighbour ones, keeping the fewer
+  CZ. The default of :func:`transpile`.
 * ``3`` — also spend more layout and routing trials (the best of several seeds).
 
 At every level: barriers are honoured (nothing is moved or merged across one), waits are kept, a
@@ -214,20 +216,40 @@ def _compile_star(
 def _compile_best(
     circuit: cirq.AbstractCircuit, device: IQMDevice, options: CompileOptions
 ) -> Compilation:
-    """Levels 0-2 compile once; level 3 keeps the fewest-CZ result of ``LEVEL3_SEEDS`` seeds, each
-    at level 2 with twice the layout trials."""
-    if options.level < 3:
+    """Levels 0-1 compile once; level 2 keeps the fewer-CZ result of the two decompositions of
+    doubly controlled gates (:func:`_compile_either_form`); level 3 keeps the fewest-CZ result of
+    ``LEVEL3_SEEDS`` seeds, each as level 2 with twice the layout trials."""
+    if options.level < 2:
         return _compile(circuit, device, options)
+    if options.level == 2:
+        return _compile_either_form(circuit, device, options)
     best: Compilation | None = None
     best_cz = 0
     for k in range(LEVEL3_SEEDS):
         trial = replace(options, level=2, seed=options.seed + k, trial_scale=2)
-        compiled = _compile(circuit, device, trial)
-        n_cz = sum(1 for op in compiled.circuit.all_operations() if len(op.qubits) == 2)
+        compiled = _compile_either_form(circuit, device, trial)
+        n_cz = _cz_count(compiled)
         if best is None or n_cz < best_cz:
             best, best_cz = compiled, n_cz
     assert best is not None
     return best
+
+
+def _compile_either_form(
+    circuit: cirq.AbstractCircuit, device: IQMDevice, options: CompileOptions
+) -> Compilation:
+    """Level 2: doubly controlled gates in their 6-CZ forms, and, when there were any, also in
+    Cirq's nearest-neighbour forms (8 CZ on two pairs, which can need fewer SWAPs); the fewer
+    CZ wins (the short forms on a tie)."""
+    short = _compile(circuit, device, replace(options, short_forms=True))
+    if not short.short_forms_used:
+        return short
+    near = _compile(circuit, device, replace(options, short_forms=False))
+    return near if _cz_count(near) < _cz_count(short) else short
+
+
+def _cz_count(compiled: Compilation) -> int:
+    return sum(1 for op in compiled.circuit.all_operations() if len(op.qubits) == 2)
 
 
 def _compile(
