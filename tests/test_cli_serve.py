@@ -108,3 +108,31 @@ def test_a_port_in_use_is_exit_1_with_a_message(capsys):
         port = busy.getsockname()[1]
         assert main(["serve", "--port", str(port)]) == 1
     assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
+
+
+def test_a_locked_state_dir_is_exit_1_with_one_line(tmp_path, capsys):
+    from cirq_iqm_ext.server import EmbeddedServer
+
+    with EmbeddedServer("adonis", state_dir=str(tmp_path)):
+        assert main(["serve", "--state-dir", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("cirq-iqm-ext serve: ")
+    assert str(tmp_path) in err and "Traceback" not in err
+
+
+def test_a_state_dir_that_is_a_file_is_exit_1_with_one_line(tmp_path, capsys):
+    file = tmp_path / "not-a-dir"
+    file.write_text("x")
+    assert main(["serve", "--state-dir", str(file)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "file" in err and "Traceback" not in err
+
+
+def test_connection_limits_reach_the_server():
+    args = build_parser().parse_args(
+        ["serve", "--max-connections", "8", "--connection-timeout", "2.5"]
+    )
+    assert (args.max_connections, args.connection_timeout) == (8, 2.5)
+    for bad in (["--max-connections", "0"], ["--connection-timeout", "-1"]):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(["serve", *bad])

@@ -52,6 +52,19 @@ def _add_serve_network(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-queue", type=int, default=1000, help="jobs waiting before 503 (default 1000)"
     )
+    parser.add_argument(
+        "--max-connections",
+        type=arguments.positive_int,
+        default=256,
+        help="connections served at once; over it idle ones are closed first (default 256)",
+    )
+    parser.add_argument(
+        "--connection-timeout",
+        type=arguments.positive_float,
+        default=120.0,
+        metavar="SECONDS",
+        help="time a request may take to arrive whole, not per read (default 120)",
+    )
 
 
 def _add_serve_machine(parser: argparse.ArgumentParser) -> None:
@@ -138,7 +151,7 @@ def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 def _run_server(
     args: argparse.Namespace, parser: argparse.ArgumentParser, stop: threading.Event
 ) -> int:
-    from cirq_iqm_ext.server import EmbeddedServer, load_architecture
+    from cirq_iqm_ext.server import EmbeddedServer, StateDirError, load_architecture
 
     try:
         architecture = load_architecture(args.architecture)
@@ -170,11 +183,16 @@ def _run_server(
         state_dir=args.state_dir,
         workers=args.workers,
         max_queue=args.max_queue,
+        max_connections=args.max_connections,
+        connection_timeout=args.connection_timeout,
         delay=args.delay,
         dynamic=args.dynamic,
     )
     try:
         server.start()
+    except StateDirError as error:  # locked by another server, a file, a damaged database
+        print(f"cirq-iqm-ext serve: {error}", file=sys.stderr)
+        return 1
     except OSError as error:
         reason = error.strerror or str(error)
         print(

@@ -9,5 +9,6 @@ from __future__ import annotations
 from cirq_iqm_ext.catalogue import load_architecture
 from cirq_iqm_ext.server.app import ServerConfig, create_app
 from cirq_iqm_ext.server.http import EmbeddedServer
+from cirq_iqm_ext.server.state_dir import StateDirError
 
-__all__ = ["EmbeddedServer", "ServerConfig", "create_app", "load_architecture"]
+__all__ = ["EmbeddedServer", "ServerConfig", "StateDirError", "create_app", "load_architecture"]

@@ -10,6 +10,7 @@ against ``max_circuit_duration_over_t2`` times the shortest T2, ``Idempotency-Ke
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -69,7 +70,7 @@ class Limits:
         shots, circuits = run_request.shots, len(run_request.circuits)
         if shots > self.max_shots:
             raise AdmissionError(
-                "limits", 400, f"shots must be at most {self.max_shots}, got {shots}"
+                "limits", 400, f"shots must be at most {self.max_shots}, got {_short(shots)}"
             )
         if circuits > self.max_circuits:
             raise AdmissionError(
@@ -77,6 +78,7 @@ class Limits:
                 400,
                 f"A job may have at most {self.max_circuits} circuits, got {circuits}",
             )
+        check_angles(run_request)
         total = circuits * shots
         if total > self.max_total_shots:
             raise AdmissionError(
@@ -85,6 +87,42 @@ class Limits:
                 f"circuits × shots must be at most {self.max_total_shots}, got "
                 f"{circuits} × {shots} = {total}",
             )
+
+
+#: Largest ``|angle_t|`` or ``|phase_t|`` in full turns the server runs. Beyond it a float
+#: cannot resolve a useful fraction of a turn (and ``2π·x`` may overflow), so such an angle is
+#: refused rather than run as something else.
+MAX_ABS_TURNS = 1e6
+#: Arguments that hold an angle in full turns.
+TURN_ARGS = ("angle_t", "phase_t")
+
+
+def check_angles(run_request: RunRequest) -> None:
+    """Refuses angles beyond :data:`MAX_ABS_TURNS` turns, naming the circuit and the argument.
+
+    Raises:
+        AdmissionError: ``kind="limits"``, status 400.
+    """
+    for index, circuit in enumerate(run_request.circuits):
+        for position, instruction in enumerate(circuit.instructions):
+            for name in TURN_ARGS:
+                value = instruction.args.get(name)
+                if isinstance(value, float) and abs(value) > MAX_ABS_TURNS:
+                    radians = "angle" if name == "angle_t" else "phase"
+                    raise AdmissionError(
+                        "limits",
+                        400,
+                        f'circuit {index} ("{circuit.name}"), instruction {position} '
+                        f"({instruction.name}): {name} = {value!r} turns ({radians} = "
+                        f"{value * 2 * math.pi!r} rad) is beyond ±{MAX_ABS_TURNS:g} turns; "
+                        "reduce it modulo one turn (2π)",
+                    )
+
+
+def _short(number: int) -> str:
+    """An integer for a message: a huge one by its digit count, not all its digits."""
+    text = str(number)
+    return text if len(text) <= 24 else f"an integer of {len(text)} digits"
 
 
 class Admission:
@@ -126,8 +164,11 @@ class Admission:
         idempotency_key: str | None,
         move_gate_validation: str = "strict",
         warnings: list[str] | None = None,
+        owner: str | None = None,
     ) -> tuple[Job, bool]:
         """Validates a run request, stores the job and queues it (the limits are checked before).
+
+        ``owner`` is the submitting identity; only it (or anyone, for ``None``) sees the job.
 
         The request's own ``move_gate_validation`` wins over the argument.
 
@@ -155,6 +196,7 @@ class Admission:
                 calibration.calibration_set_id,
                 idempotency_key=idempotency_key,
                 warnings=warnings,
+                owner=owner,
             )
         except IdempotencyConflictError as error:
             raise AdmissionError("idempotency", 409, str(error)) from None

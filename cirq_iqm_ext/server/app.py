@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import collections
 import threading
+import time
 from collections.abc import Iterable
 from typing import Any
 from uuid import UUID
@@ -55,6 +56,7 @@ from cirq_iqm_ext.server.routes_cocos_v1 import (
 )
 from cirq_iqm_ext.server.routes_iqm_server import IQMServerRoutes
 from cirq_iqm_ext.server.routes_oidc import MAX_FORM_BYTES, OIDCRoutes
+from cirq_iqm_ext.server.throttle import LoginThrottle
 from cirq_iqm_ext.simulation.simulator import CalibratedSimulator
 from cirq_iqm_ext.wire.models import QuantumArchitectureSpecification, RunRequest
 
@@ -110,7 +112,8 @@ class IQMServerApp:
         self.cocos_v1 = CocosV1Routes(self.core, self.auth, self.router.base)
         self.cocos_v1.add_to(self.router)
         if self.auth.issuer is not None:
-            OIDCRoutes(self.auth.issuer).add_to(self.router)
+            throttle = LoginThrottle(config.clock or time.monotonic)
+            OIDCRoutes(self.auth.issuer, throttle).add_to(self.router)
         self.stats: collections.Counter[str] = collections.Counter()
         self._stats_lock = threading.Lock()
 

@@ -24,6 +24,10 @@ from cirq_iqm_ext.wire.models import QuantumArchitectureSpecification
 DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024
 #: Server default of ``max_circuit_duration_over_t2`` when a request does not set it.
 DEFAULT_MAX_DURATION_OVER_T2 = 1.0
+#: Most HTTP connections served at once (well below the common ``ulimit -n 1024``).
+DEFAULT_MAX_CONNECTIONS = 256
+#: Seconds a connection may take to send one whole request.
+DEFAULT_CONNECTION_TIMEOUT = 120.0
 #: Noise settings of :class:`ServerConfig`.
 NOISE_MODES = ("calibration", "none")
 
@@ -55,8 +59,10 @@ class ServerConfig:
         noise: ``"calibration"`` simulates with the calibration's noise, ``"none"`` exactly.
         max_circuit_duration_over_t2: Used when a request does not set it (``0.0`` disables).
         max_total_shots: Largest circuits × shots of one job.
-        max_density_qubits: Noisy blocks up to this size use an exact density matrix.
-        max_trajectories: Most Monte-Carlo trajectories per circuit for larger noisy blocks.
+        max_density_qubits: Noisy blocks up to this size may be simulated as an exact density
+            matrix (when a measured cost model finds it cheaper than one trajectory per shot).
+        max_trajectories: Most Monte-Carlo trajectories (one per shot) a noisy circuit may need;
+            a circuit needing more fails instead of sharing trajectories between shots.
         state_dir: Directory of the SQLite job database (``None``: jobs live in memory only).
         workers: Simulation threads.
         max_queue: Most jobs waiting for a worker; beyond, ``POST jobs`` answers 503.
@@ -73,6 +79,11 @@ class ServerConfig:
         feedback_groups: Groups of qubits whose ``cc_prx`` can use each other's measurements
             (``None``: one group of all qubits). Served to clients as IQM's channel properties
             and checked on submission.
+        max_connections: Most HTTP connections served at once; beyond, the oldest idle
+            keep-alive connection is closed to make room, or the newcomer gets 503 when every
+            connection is busy (the embedded HTTP server; default 256).
+        connection_timeout: Seconds each request may take to arrive whole, from the moment its
+            connection is idle: a total deadline, not one per read (default 120).
     """
 
     architecture: str | Path | Mapping[str, Any] | QuantumArchitectureSpecification = "adonis"
@@ -104,6 +115,8 @@ class ServerConfig:
     delay: bool = True
     dynamic: bool = True
     feedback_groups: Sequence[Iterable[str]] | None = None
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    connection_timeout: float = DEFAULT_CONNECTION_TIMEOUT
 
     def __repr__(self) -> str:
         # Never show the token or passwords.

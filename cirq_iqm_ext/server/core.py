@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -31,6 +30,7 @@ from cirq_iqm_ext.server.architecture import (
 )
 from cirq_iqm_ext.server.config import NOISE_MODES, ServerConfig
 from cirq_iqm_ext.server.jobs import Job, JobStore, QueueFullError, Worker
+from cirq_iqm_ext.server.state_dir import StateDirLock, prepare_state_dir
 from cirq_iqm_ext.simulation.simulator import CalibratedSimulator
 from cirq_iqm_ext.wire.models import QuantumArchitectureSpecification, RunRequest, RunResult
 from cirq_iqm_ext.wire.validation import allows_dynamic_circuits
@@ -94,8 +94,18 @@ class ServerCore:
             calibration = load_calibration(extra)
             self.calibrations.setdefault(calibration.calibration_set_id, calibration)
         self.default_calibration = default
-        state_path = Path(config.state_dir) / "jobs.sqlite3" if config.state_dir else None
-        self.store = JobStore(config.cocos_version, state_path)
+        self._state_lock: StateDirLock | None = None
+        state_path = None
+        if config.state_dir:
+            # One server per state dir: checked and locked before the database is touched.
+            state_dir = prepare_state_dir(config.state_dir)
+            self._state_lock = StateDirLock(state_dir)
+            state_path = state_dir / "jobs.sqlite3"
+        try:
+            self.store = JobStore(config.cocos_version, state_path)
+        except BaseException:
+            self._release_state_dir()
+            raise
         self.simulators = _simulators(config, default, self.calibrations)
         self.worker = Worker(
             self.store, self.simulators, job_delay=config.job_delay, max_queue=config.max_queue
@@ -136,6 +146,11 @@ class ServerCore:
         self.store.release_waiters()
         self.worker.stop()
         self.store.close()
+        self._release_state_dir()
+
+    def _release_state_dir(self) -> None:
+        if self._state_lock is not None:
+            self._state_lock.release()
 
     # What is served -------------------------------------------------------------------------------
 
@@ -175,8 +190,11 @@ class ServerCore:
         idempotency_key: str | None,
         move_gate_validation: str = "strict",
         warnings: list[str] | None = None,
+        owner: str | None = None,
     ) -> tuple[Job, bool]:
         """Admits a job: limits, calibration set, validation, duration, idempotency, queue.
+
+        ``owner`` is the submitting identity (see :meth:`check_owner`).
 
         Returns:
             The job and whether it was created now (``False``: an idempotent repeat).
@@ -198,7 +216,16 @@ class ServerCore:
             idempotency_key=idempotency_key,
             move_gate_validation=move_gate_validation,
             warnings=warnings,
+            owner=owner,
         )
+
+    def check_owner(self, job_id: UUID, identity: str | None) -> None:
+        """Passes when ``identity`` may see the job (its submitter, or anyone for an unowned job).
+
+        Raises:
+            UnknownJobError: Someone else's job (an unknown id passes; its lookup answers 404).
+        """
+        self.store.check_owner(job_id, identity)
 
     def status_dict(self, job_id: UUID, *, wait: float = 0.0) -> dict[str, Any]:
         """The v1 status body of a job, held up to ``wait`` seconds for a change.
@@ -208,21 +235,21 @@ class ServerCore:
         """
         return self.store.status_dict(job_id, wait=wait)
 
-    def result(self, job_id: UUID) -> RunResult:
-        """A snapshot of a job and, when ready, its measurements.
+    def result(self, job_id: UUID, *, measurements: bool = True) -> RunResult:
+        """A snapshot of a job and, when ready and asked for, its measurements.
 
         Raises:
             UnknownJobError: Unknown id.
         """
-        return self.store.run_result(job_id)
+        return self.store.run_result(job_id, measurements=measurements)
 
-    def result_dict(self, job_id: UUID) -> dict[str, Any]:
-        """The v1 result body of a job (measurements as lists).
+    def result_dict(self, job_id: UUID, *, measurements: bool = True) -> dict[str, Any]:
+        """The v1 result body of a job (measurements as lists, or ``None`` when not asked for).
 
         Raises:
             UnknownJobError: Unknown id.
         """
-        return self.store.result_dict(job_id)
+        return self.store.result_dict(job_id, measurements=measurements)
 
     def packed_measurements(self, job_id: UUID) -> list[dict[str, Any]] | None:
         """A ready job's measurements in the packed format (``None`` while not ready).
@@ -231,6 +258,14 @@ class ServerCore:
             UnknownJobError: Unknown id.
         """
         return self.store.packed_measurements(job_id)
+
+    def measurement_arrays(self, job_id: UUID) -> list[dict[str, Any]] | None:
+        """A ready job's measurements as stored arrays (``None`` while not ready).
+
+        Raises:
+            UnknownJobError: Unknown id.
+        """
+        return self.store.measurement_arrays(job_id)
 
     def counts_dict(self, job_id: UUID) -> dict[str, Any]:
         """The v1 counts body of a job.

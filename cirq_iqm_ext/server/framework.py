@@ -30,9 +30,11 @@ REASONS = {
     401: "Unauthorized",
     404: "Not Found",
     405: "Method Not Allowed",
+    408: "Request Timeout",
     409: "Conflict",
     411: "Length Required",
     413: "Content Too Large",
+    429: "Too Many Requests",
     500: "Internal Server Error",
     503: "Service Unavailable",
 }
@@ -244,12 +246,9 @@ def read_body(request: Request, limit: int) -> bytes:
         if "chunked" in (request.header("Transfer-Encoding") or "").lower():
             raise HTTPError(411, "Chunked request bodies are not supported; send Content-Length")
         return b""
-    try:
-        length = int(raw_length)
-        if length < 0:
-            raise ValueError
-    except ValueError:
-        raise HTTPError(400, f"Invalid Content-Length header: {raw_length!r}") from None
+    if not (raw_length.isascii() and raw_length.isdigit()):  # int() would take "+4", "4_2"
+        raise HTTPError(400, f"Invalid Content-Length header: {raw_length!r}")
+    length = int(raw_length)
     if length > limit:
         raise HTTPError(
             413, f"Request body of {length} bytes is larger than the limit of {limit} bytes"
@@ -258,7 +257,20 @@ def read_body(request: Request, limit: int) -> bytes:
     chunks = []
     remaining = length
     while remaining > 0:
-        chunk = stream.read(min(remaining, _READ_CHUNK))
+        try:
+            chunk = stream.read(min(remaining, _READ_CHUNK))
+        except OSError as error:  # TimeoutError included: the client stopped sending
+            # The client's doing, not a server fault: one line, no traceback.
+            logger.warning(
+                "The body of %s %s from %s stopped after %d of %d bytes (%s); dropped",
+                request.method,
+                request.path,
+                request.environ.get("REMOTE_ADDR", "?"),
+                length - remaining,
+                length,
+                type(error).__name__,
+            )
+            raise HTTPError(408, "The request body did not arrive in time") from None
         if not chunk:
             break
         chunks.append(chunk)

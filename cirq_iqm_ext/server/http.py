@@ -11,14 +11,26 @@ are parsed by a small reader (the standard library's ``email`` parser costs more
 app), each response goes out in one ``send`` (status line, headers and body together), the
 ``Date`` header is formatted once a second, and access logs are formatted only when debug logging
 is on.
+
+Hostile or unlucky clients are bounded (``ServerConfig.max_connections`` and
+``ServerConfig.connection_timeout``): every request must arrive whole (request line, headers and
+body) within ``connection_timeout`` seconds of the connection becoming idle, a total deadline
+rather than one per read, so trickling a byte now and then holds nothing; and at most
+``max_connections`` connections are served at once. A new connection beyond the cap first sheds
+the oldest idle keep-alive connection (then the oldest still sending its request); when every
+connection is busy in the app it is answered 503 at once. ``Content-Length`` must be digits only,
+and repeated ``Content-Length`` fields must agree (else 400), so this layer and the app can never
+read different lengths.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import ipaddress
 import json
 import logging
+import math
 import socket
 import socketserver
 import sys
@@ -26,13 +38,18 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from email.utils import formatdate
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
 from cirq_iqm_ext.server.app import IQMServerApp
-from cirq_iqm_ext.server.config import ServerConfig
+from cirq_iqm_ext.server.config import (
+    DEFAULT_CONNECTION_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS,
+    ServerConfig,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +58,63 @@ _DRAIN_LIMIT = 1 << 16
 #: Limits of the header reader (as :mod:`http.client`'s): line length and number of fields.
 _MAX_LINE = 65536
 _MAX_HEADERS = 100
+#: What a connection is doing, for shedding: idle ones go first, busy ones never.
+_IDLE, _READING, _BUSY = 0, 1, 2
+_SHED_ORDER = (_IDLE, _READING)
+#: The answer to a connection over the cap when none can be shed.
+_OVERLOADED = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+    b"Retry-After: 1\r\nConnection: close\r\nContent-Length: 62\r\n\r\n"
+    b'{"detail":"The server has too many connections; retry shortly"}'
+)
+
+
+class _FramingError(Exception):
+    """A request's ``Content-Length`` cannot be trusted (answered with 400)."""
+
+
+def content_length(values: list[str] | None) -> int:
+    """The one length that a request's ``Content-Length`` fields give (0 without any).
+
+    Raises:
+        _FramingError: A value that is not plain digits (``+426``, ``42_6``, ``-1``, ``0x1a``),
+            or repeated fields that differ.
+    """
+    if not values:
+        return 0
+    lengths = set()
+    for value in values:
+        for part in value.split(","):  # "426, 426" is a repeated field folded into one
+            part = part.strip()
+            if not (part.isascii() and part.isdigit()):
+                raise _FramingError(f"Invalid Content-Length header: {value!r}")
+            lengths.add(int(part))
+    if len(lengths) != 1:
+        raise _FramingError(f"Conflicting Content-Length headers: {', '.join(values)}")
+    return lengths.pop()
+
+
+class _DeadlineSocket(io.RawIOBase):
+    """The socket as a raw stream whose every receive ends by the connection's deadline.
+
+    A socket timeout counts per ``recv``; this one counts what is left of the deadline, so
+    trickled bytes cannot stretch a request forever.
+    """
+
+    def __init__(self, sock: socket.socket):
+        super().__init__()
+        self._sock = sock
+        self.deadline = time.monotonic() + DEFAULT_CONNECTION_TIMEOUT
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the connection's deadline passed")
+        self._sock.settimeout(left)
+        return self._sock.recv_into(buffer)
 
 
 class _HeaderError(Exception):
@@ -143,6 +217,17 @@ class _BodyReader(io.RawIOBase):
         super().__init__()
         self._stream = stream
         self.remaining = length
+        #: Set when reading failed (timeout, reset): the connection cannot be reused.
+        self.broken = False
+
+    def _read(self, size: int) -> bytes:
+        try:
+            # read1: what has arrived (at least a byte), so a stalled body still counts its bytes
+            return bytes(self._stream.read1(size))
+        except OSError:  # TimeoutError included
+            self.broken = True
+            self.remaining = 0
+            raise
 
     def readable(self) -> bool:
         return True
@@ -151,7 +236,7 @@ class _BodyReader(io.RawIOBase):
         if self.remaining <= 0:
             return 0
         size = min(len(buffer), self.remaining)
-        data = self._stream.read(size)
+        data = self._read(size)
         buffer[: len(data)] = data
         self.remaining -= len(data)
         if not data:
@@ -164,11 +249,11 @@ class _BodyReader(io.RawIOBase):
         size = min(size, self.remaining)
         if size <= 0:
             return b""
-        data = self._stream.read(size)
+        data = self._read(size)
         self.remaining -= len(data)
         if not data:
             self.remaining = 0
-        return bytes(data)
+        return data
 
 
 class WSGIRequestHandler(BaseHTTPRequestHandler):
@@ -177,12 +262,25 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
     server_version = "cirq-iqm-ext"
-    #: Idle keep-alive connections are closed after this many seconds.
-    timeout = 120
+    #: The socket timeout until :meth:`setup` replaces it by the server's total deadline.
+    timeout = DEFAULT_CONNECTION_TIMEOUT
     server: LoopbackHTTPServer
+
+    def setup(self) -> None:
+        """Sets up the streams; reads go through a deadline (see :class:`_DeadlineSocket`)."""
+        super().setup()
+        self.rfile.close()  # the plain stream is replaced (closing it releases its socket ref)
+        self._raw = _DeadlineSocket(self.connection)
+        self.rfile = io.BufferedReader(self._raw, 1 << 16)
+
+    def _set_state(self, state: int) -> None:
+        self.server.connection_state(state)
 
     def handle_one_request(self) -> None:
         """Reads one request and answers it through the app, whatever its method."""
+        self._raw.deadline = time.monotonic() + self.server.connection_timeout
+        self._set_state(_IDLE)
+        self.raw_requestline = b""
         try:
             self.raw_requestline = self.rfile.readline(65537)
             if len(self.raw_requestline) > 65536:
@@ -192,12 +290,21 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
             if not self.raw_requestline:
                 self.close_connection = True
                 return
+            self._set_state(_READING)
             if not self.parse_request():
                 return
             self._call_app()
         except (TimeoutError, ConnectionError, OSError) as error:
-            self.log_message("connection dropped: %r", error)
             self.close_connection = True
+            if isinstance(error, TimeoutError) and self.raw_requestline:
+                # A request begun and not finished in time: the client's fault, one line.
+                logger.warning(
+                    "Closed the connection from %s: its request did not arrive whole within %g s",
+                    self.client_address[0],
+                    self.server.connection_timeout,
+                )
+            else:
+                self.log_message("connection dropped: %r", error)
 
     def parse_request(self) -> bool:
         """Parses the request line (as the standard library does) and the headers (faster).
@@ -321,11 +428,12 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
 
     def _call_app(self) -> None:
         try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            length = 0  # the app reports the bad header; nothing is read, so close afterwards
-            self.close_connection = True
-        body = _BodyReader(self.rfile, max(length, 0))
+            length = content_length(self.headers.get_all("Content-Length"))
+        except _FramingError as error:
+            # Framing that cannot be trusted: the body's end is unknown, so answer and hang up.
+            self.send_error(HTTPStatus.BAD_REQUEST, str(error))
+            return
+        body = _BodyReader(self.rfile, length)
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
             self.close_connection = True  # the app refuses it, and the body cannot be skipped
         response: dict[str, Any] = {}
@@ -337,7 +445,11 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
             response["headers"] = headers
             return lambda data: None  # the legacy write() callable; the app never uses it
 
-        result: Iterable[bytes] = self.server.app(self._environ(body), start_response)
+        environ = self._environ(body)
+        if "CONTENT_LENGTH" in environ:
+            environ["CONTENT_LENGTH"] = str(length)  # the one value, however it was sent
+        self._set_state(_BUSY)
+        result: Iterable[bytes] = self.server.app(environ, start_response)
         try:
             payload = b"".join(result)
         finally:
@@ -345,7 +457,7 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
             if close is not None:
                 close()
         # An unread body would be parsed as the next request: drain a small one, else hang up.
-        if body.remaining > _DRAIN_LIMIT:
+        if body.broken or body.remaining > _DRAIN_LIMIT:
             self.close_connection = True
         elif body.remaining:
             body.read()
@@ -368,6 +480,7 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
             lines.append("Connection: close")
         lines.append("\r\n")
         head = "\r\n".join(lines).encode("latin-1", "strict")
+        self.connection.settimeout(self.server.connection_timeout)  # a reader that stalls
         self.wfile.write(head if self.command == "HEAD" else head + payload)
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -376,12 +489,24 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
             logger.debug("%s - %s", self.address_string(), format % args)
 
 
+@dataclass
+class _Connection:
+    """One open connection: its socket, what it is doing and since when."""
+
+    sock: socket.socket
+    state: int = _IDLE
+    since: float = field(default_factory=time.monotonic)
+    shed: bool = False
+
+
 class LoopbackHTTPServer(ThreadingHTTPServer):
-    """A threading HTTP server that tracks its connections so it can close them on shutdown.
+    """A threading HTTP server that tracks its connections, caps them and closes them on shutdown.
 
     Args:
         address: ``(host, port)``; an IPv6 host such as ``::1`` selects an IPv6 socket.
         app: The WSGI app to call.
+        max_connections: Most connections served at once (see the module docstring).
+        connection_timeout: Seconds each request may take to arrive whole.
     """
 
     daemon_threads = True
@@ -389,12 +514,26 @@ class LoopbackHTTPServer(ThreadingHTTPServer):
     allow_reuse_address = True
     block_on_close = False  # connection threads are tracked and joined by shutdown_all()
 
-    def __init__(self, address: tuple[str, int], app: Any):
+    def __init__(
+        self,
+        address: tuple[str, int],
+        app: Any,
+        *,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        connection_timeout: float = DEFAULT_CONNECTION_TIMEOUT,
+    ):
+        if max_connections < 1 or not connection_timeout > 0:
+            raise ValueError("max_connections must be >= 1 and connection_timeout > 0")
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         self.app = app
-        self._connections: dict[threading.Thread, socket.socket] = {}
+        self.max_connections = max_connections
+        self.connection_timeout = float(connection_timeout)
+        #: Connections shed and refused because of the cap (for monitoring and tests).
+        self.shed_count = self.refused_count = 0
+        self._connections: dict[threading.Thread, _Connection] = {}
         self._connections_lock = threading.Lock()
+        self._cap_warned_at = -math.inf
         super().__init__(address, WSGIRequestHandler)
 
     def server_bind(self) -> None:
@@ -404,8 +543,28 @@ class LoopbackHTTPServer(ThreadingHTTPServer):
         self.server_name = str(host)
         self.server_port = port
 
+    def connection_state(self, state: int) -> None:
+        """Records what the calling connection thread is doing (idle, reading, busy)."""
+        connection = self._connections.get(threading.current_thread())
+        if connection is not None and connection.state != state:
+            connection.state, connection.since = state, time.monotonic()
+
     def process_request(self, request: Any, client_address: Any) -> None:
-        """Serves a connection in a daemon thread and remembers it."""
+        """Serves a connection in a daemon thread and remembers it; applies the cap first."""
+        with self._connections_lock:
+            live = [c for c in self._connections.values() if not c.shed]
+            if len(live) >= self.max_connections and not self._shed_one(live):
+                self.refused_count += 1
+                self._warn_cap()
+                refuse = True
+            else:
+                refuse = False
+        if refuse:
+            with contextlib.suppress(OSError):
+                request.settimeout(0.5)
+                request.sendall(_OVERLOADED)
+            self.shutdown_request(request)
+            return
         thread = threading.Thread(
             target=self._serve_connection,
             args=(request, client_address),
@@ -413,8 +572,31 @@ class LoopbackHTTPServer(ThreadingHTTPServer):
             daemon=True,
         )
         with self._connections_lock:
-            self._connections[thread] = request
+            self._connections[thread] = _Connection(request)
         thread.start()
+
+    def _shed_one(self, live: list[_Connection]) -> bool:
+        """Hangs up the oldest idle connection, else the oldest still sending (lock held)."""
+        for state in _SHED_ORDER:
+            candidates = [c for c in live if c.state == state]
+            if candidates:
+                victim = min(candidates, key=lambda c: c.since)
+                victim.shed = True
+                with contextlib.suppress(OSError):
+                    victim.sock.shutdown(socket.SHUT_RDWR)
+                self.shed_count += 1
+                self._warn_cap()
+                return True
+        return False
+
+    def _warn_cap(self) -> None:
+        now = time.monotonic()
+        if now - self._cap_warned_at >= 60:  # at most once a minute: a flood must not flood logs
+            self._cap_warned_at = now
+            logger.warning(
+                "%d connections open (the cap): shedding idle ones, refusing when all are busy",
+                self.max_connections,
+            )
 
     def _serve_connection(self, request: Any, client_address: Any) -> None:
         try:
@@ -430,10 +612,10 @@ class LoopbackHTTPServer(ThreadingHTTPServer):
         """Hangs up every open connection and joins the connection threads."""
         with self._connections_lock:
             connections = list(self._connections.items())
-        for _thread, sock in connections:
+        for _thread, connection in connections:
             with contextlib.suppress(OSError):  # already closed by the client
-                sock.shutdown(socket.SHUT_RDWR)
-        for thread, _sock in connections:
+                connection.sock.shutdown(socket.SHUT_RDWR)
+        for thread, _connection in connections:
             thread.join(timeout)
 
 
@@ -530,10 +712,16 @@ class EmbeddedServer:
             return self
         app = IQMServerApp(self.config)
         try:
-            server = LoopbackHTTPServer((self._host, self._port), app)
+            server = LoopbackHTTPServer(
+                (self._host, self._port),
+                app,
+                max_connections=self.config.max_connections,
+                connection_timeout=self.config.connection_timeout,
+            )
         except BaseException:
             app.close()
             raise
+        _warn_if_exposed(server, app)
         # The workers start once the port is bound: a failed bind leaves no thread behind.
         app.start()
         self._app, self._server = app, server
@@ -565,3 +753,19 @@ class EmbeddedServer:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+def _warn_if_exposed(server: LoopbackHTTPServer, app: IQMServerApp) -> None:
+    """Warns when the server listens beyond this machine and anyone may use it."""
+    host = str(server.server_address[0])
+    try:
+        loopback = ipaddress.ip_address(host.partition("%")[0]).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback and not app.auth.enabled:
+        logger.warning(
+            "Listening on %s without a token: anyone who can reach this address can submit, "
+            "read and delete jobs; set a token (--token) or users (--auth-user), or listen on "
+            "127.0.0.1",
+            host,
+        )

@@ -14,6 +14,7 @@ Nothing here knows about HTTP; the WSGI app turns the store's answers and errors
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import io
 import json
@@ -30,6 +31,7 @@ from uuid import UUID, uuid4
 
 import numpy as np
 
+from cirq_iqm_ext.server.state_dir import StateDirError, prepare_state_dir
 from cirq_iqm_ext.wire.models import Metadata, RunRequest, RunResult, RunStatus, Status
 from cirq_iqm_ext.wire.packed import pack_bits
 
@@ -37,6 +39,9 @@ logger = logging.getLogger(__name__)
 
 #: One circuit's measurements: key -> [shot][qubit] of 0/1 (a list or a 2-D numpy array).
 MeasurementDict = dict[str, Any]
+
+#: Bytes of packed results kept for repeated fetches (least recently used dropped first).
+PACKED_CACHE_BYTES = 64 * 1024 * 1024
 
 _FINAL = frozenset({Status.READY, Status.FAILED, Status.ABORTED, Status.DELETED})
 
@@ -90,6 +95,9 @@ class Job:
     measurements: list[MeasurementDict] | None = None
     message: str | None = None
     warnings: list[str] = field(default_factory=list)
+    #: The identity that submitted the job (``None``: submitted without authentication, so
+    #: everyone's).
+    owner: str | None = None
     # Set on abort (or worker shutdown): a worker waiting through the job delay wakes up at once.
     wake: threading.Event = field(default_factory=threading.Event)
 
@@ -113,8 +121,12 @@ class JobStore:
         # Notified on every status change, for long-polling status requests.
         self._changed = threading.Condition(self._lock)
         self._jobs: dict[UUID, Job] = {}
-        self._packed: dict[UUID, list[dict[str, Any]]] = {}
-        self._lists: dict[UUID, list[dict[str, list[list[int]]]]] = {}
+        # Packed results are small (a bit per measured qubit and shot), so a bounded number of
+        # bytes of them is kept; JSON lists are never kept (built per request, off the lock).
+        self._packed: collections.OrderedDict[UUID, tuple[int, list[dict[str, Any]]]] = (
+            collections.OrderedDict()
+        )
+        self._packed_bytes = 0
         self._released = False
         self._idempotency: dict[str, tuple[str, UUID]] = {}
         self._cocos_version = cocos_version
@@ -125,43 +137,59 @@ class JobStore:
     # Persistence --------------------------------------------------------------------------------
 
     def _open(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.execute(
-            "CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, seq INTEGER, request TEXT, "
-            "calibration_set_id TEXT, status TEXT, timestamps TEXT, message TEXT, warnings TEXT, "
-            "measurements BLOB)"
-        )
-        db.execute(
-            "CREATE TABLE IF NOT EXISTS idempotency (key TEXT PRIMARY KEY, fingerprint TEXT, "
-            "job_id TEXT)"
-        )
-        self._db = db
-        for row in db.execute(
+        prepare_state_dir(path.parent)
+        try:
+            self._db = _connect(path)
+            self._load(path)
+        except sqlite3.Error as error:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+            what = "a directory" if path.is_dir() else f"not a usable job database ({error})"
+            raise StateDirError(
+                f"The job database {path} is {what}; move it aside to start with an empty one"
+            ) from None
+
+    def _load(self, path: Path) -> None:
+        """Loads every job row; a row that cannot be read is quarantined, not fatal."""
+        assert self._db is not None
+        db = self._db
+        rows = db.execute(
             "SELECT id, request, calibration_set_id, status, timestamps, message, warnings, "
-            "measurements FROM jobs ORDER BY seq"
-        ):
-            job_id, request, cal_id, status, stamps, message, warnings, blob = row
-            request_dict = json.loads(request)
-            job = Job(
-                id=UUID(job_id),
-                request=RunRequest.from_dict(request_dict),
-                request_dict=request_dict,
-                calibration_set_id=UUID(cal_id),
-                status=Status(status),
-                timestamps=json.loads(stamps),
-                message=message,
-                warnings=json.loads(warnings),
-                measurements=_load_measurements(blob) if blob is not None else None,
-            )
+            "measurements, owner FROM jobs ORDER BY seq"
+        ).fetchall()
+        for row in rows:
+            try:
+                job = _job_from_row(row)
+            except Exception as error:  # anything a damaged row raises: keep the others
+                self._quarantine(path, row[0], f"{type(error).__name__}: {error}")
+                continue
             self._jobs[job.id] = job
         for key, fingerprint, job_id in db.execute(
             "SELECT key, fingerprint, job_id FROM idempotency"
-        ):
-            if UUID(job_id) in self._jobs:
-                self._idempotency[key] = (fingerprint, UUID(job_id))
+        ).fetchall():
+            try:
+                known = UUID(str(job_id))
+            except ValueError:
+                continue
+            if known in self._jobs:
+                self._idempotency[key] = (fingerprint, known)
+
+    def _quarantine(self, path: Path, job_id: Any, reason: str) -> None:
+        """Moves a job row that cannot be loaded into the ``quarantine`` table, and says so."""
+        assert self._db is not None
+        reason = reason.splitlines()[0][:300] if reason else "unreadable"
+        logger.warning(
+            "Job %s in %s cannot be loaded (%s); moved to its quarantine table",
+            job_id,
+            path,
+            reason,
+        )
+        self._db.execute(
+            "INSERT INTO quarantine SELECT *, ?, ? FROM jobs WHERE id IS ?",
+            (reason, utc_timestamp(), job_id),
+        )
+        self._db.execute("DELETE FROM jobs WHERE id IS ?", (job_id,))
 
     def _save(self, job: Job, *, measurements: bool = False) -> None:
         """Writes a job's row (call with the lock held)."""
@@ -170,8 +198,8 @@ class JobStore:
         blob = _dump_measurements(job.measurements) if measurements and job.measurements else None
         self._db.execute(
             "INSERT INTO jobs (id, seq, request, calibration_set_id, status, timestamps, message, "
-            "warnings, measurements) VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs), "
-            "?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET status=excluded.status, "
+            "warnings, measurements, owner) VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM "
+            "jobs), ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET status=excluded.status, "
             "timestamps=excluded.timestamps, message=excluded.message, "
             "warnings=excluded.warnings, measurements=COALESCE(excluded.measurements, "
             "jobs.measurements)",
@@ -184,6 +212,7 @@ class JobStore:
                 job.message,
                 json.dumps(job.warnings),
                 blob,
+                job.owner,
             ),
         )
 
@@ -240,8 +269,7 @@ class JobStore:
             job.status = Status.DELETED
             job.measurements = None
             job.wake.set()
-            self._packed.pop(job_id, None)
-            self._lists.pop(job_id, None)
+            self._drop_packed(job_id)
             self._save(job)
             if self._db is not None:
                 self._db.execute("UPDATE jobs SET measurements = NULL WHERE id = ?", (str(job_id),))
@@ -275,14 +303,17 @@ class JobStore:
         *,
         idempotency_key: str | None = None,
         warnings: list[str] | None = None,
+        owner: str | None = None,
     ) -> tuple[Job, bool]:
         """Stores a new job, or returns the job an earlier request with the same key created.
 
         Args:
             request: The parsed and validated request.
             calibration_set_id: The calibration set the job runs with.
-            idempotency_key: The client's ``Idempotency-Key`` header, if any.
+            idempotency_key: The client's ``Idempotency-Key`` header, if any; keys are separate
+                per owner, so one user's key never finds another user's job.
             warnings: Warnings to report with the job.
+            owner: The identity submitting the job (``None``: everyone's).
 
         Returns:
             The job and whether it was created now (``False`` for an idempotent repeat).
@@ -292,9 +323,13 @@ class JobStore:
         """
         request_dict = request.to_dict()
         fingerprint = request_fingerprint(request_dict)
+        stored_key = idempotency_key
+        if idempotency_key is not None and owner is not None:
+            # A header value holds no newline, so the owner's prefix cannot be forged.
+            stored_key = f"{owner}\n{idempotency_key}"
         with self._lock:
-            if idempotency_key is not None and idempotency_key in self._idempotency:
-                previous_fingerprint, job_id = self._idempotency[idempotency_key]
+            if stored_key is not None and stored_key in self._idempotency:
+                previous_fingerprint, job_id = self._idempotency[stored_key]
                 if previous_fingerprint != fingerprint:
                     raise IdempotencyConflictError(
                         f"Idempotency-Key {idempotency_key!r} was already used for job {job_id} "
@@ -307,18 +342,33 @@ class JobStore:
                 request_dict=request_dict,
                 calibration_set_id=calibration_set_id,
                 warnings=list(warnings or ()),
+                owner=owner,
             )
             job.timestamps["job_start"] = utc_timestamp()
             self._jobs[job.id] = job
             self._save(job)
-            if idempotency_key is not None:
-                self._idempotency[idempotency_key] = (fingerprint, job.id)
+            if stored_key is not None:
+                self._idempotency[stored_key] = (fingerprint, job.id)
                 if self._db is not None:
                     self._db.execute(
                         "INSERT OR REPLACE INTO idempotency VALUES (?, ?, ?)",
-                        (idempotency_key, fingerprint, str(job.id)),
+                        (stored_key, fingerprint, str(job.id)),
                     )
             return job, True
+
+    def check_owner(self, job_id: UUID, identity: str | None) -> None:
+        """Passes when ``identity`` may see the job: its owner, or anyone for an unowned job.
+
+        An unknown id passes too: the lookup that follows answers for it.
+
+        Raises:
+            UnknownJobError: The job belongs to someone else (the answer an unknown id gets, so
+                nobody learns which ids exist).
+        """
+        with self._lock:
+            job = self._jobs.get(job_id)
+        if job is not None and job.owner is not None and job.owner != identity:
+            raise UnknownJobError(str(job_id))
 
     def _get(self, job_id: UUID) -> Job:
         job = self._jobs.get(job_id)
@@ -344,8 +394,16 @@ class JobStore:
                 self._changed.wait_for(lambda: job.status != seen or self._released, timeout=wait)
             return RunStatus(job.status, job.message, tuple(job.warnings)).to_dict()
 
-    def run_result(self, job_id: UUID) -> RunResult:
+    def run_result(self, job_id: UUID, *, measurements: bool = True) -> RunResult:
         """A snapshot of a job as the result model; measurements (JSON lists) only when ready.
+
+        The snapshot is taken under the store lock; the lists are built after releasing it
+        (the arrays are never mutated), so a large result never holds up other requests.
+
+        Args:
+            job_id: The job.
+            measurements: ``False`` leaves the measurements out (``None``) even when ready, for
+                status answers and packed results that do not need the lists.
 
         Raises:
             UnknownJobError: Unknown id.
@@ -358,36 +416,34 @@ class JobStore:
                 cocos_version=self._cocos_version,
                 timestamps=dict(job.timestamps),
             )
-            return RunResult(
-                status=job.status,
-                metadata=metadata,
-                measurements=self._as_lists(job) if job.status == Status.READY else None,
-                message=job.message,
-                warnings=tuple(job.warnings),
-            )
+            status, message, warnings = job.status, job.message, tuple(job.warnings)
+            arrays = job.measurements if measurements and status == Status.READY else None
+        lists = None
+        if arrays is not None:
+            lists = [{key: _tolist(shots) for key, shots in circuit.items()} for circuit in arrays]
+        return RunResult(
+            status=status,
+            metadata=metadata,
+            measurements=lists,
+            message=message,
+            warnings=warnings,
+        )
 
-    def result_dict(self, job_id: UUID) -> dict[str, Any]:
+    def result_dict(self, job_id: UUID, *, measurements: bool = True) -> dict[str, Any]:
         """The body of ``GET jobs/{id}`` (PROTOCOL.md §3.4).
+
+        Args:
+            job_id: The job.
+            measurements: ``False`` leaves ``measurements`` ``None`` (the caller adds them packed).
 
         Raises:
             UnknownJobError: Unknown id.
         """
-        result = self.run_result(job_id)
+        result = self.run_result(job_id, measurements=measurements)
         out = result.to_dict()
         if result.status != Status.READY:
             del out["measurements"]  # a v1 server sends measurements only with a ready job
         return out
-
-    def _as_lists(self, job: Job) -> list[dict[str, list[list[int]]]]:
-        """JSON lists of a ready job's measurements (cached; never mutated afterwards)."""
-        cached = self._lists.get(job.id)
-        if cached is None:
-            cached = [
-                {key: _tolist(shots) for key, shots in circuit.items()}
-                for circuit in job.measurements or []
-            ]
-            self._lists[job.id] = cached
-        return cached
 
     def release_waiters(self) -> None:
         """Answers every held status request now (the server is shutting down)."""
@@ -396,11 +452,11 @@ class JobStore:
             self._changed.notify_all()
 
     def packed_measurements(self, job_id: UUID) -> list[dict[str, Any]] | None:
-        """The measurements of a ready job in the packed format (computed once, then cached).
+        """The measurements of a ready job in the packed format (cached within a byte budget).
 
         Each circuit maps a key to ``{"shape": [shots, qubits], "bits": base64}``, where ``bits``
         are the row-major 0/1 values packed eight to a byte, most significant bit first
-        (``numpy.packbits``). ``None`` while the job is not ready.
+        (``numpy.packbits``). ``None`` while the job is not ready. Packing runs off the lock.
 
         Raises:
             UnknownJobError: Unknown id.
@@ -409,16 +465,40 @@ class JobStore:
             job = self._get(job_id)
             if job.status != Status.READY or job.measurements is None:
                 return None
-            cached = self._packed.get(job_id)
+            entry = self._packed.get(job_id)
+            if entry is not None:
+                self._packed.move_to_end(job_id)
+                return entry[1]
             measurements = job.measurements
-        if cached is None:
-            cached = [
-                {key: pack_bits(shots) for key, shots in circuit.items()}
-                for circuit in measurements
-            ]
-            with self._lock:
-                self._packed[job_id] = cached
-        return cached
+        packed = [
+            {key: pack_bits(shots) for key, shots in circuit.items()} for circuit in measurements
+        ]
+        size = sum(len(v["bits"]) for circuit in packed for v in circuit.values())
+        with self._lock:
+            if job.status == Status.READY and size <= PACKED_CACHE_BYTES:
+                self._drop_packed(job_id)
+                self._packed[job_id] = (size, packed)
+                self._packed_bytes += size
+                while self._packed_bytes > PACKED_CACHE_BYTES:
+                    _, (dropped, _) = self._packed.popitem(last=False)
+                    self._packed_bytes -= dropped
+        return packed
+
+    def _drop_packed(self, job_id: UUID) -> None:
+        """Forgets a job's packed result (call with the lock held)."""
+        entry = self._packed.pop(job_id, None)
+        if entry is not None:
+            self._packed_bytes -= entry[0]
+
+    def measurement_arrays(self, job_id: UUID) -> list[MeasurementDict] | None:
+        """A ready job's measurements as stored (never mutated), else ``None``.
+
+        Raises:
+            UnknownJobError: Unknown id.
+        """
+        with self._lock:
+            job = self._get(job_id)
+            return job.measurements if job.status == Status.READY else None
 
     def counts_dict(self, job_id: UUID) -> dict[str, Any]:
         """The body of ``GET jobs/{id}/counts``: per circuit, bitstring counts over all keys.
@@ -561,6 +641,64 @@ def _load_measurements(blob: bytes) -> list[MeasurementDict]:
         return [
             {key: data[f"c{c}_{n}"] for n, key in enumerate(keys)} for c, keys in enumerate(index)
         ]
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    """The job database at ``path`` with its tables (created when missing).
+
+    Raises:
+        sqlite3.Error: The file is not a database, is a directory, or cannot be written.
+    """
+    db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, seq INTEGER, request TEXT, "
+            "calibration_set_id TEXT, status TEXT, timestamps TEXT, message TEXT, warnings TEXT, "
+            "measurements BLOB, owner TEXT)"
+        )
+        columns = {row[1] for row in db.execute("PRAGMA table_info(jobs)")}
+        if "owner" not in columns:  # a database of an earlier version: its jobs are everyone's
+            db.execute("ALTER TABLE jobs ADD COLUMN owner TEXT")
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS idempotency (key TEXT PRIMARY KEY, fingerprint TEXT, "
+            "job_id TEXT)"
+        )
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS quarantine (id TEXT, seq INTEGER, request TEXT, "
+            "calibration_set_id TEXT, status TEXT, timestamps TEXT, message TEXT, warnings TEXT, "
+            "measurements BLOB, owner TEXT, reason TEXT, quarantined_at TEXT)"
+        )
+    except sqlite3.Error:
+        db.close()
+        raise
+    return db
+
+
+def _job_from_row(row: Sequence[Any]) -> Job:
+    """A job from its database row.
+
+    Raises:
+        Exception: Whatever a damaged row makes the parsers raise.
+    """
+    job_id, request, cal_id, status, stamps, message, warnings, blob, owner = row
+    request_dict = json.loads(request)
+    timestamps, warning_list = json.loads(stamps), json.loads(warnings)
+    if not isinstance(timestamps, dict) or not isinstance(warning_list, list):
+        raise ValueError("timestamps or warnings are not what a job stores")
+    return Job(
+        id=UUID(job_id),
+        request=RunRequest.from_dict(request_dict),
+        request_dict=request_dict,
+        calibration_set_id=UUID(cal_id),
+        status=Status(status),
+        timestamps=timestamps,
+        message=message if message is None else str(message),
+        warnings=[str(w) for w in warning_list],
+        measurements=_load_measurements(blob) if blob is not None else None,
+        owner=owner if owner is None else str(owner),
+    )
 
 
 class Worker:

@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import json
 import math
+import re
 import secrets
 import threading
 import time
@@ -55,8 +56,23 @@ def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
+#: One unpadded base64url segment of a JWT (RFC 7515 §2): the URL-safe alphabet only.
+_SEGMENT = re.compile(r"[A-Za-z0-9_-]*")
+
+
 def _b64url_decode(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    """Strict unpadded base64url: no padding, no other characters, only canonical encodings.
+
+    Raises:
+        binascii.Error: Anything else (a lenient decoder would skip ``!!``, ``%%`` or ``==``,
+            so an altered token would still verify).
+    """
+    if not _SEGMENT.fullmatch(text) or len(text) % 4 == 1:
+        raise binascii.Error("not unpadded base64url")
+    data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if _b64url(data) != text:  # unused low bits set: another text for the same bytes
+        raise binascii.Error("not a canonical base64url encoding")
+    return data
 
 
 @dataclass
@@ -222,6 +238,7 @@ class TokenIssuer:
             self._secret, f"{header}.{payload}".encode("ascii", "replace"), hashlib.sha256
         ).digest()
         try:
+            _b64url_decode(header)
             given = _b64url_decode(signature)
             claims = json.loads(_b64url_decode(payload))
         except (binascii.Error, ValueError, UnicodeDecodeError):

@@ -14,10 +14,11 @@ from uuid import UUID
 
 from cirq_iqm_ext.calibration import CalibrationSet
 from cirq_iqm_ext.errors import ModelValidationError
-from cirq_iqm_ext.server.auth import Authenticator
+from cirq_iqm_ext.server.auth import Authenticator, identity_of
 from cirq_iqm_ext.server.core import ServerCore, UnknownCalibrationError
 from cirq_iqm_ext.server.framework import HTTPError, Request, Response, Router, read_json
 from cirq_iqm_ext.server.jobs import JobFinishedError, UnknownJobError
+from cirq_iqm_ext.server.result_json import body_with_measurements
 from cirq_iqm_ext.wire.models import RunRequest
 from cirq_iqm_ext.wire.protocol import (
     ARCHITECTURE_EXTENSIONS_QUERY,
@@ -32,6 +33,8 @@ from cirq_iqm_ext.wire.protocol import (
 )
 
 logger = logging.getLogger(__name__)
+
+JSON_TYPE = ("Content-Type", "application/json")
 
 #: Client library versions this server is known to work with (``GET info/client-libraries``).
 CLIENT_LIBRARIES = {
@@ -119,6 +122,15 @@ class CocosV1Routes:
             raise HTTPError(404, f"Calibration set {raw} not found; use {alias!r} or a known id")
         return calibration
 
+    def _job_id(self, request: Request) -> UUID:
+        """The job id of the path, when the caller may see that job (else 404, as unknown)."""
+        job_id = _parse_job_id(request)
+        try:
+            self.core.check_owner(job_id, identity_of(request))
+        except UnknownJobError:
+            raise HTTPError(404, "Job not found") from None
+        return job_id
+
     # Jobs -----------------------------------------------------------------------------------------
 
     def submit(self, request: Request) -> Response:
@@ -138,6 +150,7 @@ class CocosV1Routes:
             job, created = self.core.submit(
                 run_request,
                 idempotency_key=request.header(IDEMPOTENCY_KEY_HEADER) or None,
+                owner=identity_of(request),
                 warnings=warnings,
             )
         except UnknownCalibrationError as error:
@@ -156,32 +169,40 @@ class CocosV1Routes:
         """``GET jobs/{id}/status[?wait=S]``."""
         wait = request.query_float(LONG_POLL_QUERY, 0.0, MAX_LONG_POLL_SECONDS)
         try:
-            body = self.core.status_dict(_job_id(request), wait=wait)
+            body = self.core.status_dict(self._job_id(request), wait=wait)
         except UnknownJobError:
             raise HTTPError(404, "Job not found") from None
         return Response(200, body, [(LONG_POLL_HEADER, f"{MAX_LONG_POLL_SECONDS:g}")])
 
     def result(self, request: Request) -> Response:
         """``GET jobs/{id}[?measurements=packed]``."""
-        job_id = _job_id(request)
+        job_id = self._job_id(request)
+        (query_name,) = MEASUREMENTS_QUERY
+        packed = request.query(query_name) == MEASUREMENTS_QUERY[query_name]
         try:
-            body = self.core.result_dict(job_id)
+            # Lists are never built: packed bits, or JSON written from the arrays.
+            body = self.core.result_dict(job_id, measurements=False)
+            if "measurements" not in body:  # not ready
+                return Response(200, body)
+            if packed:
+                bits = self.core.packed_measurements(job_id)
+                if bits is not None:
+                    body["measurements"] = bits
+                    body[MEASUREMENTS_FORMAT_FIELD] = PACKED_FORMAT
+                    return Response(200, body)
+            else:
+                arrays = self.core.measurement_arrays(job_id)
+                if arrays is not None:
+                    return Response(200, body_with_measurements(body, arrays), [JSON_TYPE])
+            # Deleted meanwhile: answer what it is now.
+            return Response(200, self.core.result_dict(job_id, measurements=False))
         except UnknownJobError:
             raise HTTPError(404, "Job not found") from None
-        (query_name,) = MEASUREMENTS_QUERY
-        if (
-            request.query(query_name) == MEASUREMENTS_QUERY[query_name]
-            and body.get("measurements") is not None
-        ):
-            body = dict(body)
-            body["measurements"] = self.core.packed_measurements(job_id)
-            body[MEASUREMENTS_FORMAT_FIELD] = PACKED_FORMAT
-        return Response(200, body)
 
     def counts(self, request: Request) -> Response:
         """``GET jobs/{id}/counts``."""
         try:
-            return Response(200, self.core.counts_dict(_job_id(request)))
+            return Response(200, self.core.counts_dict(self._job_id(request)))
         except UnknownJobError:
             raise HTTPError(404, "Job not found") from None
 
@@ -192,7 +213,7 @@ class CocosV1Routes:
         (PROTOCOL_IQM_SERVER.md §9.1).
         """
         try:
-            self.core.delete(_job_id(request))
+            self.core.delete(self._job_id(request))
         except UnknownJobError:
             raise HTTPError(404, "Job not found") from None
         return Response(200, {})
@@ -200,7 +221,7 @@ class CocosV1Routes:
     def abort(self, request: Request) -> Response:
         """``POST jobs/{id}/abort``: 409 for a job that has finished."""
         try:
-            self.core.abort(_job_id(request))
+            self.core.abort(self._job_id(request))
         except UnknownJobError:
             raise HTTPError(404, "Job not found") from None
         except JobFinishedError as error:
@@ -208,7 +229,7 @@ class CocosV1Routes:
         return Response(200, {})
 
 
-def _job_id(request: Request) -> UUID:
+def _parse_job_id(request: Request) -> UUID:
     try:
         return UUID(request.params["id"])
     except ValueError:

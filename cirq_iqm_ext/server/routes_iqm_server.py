@@ -21,7 +21,7 @@ from cirq_iqm_ext._version import __version__
 from cirq_iqm_ext.calibration import DEFAULT_IMPLEMENTATIONS, CalibrationSet
 from cirq_iqm_ext.errors import ModelValidationError
 from cirq_iqm_ext.server.admission import AdmissionError
-from cirq_iqm_ext.server.auth import Authenticator
+from cirq_iqm_ext.server.auth import Authenticator, identity_of
 from cirq_iqm_ext.server.core import ServerCore, UnknownCalibrationError
 from cirq_iqm_ext.server.framework import (
     Handler,
@@ -32,6 +32,7 @@ from cirq_iqm_ext.server.framework import (
     read_json,
 )
 from cirq_iqm_ext.server.jobs import JobFinishedError, UnknownJobError
+from cirq_iqm_ext.server.result_json import measurements_json
 from cirq_iqm_ext.wire.channel_properties import PROTOBUF_MEDIA_TYPE, encode_feedback_channels
 from cirq_iqm_ext.wire.iqm_server_format import (
     COMPLETED,
@@ -44,9 +45,16 @@ from cirq_iqm_ext.wire.iqm_server_format import (
 )
 from cirq_iqm_ext.wire.job_data import COMPLETED_ARTIFACTS, JobData, Progress
 from cirq_iqm_ext.wire.models import RunRequest, RunResult, Status
-from cirq_iqm_ext.wire.protocol import COCOS_V1_HEADER, IDEMPOTENCY_KEY_HEADER
+from cirq_iqm_ext.wire.protocol import (
+    COCOS_V1_HEADER,
+    IDEMPOTENCY_KEY_HEADER,
+    IDEMPOTENCY_SUPPORT_HEADER,
+    IDEMPOTENCY_SUPPORT_VALUE,
+)
 
 logger = logging.getLogger(__name__)
+
+_DEDUPLICATES = (IDEMPOTENCY_SUPPORT_HEADER, IDEMPOTENCY_SUPPORT_VALUE)
 
 SOURCE = "iqm-server"
 #: ``error_code`` of §7.2 by HTTP status (400 may also be ``circuit_validation_error``).
@@ -139,11 +147,14 @@ class IQMServerRoutes:
             try:
                 if needs_auth:
                     self.auth.check(request)
-                return handler(request)
+                response = handler(request)
             except HTTPError as failure:
                 if "error_code" in failure.body:
                     raise
                 raise error(failure.status, failure.detail, headers=failure.headers) from None
+            # Every answer says that POST jobs deduplicates on Idempotency-Key, so a client knows
+            # it before its first submission and can resend an ambiguous one with its key.
+            return Response(response.status, response.body, [*response.headers, _DEDUPLICATES])
 
         return guarded
 
@@ -161,9 +172,10 @@ class IQMServerRoutes:
             raise error(404, f"Calibration set {raw} not found")
         return found
 
-    def _result(self, job_id: UUID) -> RunResult:
+    def _result(self, job_id: UUID, *, measurements: bool = False) -> RunResult:
+        # Measurements only for the one route that sends them: status answers stay cheap.
         try:
-            result = self.core.result(job_id)
+            result = self.core.result(job_id, measurements=measurements)
         except UnknownJobError:
             raise error(404, f"Job {job_id} not found") from None
         if result.status == Status.DELETED:  # §4.3: gone for this API
@@ -291,6 +303,15 @@ class IQMServerRoutes:
             ],
         }
 
+    def _job_id(self, request: Request) -> UUID:
+        """The job id of the path, when the caller may see that job (else 404, as unknown)."""
+        job_id = _parse_job_id(request)
+        try:
+            self.core.check_owner(job_id, identity_of(request))
+        except UnknownJobError:
+            raise error(404, f"Job {job_id} not found") from None
+        return job_id
+
     # ------------------------------------------------------------------ jobs
 
     def submit(self, request: Request) -> Response:
@@ -309,6 +330,7 @@ class IQMServerRoutes:
             job, _ = self.core.submit(
                 run_request,
                 idempotency_key=request.header(IDEMPOTENCY_KEY_HEADER) or None,
+                owner=identity_of(request),
                 move_gate_validation=options["move_gate_validation"],
             )
         except UnknownCalibrationError as failure:
@@ -343,16 +365,16 @@ class IQMServerRoutes:
 
     def job(self, request: Request) -> Response:
         """``GET api/v1/jobs/{id}``: JobData."""
-        return Response(200, self.job_data(_job_id(request)))
+        return Response(200, self.job_data(self._job_id(request)))
 
     def payload(self, request: Request) -> Response:
         """``GET .../payload``: the job definition, echoed from the stored request."""
-        result = self._result(_job_id(request))
+        result = self._result(self._job_id(request))
         # The stored request carries the job's options (RunRequest fields), so this is the echo.
         return Response(200, job_definition_from_run_request(result.metadata.request_dict))
 
-    def _completed(self, job_id: UUID) -> RunResult:
-        result = self._result(job_id)
+    def _completed(self, job_id: UUID, *, measurements: bool = False) -> RunResult:
+        result = self._result(job_id, measurements=measurements)
         if result.status != Status.READY:
             status = status_to_iqm_server(result.status.value, result.metadata.timestamps)
             raise error(409, f"Job {job_id} is {status}: its artifacts are not available")
@@ -360,17 +382,24 @@ class IQMServerRoutes:
 
     def measurements(self, request: Request) -> Response:
         """``GET .../artifacts/measurements``: 409 until the job is completed."""
-        return Response(200, self._completed(_job_id(request)).measurements)
+        job_id = self._job_id(request)
+        self._completed(job_id)
+        arrays = self.core.measurement_arrays(job_id)
+        if arrays is None:  # deleted or aborted meanwhile: answer what it is now
+            self._completed(job_id)
+            raise error(404, f"Job {job_id} not found")
+        body = measurements_json(arrays)  # written from the arrays: no lists
+        return Response(200, body, [("Content-Type", "application/json")])
 
     def counts(self, request: Request) -> Response:
         """``GET .../artifacts/measurement_counts``: 409 until the job is completed."""
-        job_id = _job_id(request)
+        job_id = self._job_id(request)
         self._completed(job_id)
         return Response(200, self.core.counts_dict(job_id)["counts_batch"])
 
     def cancel(self, request: Request) -> Response:
         """``POST .../cancel``: succeeds for a terminal job too, which keeps its status (§4.3)."""
-        job_id = _job_id(request)
+        job_id = self._job_id(request)
         self._result(job_id)  # 404 for an unknown or deleted job
         try:
             self.core.abort(job_id)
@@ -382,7 +411,7 @@ class IQMServerRoutes:
 
     def delete(self, request: Request) -> Response:
         """``DELETE api/v1/jobs/{id}``: 404 for an unknown or already deleted job (§4.3)."""
-        job_id = _job_id(request)
+        job_id = self._job_id(request)
         self._result(job_id)
         try:
             self.core.delete(job_id)
@@ -391,7 +420,7 @@ class IQMServerRoutes:
         return Response(200, {})
 
 
-def _job_id(request: Request) -> UUID:
+def _parse_job_id(request: Request) -> UUID:
     try:
         return UUID(request.params["id"])
     except ValueError:

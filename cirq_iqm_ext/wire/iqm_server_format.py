@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 from uuid import UUID
 
+from cirq_iqm_ext.wire.jobs import MAX_ACTIVE_RESET_CYCLES
 from cirq_iqm_ext.wire.models import (
     TIMESTAMP_KEYS,
     QuantumArchitectureSpecification,
@@ -380,6 +381,11 @@ def job_definition_to_run_request(data: Any) -> tuple[dict[str, Any], dict[str, 
     cycles = options["active_reset_cycles"]
     if cycles is not None and (isinstance(cycles, bool) or not isinstance(cycles, int)):
         raise JobDefinitionError(f"active_reset_cycles must be an integer or null, got {cycles!r}")
+    if cycles is not None and not 0 <= cycles <= MAX_ACTIVE_RESET_CYCLES:
+        shown = cycles if len(str(cycles)) <= 24 else f"an integer of {len(str(cycles))} digits"
+        raise JobDefinitionError(
+            f"active_reset_cycles must be between 0 and {MAX_ACTIVE_RESET_CYCLES}, got {shown}"
+        )
     if options["dd_strategy"] is not None and not isinstance(options["dd_strategy"], Mapping):
         raise JobDefinitionError("dd_strategy must be an object or null")
     if options["move_gate_frame_tracking"] == "full" and options["move_gate_validation"] == "none":

@@ -25,6 +25,8 @@ from cirq_iqm_ext.wire.protocol import MEASUREMENTS_FORMAT_FIELD, PACKED_FORMAT
 #: may carry, with their allowed values (``None``: any of the type the option takes).
 MOVE_GATE_FRAME_TRACKING_MODES = ("full", "no_detuning_correction", "none")
 DD_MODES = ("disabled", "enabled")
+#: Largest ``active_reset_cycles`` (a 32-bit count, as IQM's servers store it).
+MAX_ACTIVE_RESET_CYCLES = 2**31 - 1
 #: The option fields of :class:`RunRequest`, with the values that mean "as a v1 job".
 JOB_OPTION_DEFAULTS: dict[str, Any] = {
     "move_gate_validation": "strict",
@@ -41,6 +43,12 @@ class HeraldingMode(str, enum.Enum):
 
     NONE = "none"
     ZEROS = "zeros"
+
+
+def _short(number: int) -> str:
+    """An integer for a message: a huge one by its digit count, not all its digits."""
+    text = str(number)
+    return text if len(text) <= 24 else f"an integer of {len(text.lstrip('-'))} digits"
 
 
 def check_job_options(options: Mapping[str, Any]) -> dict[str, Any]:
@@ -70,6 +78,11 @@ def check_job_options(options: Mapping[str, Any]) -> dict[str, Any]:
     cycles = values["active_reset_cycles"]
     if cycles is not None and (isinstance(cycles, bool) or not isinstance(cycles, int)):
         raise fail(f"active_reset_cycles must be an integer or null, got {cycles!r}")
+    if cycles is not None and not 0 <= cycles <= MAX_ACTIVE_RESET_CYCLES:
+        raise fail(
+            f"active_reset_cycles must be between 0 and {MAX_ACTIVE_RESET_CYCLES}, "
+            f"got {_short(cycles)}"
+        )
     strategy = values["dd_strategy"]
     if strategy is not None:
         if not isinstance(strategy, Mapping):
@@ -135,7 +148,7 @@ class RunRequest:
         object.__setattr__(self, "circuits", circuits)
         require_type(self.shots, int, "shots")
         if self.shots < 1:
-            raise fail(f"shots must be a positive integer, got {self.shots}")
+            raise fail(f"shots must be a positive integer, got {_short(self.shots)}")
         if self.qubit_mapping is not None:
             self._check_mapping(circuits)
         object.__setattr__(
@@ -151,7 +164,10 @@ class RunRequest:
             try:
                 ratio = float(ratio)
             except OverflowError:  # an int beyond the float range
-                ratio = math.inf
+                raise fail(
+                    "max_circuit_duration_over_t2 must be a finite number >= 0, "
+                    "got an int too large for a float"
+                ) from None
             if not math.isfinite(ratio) or ratio < 0:
                 raise fail(
                     f"max_circuit_duration_over_t2 must be a finite number >= 0, got {ratio!r}"
