@@ -841,3 +841,22 @@ def test_first_request_of_a_new_client_is_an_ambiguous_submission(server, proxy,
         server.app.store.get_job(job_id).request.circuits[0].name == f"first-request-{fault.name}"
     )
     ledger.close("recovered (dedup known before the first POST)", expected_jobs=1, completed=1)
+
+
+@pytest.mark.parametrize("fault", [RESET_AFTER, respond(502)], ids=lambda f: f.name)
+def test_first_submission_on_the_iqm_server_api_is_deduplicated(server, proxy, fault):
+    """The same on the IQM Server API: its answers say that ``POST jobs`` deduplicates, so a
+    brand-new client's lost first answer is resent with its key and makes one job."""
+    ledger = Ledger(server, "first submission on the IQM Server API", fault.name)
+    proxy.inject("POST", r"/api/v1/jobs/adonis/circuit$", fault)
+    clock = FakeClock()
+    with make_client(
+        proxy.url, clock, timeout=5.0, api="iqm-server", quantum_computer="adonis"
+    ) as client:
+        circuit = Circuit("first-iqm", (Instruction("measure", ("QB1",), {"key": "m"}),))
+        job_id = client.submit_circuits([circuit], shots=10)
+        result = client.wait_for_results(job_id, timeout_secs=30)
+    assert result.status is Status.READY
+    posts = [line for line in proxy.seen if line.startswith("POST /api/v1/jobs")]
+    assert len(posts) == 2, proxy.seen
+    ledger.close("recovered (dedup known before the first POST)", expected_jobs=1, completed=1)
