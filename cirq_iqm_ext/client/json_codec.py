@@ -13,6 +13,7 @@ result never depends on which path ran.
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 from collections.abc import Callable
@@ -20,11 +21,16 @@ from typing import Any
 
 import numpy as np
 
-_orjson: Any
-try:  # pragma: no cover - which branch runs depends on the environment
-    import orjson as _orjson
-except ImportError:  # pragma: no cover
-    _orjson = None
+
+def _optional(name: str) -> Any:
+    """The module ``name`` if it is installed, else ``None`` (typed the same either way)."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None
+
+
+_orjson: Any = _optional("orjson")
 
 #: Whether the fast JSON codec (``orjson``) is in use.
 FAST_CODEC = _orjson is not None
