@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -1021,6 +1021,17 @@ class _ConditionalOp(_Op):
     column: int = 0
 
 
+def _taking_effect(ops: list[_Op], register: Mapping[int, tuple[int, ...]]) -> Iterator[_Op]:
+    """A moment's operations that act in this branch: a conditional one only if its bit read 1
+    (otherwise it is an identity; the qubit still relaxes for the moment)."""
+    for op in ops:
+        if op.kind == "cc":
+            assert isinstance(op, _ConditionalOp)
+            if not register[op.measure][op.column]:
+                continue
+        yield op
+
+
 @dataclass
 class _Measure:
     """One measurement: a ``measure`` (``key`` set) or a ``reset``'s own (``key`` None).
@@ -1433,11 +1444,7 @@ class _BranchStateVector(_StateVector):
         superops: dict[int, np.ndarray],
     ) -> None:
         """One moment: its gates (a conditional one iff its bit read 1), then relaxation."""
-        for op in ops:
-            if op.kind == "cc":
-                assert isinstance(op, _ConditionalOp)
-                if not register[op.measure][op.column]:
-                    continue  # an identity: it only relaxes, below
+        for op in _taking_effect(ops, register):
             self._apply(op, [index[q] for q in op.qubits], noise is not None)
         if noise is not None:
             self.threshold = self._relax(noise, m, self.threshold)
@@ -1502,11 +1509,7 @@ class _DensityBlock:
         superops: dict[int, np.ndarray],
     ) -> None:
         """One moment: its gates (a conditional one iff its bit read 1), then relaxation."""
-        for op in ops:
-            if op.kind == "cc":
-                assert isinstance(op, _ConditionalOp)
-                if not register[op.measure][op.column]:
-                    continue
+        for op in _taking_effect(ops, register):
             superop = superops.get(id(op))
             if superop is None:
                 unitary = np.diag(_CZ_DIAG) if op.kind == "cz" else op.matrix

@@ -56,7 +56,6 @@ from cirq_iqm_ext.wire.models import (
     QuantumArchitectureSpecification,
     RunResult,
     RunStatus,
-    Status,
 )
 from cirq_iqm_ext.wire.protocol import PROBE_PATH
 
@@ -246,25 +245,23 @@ class IQMServerProfile:
         return dict(data), endpoint
 
     @staticmethod
-    def _status_parts(data: Mapping[str, Any]) -> tuple[Status, str | None, tuple[str, ...]]:
+    def _run_status(data: Mapping[str, Any]) -> RunStatus:
+        """JobData (parsed once) as a v1 status: state, errors, messages and progress."""
         job = JobData.from_dict(data)
-        status = status_from_iqm_server(job.status, data.get("compilation"))
-        return status, "; ".join(job.errors) or None, job.messages
+        circuits = job.progress.get("circuits")
+        return RunStatus(
+            status_from_iqm_server(job.status, data.get("compilation")),
+            "; ".join(job.errors) or None,
+            job.messages,
+            queue_position=job.queue_position,
+            circuits_done=None if circuits is None else circuits.done,
+            circuits_total=None if circuits is None else circuits.total,
+        )
 
     def status(self, job_id: UUID, wait: float) -> tuple[RunStatus, bool]:
         """``GET jobs/{id}`` as a v1 status (no long polling in this API), with its progress."""
         data, _ = self._job_data(job_id)
-        status, message, messages = self._status_parts(data)
-        job = JobData.from_dict(data)
-        circuits = job.progress.get("circuits")
-        return RunStatus(
-            status,
-            message,
-            messages,
-            queue_position=job.queue_position,
-            circuits_done=None if circuits is None else circuits.done,
-            circuits_total=None if circuits is None else circuits.total,
-        ), False
+        return self._run_status(data), False
 
     def _payload(self, job_id: UUID) -> dict[str, Any]:
         with self._lock:
@@ -284,7 +281,8 @@ class IQMServerProfile:
     def result(self, job_id: UUID) -> RunResult:
         """JobData, the echoed job definition and, once completed, the measurements artifact."""
         data, endpoint = self._job_data(job_id)
-        status, message, messages = self._status_parts(data)
+        run_status = self._run_status(data)
+        status, message, messages = run_status.status, run_status.message, run_status.warnings
         measurements = None
         if data["status"] == COMPLETED:
             measurements = self._measurements(job_id)
@@ -340,7 +338,8 @@ class IQMServerProfile:
     def counts(self, job_id: UUID) -> dict[str, Any]:
         """JobData's status plus, once completed, the ``measurement_counts`` artifact."""
         data, _ = self._job_data(job_id)
-        status, _, messages = self._status_parts(data)
+        run_status = self._run_status(data)
+        status, messages = run_status.status, run_status.warnings
         out: dict[str, Any] = {"status": status.value, "counts_batch": None}
         if data["status"] == COMPLETED:
             raw, endpoint = self._get(f"jobs/{job_id}/artifacts/measurement_counts", job_id)
