@@ -85,6 +85,7 @@ bench-sampler: $(BENCH_VENV)/bin/python
 
 bench-server: $(STAMP)
 	$(VENV_PY) tests/benchmarks/bench_server.py
+	$(VENV_PY) tests/benchmarks/bench_engine.py
 
 clean:
 	rm -rf $(VENV) $(COMPAT_VENV) $(COMPAT_CIRQ_VENV) $(COMPAT36_VENV) $(BENCH_VENV) .bench-results build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -19,11 +19,17 @@ How it is fast:
   exact density matrix (blocks of up to ``max_density_qubits`` qubits, per-qubit superoperators)
   with every shot drawn from its diagonal, or one Monte-Carlo trajectory per shot (Pauli errors,
   dephasing flips and relaxation jumps drawn per trajectory), many trajectories evolved together
-  by :mod:`.trajectories`; both are exact in distribution, so a measured cost model
-  (:func:`density_matrix_is_cheaper`) picks the cheaper. A job needing more trajectories than
+  by :mod:`.trajectories` (or, on qsim, one at a time); all are exact in distribution, so
+  measured cost models (:func:`density_matrix_cost`, :func:`trajectory_cost`,
+  :func:`~.engines.qsim_trajectory_cost`) pick the cheapest. A job needing more trajectories than
   ``max_trajectories`` fails instead of sharing them between shots;
-* BLAS runs on one thread while a simulation runs (:mod:`.blas`): the server's workers are the
-  parallelism;
+* two engines evolve the blocks of terminal circuits (:mod:`.engines`): this module's numpy
+  engine, and qsim (:mod:`.qsim_engine`, the optional extra ``cirq-iqm-ext[qsim]``) for
+  noiseless blocks and for one-trajectory-per-shot noisy blocks where its measured cost is lower
+  (large blocks); ``engine=`` / ``CIRQ_IQM_EXT_ENGINE`` choose ``auto``, ``numpy`` or ``qsim``.
+  MOVE blocks and dynamic circuits always run on the numpy engine. Both compute the same noise;
+* BLAS and qsim run on one thread while a simulation runs (:mod:`.blas`): the server's workers
+  are the parallelism;
 * readout errors and heralding are vectorised over all shots.
 
 Dynamic circuits (a mid-circuit ``measure``, anything after a qubit's measurement, ``cc_prx``,
@@ -37,6 +43,7 @@ The physics is :mod:`.noise`'s, so results agree with Cirq's simulators running
 
 from __future__ import annotations
 
+import collections
 import functools
 import math
 from collections.abc import Iterator, Mapping, Sequence
@@ -48,7 +55,14 @@ import numpy as np
 
 from cirq_iqm_ext.calibration import CalibrationSet
 from cirq_iqm_ext.device.native_gates import NATIVE_OPERATIONS, instruction_operations
+from cirq_iqm_ext.simulation import qsim_engine
 from cirq_iqm_ext.simulation.blas import single_blas_thread
+from cirq_iqm_ext.simulation.engines import (
+    QSIM_MIN_PURE_QUBITS,
+    qsim_module,
+    qsim_trajectory_cost,
+    resolve_engine,
+)
 from cirq_iqm_ext.simulation.move_model import MovePhaseModel
 from cirq_iqm_ext.simulation.noise import depolarizing_remainder, thermal_parameters
 from cirq_iqm_ext.simulation.trajectories import sample_trajectories
@@ -138,6 +152,19 @@ class CalibratedSimulator:
         max_trajectories: Most Monte-Carlo trajectories (one per shot) a noisy circuit may
             need; a circuit needing more fails with a :class:`SimulationError`.
         calibrations: Further sets by id, for requests naming a ``calibration_set_id``.
+        engine: ``"auto"`` (qsim where it is faster and can run the block, else the numpy
+            engine), ``"numpy"`` or ``"qsim"`` (qsim wherever it can run the block); default:
+            the environment variable ``CIRQ_IQM_EXT_ENGINE``, else ``"auto"``. See
+            :mod:`.engines`. The choice changes speed only, never the distribution of results.
+
+    Attributes:
+        engine: The engine setting in use (``auto``, ``numpy`` or ``qsim``).
+        methods: How many blocks each method has simulated so far (``numpy-state``,
+            ``qsim-state``, ``numpy-density``, ``numpy-trajectories``, ``qsim-trajectories``,
+            ``numpy-dynamic`` for whole dynamic circuits).
+
+    Raises:
+        EngineError: An unknown engine, or ``"qsim"`` without qsimcirq installed.
     """
 
     def __init__(
@@ -149,7 +176,10 @@ class CalibratedSimulator:
         max_density_qubits: int = DEFAULT_MAX_DENSITY_QUBITS,
         max_trajectories: int = DEFAULT_MAX_TRAJECTORIES,
         calibrations: Mapping[Any, CalibrationSet] | None = None,
+        engine: str | None = None,
     ):
+        self.engine = resolve_engine(engine)
+        self.methods: collections.Counter[str] = collections.Counter()
         self.calibration = calibration
         self._calibrations = dict(calibrations or {})
         self._rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
@@ -157,12 +187,34 @@ class CalibratedSimulator:
         self._max_density_qubits = max_density_qubits
         self._max_trajectories = max(1, max_trajectories)
 
-    def _use_density_matrix(self, width: int, shots: int, moments: list[list[_Op]]) -> bool:
-        """Whether a noisy block runs as an exact density matrix rather than per-shot
-        trajectories: both are exact in distribution, so the cheaper one within the cap."""
-        if width > self._max_density_qubits:
-            return False
-        return density_matrix_is_cheaper(width, shots, sum(len(m) for m in moments), len(moments))
+    def _qsim_can_run(self, moments: list[list[_Op]]) -> bool:
+        """Whether qsim may take the block: allowed, installed, and only ``prx`` and ``cz``
+        (MOVE blocks stay on the numpy engine, whose MOVE model is the tested one)."""
+        return (
+            self.engine != "numpy" and qsim_module() is not None and qsim_engine.supports(moments)
+        )
+
+    def _pure_method(self, width: int, moments: list[list[_Op]]) -> str:
+        """``qsim-state`` or ``numpy-state`` for a noiseless block."""
+        if self._qsim_can_run(moments) and (self.engine == "qsim" or width >= QSIM_MIN_PURE_QUBITS):
+            return "qsim-state"
+        return "numpy-state"
+
+    def _noisy_method(self, width: int, shots: int, moments: list[list[_Op]]) -> str:
+        """The cheapest exact method for a noisy block by the measured cost models: an exact
+        density matrix (up to ``max_density_qubits``), or one trajectory per shot on the numpy
+        engine or on qsim (all exact in distribution). ``engine="qsim"`` forces qsim
+        trajectories where qsim can run the block."""
+        gates, n_moments = sum(len(m) for m in moments), len(moments)
+        qsim = self._qsim_can_run(moments)
+        if qsim and self.engine == "qsim":
+            return "qsim-trajectories"
+        costs = {"numpy-trajectories": trajectory_cost(width, shots, gates, n_moments)}
+        if width <= self._max_density_qubits:
+            costs["numpy-density"] = density_matrix_cost(width, gates, n_moments)
+        if qsim:
+            costs["qsim-trajectories"] = qsim_trajectory_cost(width, shots, gates, n_moments)
+        return min(costs, key=costs.__getitem__)
 
     def _check_trajectories(self, shots: int, name: str, circuit_index: int) -> None:
         """Refuses a job whose shots would need more trajectories than allowed: sharing one
@@ -251,6 +303,7 @@ class CalibratedSimulator:
             active_reset_cycles < 1 or calibration is not None
         )
         if carries or _is_dynamic(circuit):
+            self.methods["numpy-dynamic"] += 1  # qsim cannot branch on mid-circuit outcomes
             return self._run_dynamic(
                 circuit,
                 shots,
@@ -272,6 +325,43 @@ class CalibratedSimulator:
             out[key] = bits[:, column : column + len(qubits)]
             column += len(qubits)
         return out
+
+    def final_state(
+        self, circuit: Circuit, qubit_mapping: Mapping[str, str] | None = None
+    ) -> tuple[list[str], np.ndarray]:
+        """The noiseless final state of a terminal circuit, by this simulator's engine.
+
+        All the circuit's qubits form one block (natural order, the first one the top bit of
+        the index); measurements are ignored.
+
+        Returns:
+            The physical qubits and the ``complex64`` amplitudes.
+
+        Raises:
+            SimulationError: A dynamic circuit, or more qubits than ``max_block_qubits``.
+        """
+        schedule = self.schedule(circuit, qubit_mapping, None)
+        if not schedule.terminal:
+            raise SimulationError(
+                f'circuit "{circuit.name}" is dynamic (it acts on a qubit after measuring it): '
+                "it has no single final state"
+            )
+        used = {q for moment in schedule.moments for op in moment for q in op.qubits}
+        used.update(q for _, qubits in schedule.measurements for q in qubits)
+        qubits = sorted(used, key=natural_key)
+        if len(qubits) > self._max_block_qubits:
+            raise SimulationError(
+                f'circuit "{circuit.name}" has {len(qubits)} qubits, more than the '
+                f"{self._max_block_qubits} this simulator can handle"
+            )
+        index = {q: i for i, q in enumerate(qubits)}
+        method = self._pure_method(len(qubits), schedule.moments)
+        self.methods[method] += 1
+        if method == "qsim-state":
+            return qubits, qsim_engine.final_state(len(qubits), schedule.moments, index)
+        state = _StateVector(len(qubits), self._rng)
+        state.run(schedule.moments, index)  # leaves every pending gate applied
+        return qubits, state.psi
 
     # The Cirq form of a protocol circuit ---------------------------------------------------------
 
@@ -405,23 +495,47 @@ class CalibratedSimulator:
             index = {q: i for i, q in enumerate(block)}
             moments = [[op for op in m if op.qubits[0] in index] for m in schedule.moments]
             width = len(block)
-            if calibration is None:
-                probabilities = _StateVector(width, self._rng).run(moments, index)
-                samples = _draw(probabilities, shots, self._rng)
-            else:
+            noise = None
+            if calibration is not None:
                 noise = _ThermalTable(block, schedule.durations, calibration, schedule.measured_at)
-                if self._use_density_matrix(width, shots, moments):
-                    probabilities = _density_matrix(width, moments, index, noise)
-                    samples = _draw(probabilities, shots, self._rng)
-                else:
-                    self._check_trajectories(shots, circuit.name, circuit_index)
-                    # One trajectory per shot: shots are independent, as on hardware.
-                    samples = sample_trajectories(width, moments, index, noise, shots, self._rng)
+            samples = self._sample_block(
+                width, moments, index, noise, shots, circuit, circuit_index
+            )
             for position, qubit in enumerate(block):
                 for column in column_of.get(qubit, ()):
                     # Big-endian: the block's first qubit is the top bit of the index.
                     bits[:, column] = (samples >> (width - 1 - position)) & 1
         return bits
+
+    def _sample_block(
+        self,
+        width: int,
+        moments: list[list[_Op]],
+        index: dict[str, int],
+        noise: _ThermalTable | None,
+        shots: int,
+        circuit: Circuit,
+        circuit_index: int,
+    ) -> np.ndarray:
+        """Every shot's outcome (big-endian index) of one block, by the method chosen for it."""
+        rng = self._rng
+        if noise is None:
+            method = self._pure_method(width, moments)
+            if method == "qsim-state":
+                probabilities = np.abs(qsim_engine.final_state(width, moments, index)) ** 2
+            else:
+                probabilities = _StateVector(width, rng).run(moments, index)
+            self.methods[method] += 1
+            return _draw(probabilities, shots, rng)
+        method = self._noisy_method(width, shots, moments)
+        self.methods[method] += 1
+        if method == "numpy-density":
+            return _draw(_density_matrix(width, moments, index, noise), shots, rng)
+        self._check_trajectories(shots, circuit.name, circuit_index)
+        # One trajectory per shot: shots are independent, as on hardware.
+        if method == "qsim-trajectories":
+            return qsim_engine.sample_trajectories(width, moments, index, noise, shots, rng)
+        return sample_trajectories(width, moments, index, noise, shots, rng)
 
     def _readout_errors(
         self, bits: np.ndarray, measured: list[str], calibration: CalibrationSet
@@ -1594,20 +1708,32 @@ class _ResetChain:
 
 
 def density_matrix_is_cheaper(width: int, shots: int, gates: int, moments: int) -> bool:
-    """Whether the exact density matrix of a noisy block costs less than one trajectory per shot.
+    """Whether the exact density matrix of a noisy block costs less than one numpy trajectory per
+    shot (see :func:`density_matrix_cost` and :func:`trajectory_cost`)."""
+    return density_matrix_cost(width, gates, moments) < trajectory_cost(
+        width, shots, gates, moments
+    )
 
-    Both are exact in distribution, so only the cost decides. The model counts passes over the
-    state: the density matrix applies every gate and each qubit's relaxation per moment to
-    ``4**width`` entries; the trajectory batch applies every gate and about four passes per moment
-    (grouped gates, the relaxation diagonal, the norms) to ``shots * 2**width`` amplitudes. The
-    constants were measured with one BLAS thread (``tests/benchmarks/bench_server.py`` prints both
-    costs): per pass ~0.16 ms + 3.5 ns per density-matrix entry, ~0.04 ms + 1.4 ns per amplitude.
+
+def density_matrix_cost(width: int, gates: int, moments: int) -> float:
+    """Estimated seconds for the exact density matrix of a noisy block (numpy engine).
+
+    Both noisy numpy methods are exact in distribution, so only the cost decides. The model
+    counts passes over the state: the density matrix applies every gate and each qubit's
+    relaxation per moment to ``4**width`` entries. Constants measured with one BLAS thread
+    (``tests/benchmarks/bench_server.py`` prints both costs): per pass ~0.16 ms + 3.5 ns per
+    entry.
     """
-    density = (gates + moments * width) * (_DM_PASS_S + _DM_ENTRY_S * 4.0**width)
-    trajectories = (gates + 4 * moments) * (_TRAJ_PASS_S + _TRAJ_AMPLITUDE_S * shots * 2.0**width)
-    return density < trajectories
+    return (gates + moments * width) * (_DM_PASS_S + _DM_ENTRY_S * 4.0**width)
 
 
-#: Measured costs of the two noisy methods (see :func:`density_matrix_is_cheaper`).
+def trajectory_cost(width: int, shots: int, gates: int, moments: int) -> float:
+    """Estimated seconds for one numpy trajectory per shot of a noisy block: every gate and
+    about four passes per moment (grouped gates, the relaxation diagonal, the norms) over
+    ``shots * 2**width`` amplitudes; per pass ~0.04 ms + 1.4 ns per amplitude."""
+    return (gates + 4 * moments) * (_TRAJ_PASS_S + _TRAJ_AMPLITUDE_S * shots * 2.0**width)
+
+
+#: Measured costs of the two noisy numpy methods (see :func:`density_matrix_cost`).
 _DM_PASS_S, _DM_ENTRY_S = 1.6e-4, 3.5e-9
 _TRAJ_PASS_S, _TRAJ_AMPLITUDE_S = 4e-5, 1.4e-9
