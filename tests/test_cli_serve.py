@@ -136,3 +136,22 @@ def test_connection_limits_reach_the_server():
     for bad in (["--max-connections", "0"], ["--connection-timeout", "-1"]):
         with pytest.raises(SystemExit):
             build_parser().parse_args(["serve", *bad])
+
+
+def test_retention_options_are_parsed_and_checked(capsys):
+    args = build_parser().parse_args(
+        ["serve", "--retain-jobs", "50", "--retain-bytes", "512M", "--retain-age", "3600"]
+    )
+    assert (args.retain_jobs, args.retain_bytes, args.retain_age) == (50, 512 << 20, 3600.0)
+    assert build_parser().parse_args(["serve", "--retain-bytes", "2GiB"]).retain_bytes == 2 << 30
+    assert build_parser().parse_args(["serve", "--retain-bytes", "1000"]).retain_bytes == 1000
+    for bad, fragment in (
+        (["--retain-jobs", "0"], "--retain-jobs"),
+        (["--retain-bytes", "lots"], "not a size"),
+        (["--retain-bytes", "-1M"], "--retain-bytes"),
+        (["--retain-age", "-5"], "--retain-age"),
+    ):
+        with pytest.raises(SystemExit) as exit_info:
+            build_parser().parse_args(["serve", *bad])
+        assert exit_info.value.code == 2
+        assert fragment in capsys.readouterr().err

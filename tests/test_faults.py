@@ -8,8 +8,12 @@ deadline still holds in real time. The summary table is printed at the end of th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
+import sqlite3
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -860,3 +864,152 @@ def test_first_submission_on_the_iqm_server_api_is_deduplicated(server, proxy, f
     posts = [line for line in proxy.seen if line.startswith("POST /api/v1/jobs")]
     assert len(posts) == 2, proxy.seen
     ledger.close("recovered (dedup known before the first POST)", expected_jobs=1, completed=1)
+
+
+# -------------------------------------------------------------------------------- kill under load
+
+
+class ServeProcess:
+    """``cirq-iqm-ext serve`` in its own process on a fixed port and state dir, to SIGKILL."""
+
+    def __init__(self, port: int, state_dir: str) -> None:
+        self.argv = [
+            sys.executable,
+            "-m",
+            "cirq_iqm_ext",
+            "serve",
+            "--port",
+            str(port),
+            "--state-dir",
+            state_dir,
+            "--seed",
+            "3",
+            "--noise",
+            "none",
+            "--job-delay",
+            "0.02",  # one worker: 200 jobs queue up, so some are pending at the kill
+        ]
+        self.process = self._start()
+
+    def _start(self) -> subprocess.Popen[str]:
+        process = subprocess.Popen(
+            self.argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        )
+        assert process.stdout is not None
+        line = process.stdout.readline()  # "Serving IQM API on http://127.0.0.1:PORT"
+        assert line.startswith("Serving IQM API on"), line
+        return process
+
+    def _reap(self) -> None:
+        self.process.wait(30)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+    def kill_and_restart(self, down_for: float) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self._reap()
+        time.sleep(down_for)
+        self.process = self._start()
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self._reap()
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self._reap()
+
+
+def jobs_in_state_dir(state_dir: str) -> dict[str, str]:
+    """Job id -> circuit name of every job the server's database holds."""
+    with contextlib.closing(sqlite3.connect(f"{state_dir}/jobs.sqlite3")) as db:
+        rows = db.execute("SELECT id, request FROM jobs").fetchall()
+    return {job_id: json.loads(request)["circuits"][0]["name"] for job_id, request in rows}
+
+
+def test_load_20_clients_10_jobs_faults_and_a_sigkill_restart(tmp_path, secret_scanner):
+    """Issue 19: 200 jobs from 20 clients through 5% injected faults, and the server SIGKILLed
+    and restarted on its state dir mid-run: every job a client was told about ends with its
+    results, no job at the server is unknown to its client, none is duplicated."""
+    clients, jobs_each = 20, 10
+    expected = clients * jobs_each
+    # Long enough a budget for a submission to outlast the restart (a few seconds).
+    policy = RetryPolicy(max_attempts=60, base_delay=0.05, max_delay=0.5, max_total_seconds=45)
+    port, state_dir = free_port(), str(tmp_path)
+    server = ServeProcess(port, state_dir)
+    told: dict[str, uuid.UUID] = {}  # circuit name -> the job id its client was given
+    done: dict[str, uuid.UUID] = {}
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+    killed = threading.Event()
+
+    def worker(index: int) -> None:
+        with (
+            warnings.catch_warnings(),  # re-run jobs say so as warnings: expected here
+            IQMClient(
+                proxy.url,
+                environ={},
+                retry_policy=policy,
+                timeout=2.0,
+                seconds_between_calls=0.05,
+                idempotent_submissions=True,
+            ) as client,
+        ):
+            warnings.simplefilter("ignore")
+            for j in range(jobs_each):
+                name = f"kill-{index}-{j}"
+                try:
+                    job_id = client.submit_payload(payload(name, shots=4))
+                    with lock:
+                        told[name] = job_id
+                    result = client.wait_for_results(job_id, timeout_secs=60)
+                except IQMError as error:
+                    errors.append(error)
+                    secret_scanner.exception(error)
+                    continue
+                assert result.status is Status.READY and len(result.measurements[0]["m"]) == 4
+                with lock:
+                    done[name] = job_id
+
+    def killer() -> None:
+        while len(told) < expected // 3:
+            time.sleep(0.01)
+        server.kill_and_restart(down_for=0.5)
+        REPORT.count_fault("server SIGKILLed and restarted (state dir)")
+        killed.set()
+
+    started = time.monotonic()
+    with FaultProxy(("127.0.0.1", port)) as proxy:
+        proxy.inject_randomly(0.05, LOAD_FAULTS, seed=1919)
+        kill_thread = threading.Thread(target=killer, daemon=True)
+        kill_thread.start()
+        try:
+            with ThreadPoolExecutor(clients) as pool:
+                list(pool.map(worker, range(clients)))
+        finally:
+            kill_thread.join(60)
+            server.stop()
+        secret_scanner.add_secret(*proxy.secrets)
+        faulted = sum(proxy.injected.values())
+        seen = len(proxy.seen)
+    elapsed = time.monotonic() - started
+    at_server = jobs_in_state_dir(state_dir)
+    names = list(at_server.values())
+    duplicated = len(names) - len(set(names))
+    known_ids = {str(job_id) for job_id in told.values()}
+    orphaned = sum(job_id not in known_ids for job_id in at_server)
+    lost = sum(name not in done for name in told)
+    REPORT.outcome(
+        f"load + SIGKILL: {clients} clients x {jobs_each} jobs in {elapsed:.1f} s",
+        "5% faults, 1 SIGKILL restart",
+        f"{len(done)} completed, {len(errors)} errors, {orphaned} orphaned",
+    )
+    REPORT.account(
+        submitted=expected, completed=len(done), duplicated=duplicated, lost=lost, orphaned=orphaned
+    )
+    assert killed.is_set()
+    assert errors == []
+    assert len(told) == expected and lost == 0
+    assert orphaned == 0 and duplicated == 0 and len(at_server) == expected
+    assert all(at_server[str(job_id)] == name for name, job_id in told.items())
+    assert faulted > 0.03 * seen

@@ -77,6 +77,15 @@ def server_log(caplog):
     return caplog
 
 
+def wait_ready(http: httpx.Client, job_id: str) -> None:
+    """Long-polls until the job has finished: each poll answers on any change of status."""
+    for _ in range(100):
+        status = http.get(f"/jobs/{job_id}/status", params={"wait": 20}).json()["status"]
+        if not status.startswith("pending"):
+            break
+    assert status == "ready", status
+
+
 def server_errors(caplog) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.name.startswith("cirq_iqm_ext.server")]
 
@@ -575,9 +584,7 @@ def test_a_bad_row_is_quarantined_and_the_good_jobs_are_served(tmp_path, server_
         with httpx.Client(base_url=first.url, timeout=10) as http:
             ids = [http.post(V1_JOBS, json=bell_body()).json()["id"] for _ in range(3)]
             for job_id in ids:
-                assert http.get(f"/jobs/{job_id}/status", params={"wait": 5}).json() == {
-                    "status": "ready"
-                }
+                wait_ready(http, job_id)
     database = tmp_path / "jobs.sqlite3"
     with sqlite3.connect(database) as db:
         db.execute("UPDATE jobs SET request = ? WHERE id = ?", ('{"shots": "many"}', ids[1]))
@@ -622,9 +629,7 @@ def test_results_read_the_same_in_every_format_and_nothing_is_kept(monkeypatch):
             body["shots"] = 4000  # 1336 base64 characters packed: two fit the cache budget
             ids = [http.post(V1_JOBS, json=body).json()["id"] for _ in range(6)]
             for job_id in ids:
-                assert http.get(f"/jobs/{job_id}/status", params={"wait": 10}).json() == {
-                    "status": "ready"
-                }
+                wait_ready(http, job_id)
                 lists = http.get(f"/jobs/{job_id}").json()["measurements"]
                 packed = http.get(f"/jobs/{job_id}", params={"measurements": "packed"}).json()
                 artifact = http.get(f"/api/v1/jobs/{job_id}/artifacts/measurements").json()

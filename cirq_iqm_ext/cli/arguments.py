@@ -67,6 +67,26 @@ def non_negative_float(text: str) -> float:
     return value
 
 
+#: Suffixes of :func:`byte_size` (binary: ``1M`` is 1 MiB).
+_SIZE_SUFFIXES = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def byte_size(text: str) -> int:
+    """A number of bytes >= 0, optionally with a binary suffix: ``500M``, ``2G``, ``1048576``."""
+    raw = text.strip().upper().removesuffix("IB").removesuffix("B")
+    suffix = raw[-1:] if raw[-1:] in _SIZE_SUFFIXES else ""
+    digits = raw[: len(raw) - len(suffix)]
+    try:
+        value = float(digits)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a size: {text!r} (use bytes or a suffix K, M, G, e.g. 512M)"
+        ) from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a size >= 0, got {text!r}")
+    return int(value * _SIZE_SUFFIXES[suffix])
+
+
 def user(text: str) -> tuple[str, str]:
     """``NAME:PASSWORD``; the error never echoes the argument (it holds a password)."""
     name, sep, password = text.partition(":")
@@ -79,6 +99,7 @@ def user(text: str) -> tuple[str, str]:
 
 
 __all__ = [
+    "byte_size",
     "job_id",
     "non_negative_float",
     "port",

@@ -29,6 +29,7 @@ def _add_serve(subparsers: Any) -> None:
         description="Run the IQM-compatible server on a loopback port until SIGINT/SIGTERM.",
     )
     _add_serve_network(parser)
+    _add_serve_retention(parser)
     _add_serve_auth(parser)
     _add_serve_machine(parser)
     parser.set_defaults(handler=_serve, subparser=parser)
@@ -64,6 +65,39 @@ def _add_serve_network(parser: argparse.ArgumentParser) -> None:
         default=120.0,
         metavar="SECONDS",
         help="time a request may take to arrive whole, not per read (default 120)",
+    )
+
+
+def _add_serve_retention(parser: argparse.ArgumentParser) -> None:
+    """How many finished jobs it keeps, and for how long (evicted ones answer "expired")."""
+    from cirq_iqm_ext.server.retention import (
+        DEFAULT_RETAIN_BYTES,
+        DEFAULT_RETAIN_JOBS,
+        DEFAULT_RETAIN_SECONDS,
+    )
+
+    parser.add_argument(
+        "--retain-jobs",
+        type=arguments.positive_int,
+        default=DEFAULT_RETAIN_JOBS,
+        metavar="N",
+        help="finished jobs kept; beyond, the oldest (fetched ones first) expire "
+        f"(default {DEFAULT_RETAIN_JOBS})",
+    )
+    parser.add_argument(
+        "--retain-bytes",
+        type=arguments.byte_size,
+        default=DEFAULT_RETAIN_BYTES,
+        metavar="SIZE",
+        help="measurement results kept, a byte per qubit and shot, e.g. 512M (default 1G)",
+    )
+    parser.add_argument(
+        "--retain-age",
+        type=arguments.non_negative_float,
+        default=DEFAULT_RETAIN_SECONDS,
+        metavar="SECONDS",
+        help=f"time a finished job is kept; 0: no limit (default {DEFAULT_RETAIN_SECONDS:g}, "
+        "a week)",
     )
 
 
@@ -185,6 +219,9 @@ def _run_server(
         max_queue=args.max_queue,
         max_connections=args.max_connections,
         connection_timeout=args.connection_timeout,
+        retain_jobs=args.retain_jobs,
+        retain_bytes=args.retain_bytes,
+        retain_seconds=args.retain_age,
         delay=args.delay,
         dynamic=args.dynamic,
     )

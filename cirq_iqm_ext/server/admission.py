@@ -165,10 +165,12 @@ class Admission:
         move_gate_validation: str = "strict",
         warnings: list[str] | None = None,
         owner: str | None = None,
+        body: bytes | None = None,
     ) -> tuple[Job, bool]:
         """Validates a run request, stores the job and queues it (the limits are checked before).
 
         ``owner`` is the submitting identity; only it (or anyone, for ``None``) sees the job.
+        ``body`` is the raw request body, whose digest tells an idempotent repeat.
 
         The request's own ``move_gate_validation`` wins over the argument.
 
@@ -197,6 +199,7 @@ class Admission:
                 idempotency_key=idempotency_key,
                 warnings=warnings,
                 owner=owner,
+                body=body,
             )
         except IdempotencyConflictError as error:
             raise AdmissionError("idempotency", 409, str(error)) from None

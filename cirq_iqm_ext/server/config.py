@@ -14,6 +14,11 @@ from uuid import UUID
 
 from cirq_iqm_ext._version import __version__
 from cirq_iqm_ext.calibration import CalibrationSet
+from cirq_iqm_ext.server.retention import (
+    DEFAULT_RETAIN_BYTES,
+    DEFAULT_RETAIN_JOBS,
+    DEFAULT_RETAIN_SECONDS,
+)
 from cirq_iqm_ext.simulation.simulator import (
     DEFAULT_MAX_BLOCK_QUBITS,
     DEFAULT_MAX_DENSITY_QUBITS,
@@ -67,8 +72,8 @@ class ServerConfig:
         workers: Simulation threads.
         max_queue: Most jobs waiting for a worker; beyond, ``POST jobs`` answers 503.
         retry_after: Seconds suggested in ``Retry-After`` with a 503.
-        clock: Current time in seconds since the epoch for the token issuer (injectable for
-            tests; default :func:`time.time`).
+        clock: Current time in seconds since the epoch for the token issuer and the retention
+            age limit (injectable for tests; default :func:`time.time`).
         delay: Whether the server executes ``delay`` (a wait) and lists it in its architecture
             (default). ``False`` behaves like a real CoCoS v1 server, which has no delay: the
             architecture does not list it and jobs with a delay are refused (400).
@@ -84,6 +89,12 @@ class ServerConfig:
             connection is busy (the embedded HTTP server; default 256).
         connection_timeout: Seconds each request may take to arrive whole, from the moment its
             connection is idle: a total deadline, not one per read (default 120).
+        retain_jobs: Most finished jobs kept (default 10,000); beyond, the oldest go first,
+            those already fetched before unread ones. An evicted job answers that it expired
+            (v1: 410; IQM Server API: 404), and leaves the state dir too.
+        retain_bytes: Most bytes of measurement results kept, a byte per measured qubit and
+            shot (default 1 GiB); the job that has just finished is always kept.
+        retain_seconds: Seconds a finished job is kept (default a week; ``0``: no age limit).
     """
 
     architecture: str | Path | Mapping[str, Any] | QuantumArchitectureSpecification = "adonis"
@@ -117,6 +128,9 @@ class ServerConfig:
     feedback_groups: Sequence[Iterable[str]] | None = None
     max_connections: int = DEFAULT_MAX_CONNECTIONS
     connection_timeout: float = DEFAULT_CONNECTION_TIMEOUT
+    retain_jobs: int = DEFAULT_RETAIN_JOBS
+    retain_bytes: int = DEFAULT_RETAIN_BYTES
+    retain_seconds: float = DEFAULT_RETAIN_SECONDS
 
     def __repr__(self) -> str:
         # Never show the token or passwords.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from typing import Any
 from uuid import UUID
 
@@ -30,6 +31,7 @@ from cirq_iqm_ext.server.architecture import (
 )
 from cirq_iqm_ext.server.config import NOISE_MODES, ServerConfig
 from cirq_iqm_ext.server.jobs import Job, JobStore, QueueFullError, Worker
+from cirq_iqm_ext.server.retention import RetentionPolicy
 from cirq_iqm_ext.server.state_dir import StateDirLock, prepare_state_dir
 from cirq_iqm_ext.simulation.simulator import CalibratedSimulator
 from cirq_iqm_ext.wire.models import QuantumArchitectureSpecification, RunRequest, RunResult
@@ -102,7 +104,14 @@ class ServerCore:
             self._state_lock = StateDirLock(state_dir)
             state_path = state_dir / "jobs.sqlite3"
         try:
-            self.store = JobStore(config.cocos_version, state_path)
+            self.store = JobStore(
+                config.cocos_version,
+                state_path,
+                retention=RetentionPolicy(
+                    config.retain_jobs, config.retain_bytes, config.retain_seconds
+                ),
+                clock=config.clock or time.time,
+            )
         except BaseException:
             self._release_state_dir()
             raise
@@ -191,10 +200,12 @@ class ServerCore:
         move_gate_validation: str = "strict",
         warnings: list[str] | None = None,
         owner: str | None = None,
+        body: bytes | None = None,
     ) -> tuple[Job, bool]:
         """Admits a job: limits, calibration set, validation, duration, idempotency, queue.
 
-        ``owner`` is the submitting identity (see :meth:`check_owner`).
+        ``owner`` is the submitting identity (see :meth:`check_owner`); ``body`` the raw request
+        body (its digest identifies an idempotent repeat).
 
         Returns:
             The job and whether it was created now (``False``: an idempotent repeat).
@@ -217,12 +228,14 @@ class ServerCore:
             move_gate_validation=move_gate_validation,
             warnings=warnings,
             owner=owner,
+            body=body,
         )
 
     def check_owner(self, job_id: UUID, identity: str | None) -> None:
         """Passes when ``identity`` may see the job (its submitter, or anyone for an unowned job).
 
         Raises:
+            ExpiredJobError: The caller's job was evicted under the retention policy.
             UnknownJobError: Someone else's job (an unknown id passes; its lookup answers 404).
         """
         self.store.check_owner(job_id, identity)

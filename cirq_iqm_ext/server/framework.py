@@ -32,6 +32,7 @@ REASONS = {
     405: "Method Not Allowed",
     408: "Request Timeout",
     409: "Conflict",
+    410: "Gone",
     411: "Length Required",
     413: "Content Too Large",
     429: "Too Many Requests",
@@ -62,6 +63,21 @@ class HTTPError(Exception):
 
 class NoRouteError(HTTPError):
     """No route matches the path (404), or none of the matching route's methods (405)."""
+
+
+class Streamed:
+    """A body sent in pieces as they are written (large results), never whole in memory.
+
+    Without a ``Content-Length`` the HTTP layer sends it chunked.
+
+    Args:
+        pieces: The body's bytes, in order.
+        content_type: Its media type.
+    """
+
+    def __init__(self, pieces: Iterable[bytes], content_type: str = "application/json"):
+        self.pieces = pieces
+        self.content_type = content_type
 
 
 class Response(NamedTuple):
@@ -224,6 +240,11 @@ def answer_wsgi(
         )
         status, body, headers = 500, {"detail": "internal server error"}, []
     headers = list(headers)
+    if isinstance(body, Streamed):  # no Content-Length: the HTTP layer chunks it
+        headers = [h for h in headers if h[0].lower() != "content-type"]
+        headers.append(("Content-Type", body.content_type))
+        start_response(f"{status} {REASONS.get(status, 'Unknown')}", headers)
+        return body.pieces
     if isinstance(body, bytes):  # e.g. protobuf; the handler names its Content-Type
         payload = body
     else:
@@ -286,7 +307,18 @@ def read_json(request: Request, limit: int) -> Any:
     Raises:
         HTTPError: 400 for an empty, non-UTF-8 or invalid body; see :func:`read_body`.
     """
-    body = read_body(request, limit)
+    return parse_json(read_body(request, limit))
+
+
+def parse_json(body: bytes) -> Any:
+    """A request body parsed as strict JSON (no ``NaN``/``Infinity``).
+
+    The standard library's decoder, not ``orjson``: that one turns integers beyond 64 bits into
+    floats without a word, and a request must read as it was written.
+
+    Raises:
+        HTTPError: 400 for an empty, non-UTF-8 or invalid body.
+    """
     if not body.strip():
         raise HTTPError(400, "The request body is empty; send a JSON run request")
     try:

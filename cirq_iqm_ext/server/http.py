@@ -10,7 +10,9 @@ The per-request path is kept short because every test and client poll goes throu
 are parsed by a small reader (the standard library's ``email`` parser costs more than the whole
 app), each response goes out in one ``send`` (status line, headers and body together), the
 ``Date`` header is formatted once a second, and access logs are formatted only when debug logging
-is on.
+is on. A large answer without ``Content-Length`` (a big result, written a piece at a time
+from the arrays) goes out chunked as it is written instead, so it is never whole in memory and
+other requests are served between its chunks.
 
 Hostile or unlucky clients are bounded (``ServerConfig.max_connections`` and
 ``ServerConfig.connection_timeout``): every request must arrive whole (request line, headers and
@@ -55,6 +57,9 @@ logger = logging.getLogger(__name__)
 
 #: Unread request bodies up to this size are drained to keep the connection; larger ones close it.
 _DRAIN_LIMIT = 1 << 16
+#: An answer without ``Content-Length`` whose first pieces reach this size is sent chunked as it
+#: is written, in chunks of about this size; a smaller one goes out whole with its length.
+_CHUNK = 1 << 18
 #: Limits of the header reader (as :mod:`http.client`'s): line length and number of fields.
 _MAX_LINE = 65536
 _MAX_HEADERS = 100
@@ -451,35 +456,87 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
         self._set_state(_BUSY)
         result: Iterable[bytes] = self.server.app(environ, start_response)
         try:
-            payload = b"".join(result)
+            pieces = iter(result)
+            if isinstance(result, list) and len(result) == 1:  # a whole body: the usual case
+                payload, more = result[0], False
+            else:
+                payload, more = _first_chunk(pieces)
+            # An unread body would be parsed as the next request: drain a small one, else hang.
+            if body.broken or body.remaining > _DRAIN_LIMIT:
+                self.close_connection = True
+            elif body.remaining:
+                body.read()
+            if more and not any(n.lower() == "content-length" for n, _ in response["headers"]):
+                self._send_streamed(response, payload, pieces)
+            else:
+                self._send_whole(response, payload + b"".join(pieces) if more else payload)
         finally:
             close = getattr(result, "close", None)
             if close is not None:
                 close()
-        # An unread body would be parsed as the next request: drain a small one, else hang up.
-        if body.broken or body.remaining > _DRAIN_LIMIT:
-            self.close_connection = True
-        elif body.remaining:
-            body.read()
-        status = response["status"]
-        if logger.isEnabledFor(logging.DEBUG):
-            self.log_request(status.partition(" ")[0], len(payload))
-        # One buffer, one send: with Nagle off, separate writes would go out as separate packets.
+
+    def _head(self, status: str, headers: list[tuple[str, str]], extra: list[str]) -> bytes:
+        """The status line and headers of an answer, ending with the blank line."""
         lines = [
             f"{self.protocol_version} {status}",
             f"Server: {self.version_string()}",
             f"Date: {_DATE.now()}",
         ]
-        has_length = False
-        for name, value in response["headers"]:
-            has_length = has_length or name.lower() == "content-length"
-            lines.append(f"{name}: {value}")
-        if not has_length:
-            lines.append(f"Content-Length: {len(payload)}")
+        lines.extend(f"{name}: {value}" for name, value in headers)
+        lines.extend(extra)
         if self.close_connection:
             lines.append("Connection: close")
         lines.append("\r\n")
-        head = "\r\n".join(lines).encode("latin-1", "strict")
+        return "\r\n".join(lines).encode("latin-1", "strict")
+
+    def _send_streamed(
+        self, response: dict[str, Any], first: bytes, pieces: Iterator[bytes]
+    ) -> None:
+        """Sends a large answer chunked as it is written (HTTP/1.0: until the connection closes).
+
+        The body is never whole in memory, and the interpreter is free between chunks for
+        other requests (a status poll does not wait for a big result to be encoded).
+        """
+        chunked = self.request_version >= "HTTP/1.1"
+        if not chunked:
+            self.close_connection = True
+        extra = ["Transfer-Encoding: chunked"] if chunked else []
+        head = self._head(response["status"], response["headers"], extra)
+        self.connection.settimeout(self.server.connection_timeout)  # a reader that stalls
+        if self.command == "HEAD":  # no body at all, not even the last chunk
+            self.wfile.write(head)
+            return
+        sent = 0
+        chunk = first
+        while chunk:
+            sent += len(chunk)
+            frame = b"%x\r\n%b\r\n" % (len(chunk), chunk) if chunked else chunk
+            self.wfile.write(head + frame if head else frame)
+            head = b""
+            try:
+                chunk, _ = _first_chunk(pieces)
+            except Exception:  # the status line is out: all that is left is to hang up
+                logger.exception("Writing the answer to %s %s failed", self.command, self.path)
+                self.close_connection = True
+                return
+        if chunked:
+            self.wfile.write(b"0\r\n\r\n")
+        if logger.isEnabledFor(logging.DEBUG):
+            self.log_request(response["status"].partition(" ")[0], sent)
+
+    def _send_whole(self, response: dict[str, Any], payload: bytes) -> None:
+        """Sends an answer in one buffer and one send (with Nagle off, separate writes would
+        go out as separate packets)."""
+        status = response["status"]
+        if logger.isEnabledFor(logging.DEBUG):
+            self.log_request(status.partition(" ")[0], len(payload))
+        headers = response["headers"]
+        # The app's own answers always carry a Content-Length (framework.answer_wsgi).
+        has_length = bool(headers) and headers[-1][0] == "Content-Length"
+        if not has_length:
+            has_length = any(name.lower() == "content-length" for name, _ in headers)
+        extra = [] if has_length else [f"Content-Length: {len(payload)}"]
+        head = self._head(status, headers, extra)
         self.connection.settimeout(self.server.connection_timeout)  # a reader that stalls
         self.wfile.write(head if self.command == "HEAD" else head + payload)
 
@@ -487,6 +544,19 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
         """Sends access logs to :mod:`logging` at debug level instead of stderr."""
         if logger.isEnabledFor(logging.DEBUG):  # formatting costs more than the request
             logger.debug("%s - %s", self.address_string(), format % args)
+
+
+def _first_chunk(pieces: Iterator[bytes]) -> tuple[bytes, bool]:
+    """The next ~:data:`_CHUNK` bytes of ``pieces``, and whether more may follow."""
+    parts: list[bytes] = []
+    size = 0
+    for piece in pieces:
+        if piece:
+            parts.append(piece)
+            size += len(piece)
+        if size >= _CHUNK:
+            return b"".join(parts), True
+    return b"".join(parts), False
 
 
 @dataclass

@@ -3,11 +3,14 @@
 A job moves ``pending compilation`` → ``pending execution`` → ``ready`` | ``failed`` | ``aborted``,
 and any job can be ``deleted`` (its results are dropped; v1 reads it as ``deleted``).
 The :class:`JobStore` holds every job behind one lock and hands out JSON-ready snapshots, so HTTP
-threads never see a half-updated job. Measurements are kept as numpy arrays; JSON lists and the
-packed format are produced (once, then cached) only when a client asks. With a ``state_path`` the
-store also writes every job and ``Idempotency-Key`` to SQLite, so a restarted server still answers
-for the jobs it accepted. The :class:`Worker` runs jobs on a pool of threads fed by a bounded
-queue in submission order (like a quantum computer's queue), and records timestamps on the way.
+threads never see a half-updated job. Measurements are kept as numpy arrays; the JSON of a
+result is written from them when a client asks (the packed format is cached within a budget).
+With a ``state_path`` the store also writes every job and ``Idempotency-Key`` to SQLite, so a
+restarted server still answers for the jobs it accepted. Finished jobs are kept within the
+bounds of a :class:`~.retention.RetentionPolicy` (count, bytes, age); an evicted job leaves
+memory and the database and answers :class:`ExpiredJobError`. The :class:`Worker` runs jobs on
+a pool of threads fed by a bounded queue in submission order (like a quantum computer's queue),
+and records timestamps on the way.
 
 Nothing here knows about HTTP; the WSGI app turns the store's answers and errors into responses.
 """
@@ -15,6 +18,7 @@ Nothing here knows about HTTP; the WSGI app turns the store's answers and errors
 from __future__ import annotations
 
 import collections
+import contextlib
 import hashlib
 import io
 import json
@@ -22,6 +26,7 @@ import logging
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -31,6 +36,7 @@ from uuid import UUID, uuid4
 
 import numpy as np
 
+from cirq_iqm_ext.server.retention import Retention, RetentionPolicy, Tombstone, Tombstones
 from cirq_iqm_ext.server.state_dir import StateDirError, prepare_state_dir
 from cirq_iqm_ext.wire.models import Metadata, RunRequest, RunResult, RunStatus, Status
 from cirq_iqm_ext.wire.packed import pack_bits
@@ -52,9 +58,17 @@ def utc_timestamp(moment: datetime | None = None) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def request_fingerprint(request_dict: dict[str, Any]) -> str:
-    """A digest of a normalised request: tells "same body" from "different body" (idempotency)."""
-    canonical = json.dumps(request_dict, sort_keys=True, separators=(",", ":"))
+def request_fingerprint(request: bytes | dict[str, Any]) -> str:
+    """A digest that tells "same body" from "different body" (idempotency).
+
+    Given the raw request body, its bytes are hashed (a retry resends the same bytes; hashing
+    them costs ~0.1 ms per 100 circuits where canonical JSON of the parsed request cost ~5 ms);
+    given a request dict (no body at hand), its canonical JSON is. Different digests are not yet
+    a conflict: :meth:`JobStore.create` then compares the parsed requests.
+    """
+    if isinstance(request, bytes):
+        return hashlib.sha256(b"body\n" + request).hexdigest()
+    canonical = json.dumps(request, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -74,6 +88,20 @@ class UnknownJobError(LookupError):
     """No job has this id."""
 
 
+class ExpiredJobError(UnknownJobError):
+    """The job existed but was evicted under the retention policy.
+
+    Attributes:
+        job_id: The job.
+        tombstone: When and why it was evicted.
+    """
+
+    def __init__(self, job_id: UUID, tombstone: Tombstone):
+        super().__init__(str(job_id))
+        self.job_id = job_id
+        self.tombstone = tombstone
+
+
 class JobFinishedError(RuntimeError):
     """The job is already ``ready``, ``failed`` or ``aborted`` and cannot be aborted."""
 
@@ -87,7 +115,9 @@ class Job:
     """One job's full state. Mutated only by :class:`JobStore` under its lock."""
 
     id: UUID
-    request: RunRequest
+    #: The parsed request while the job may still run; dropped when it finishes (the dict
+    #: stays), since a retained job's parsed request costs as much memory again.
+    parsed_request: RunRequest | None
     request_dict: dict[str, Any]
     calibration_set_id: UUID
     status: Status = Status.PENDING_COMPILATION
@@ -106,6 +136,13 @@ class Job:
         """Whether the job can no longer change."""
         return self.status in _FINAL
 
+    @property
+    def request(self) -> RunRequest:
+        """The run request (parsed again from :attr:`request_dict` once the job finished)."""
+        if self.parsed_request is not None:
+            return self.parsed_request
+        return RunRequest.from_dict(self.request_dict)
+
 
 class JobStore:
     """Thread-safe job store, in memory and optionally mirrored to SQLite.
@@ -114,10 +151,25 @@ class JobStore:
         cocos_version: Reported in every job's metadata.
         state_path: SQLite file to persist jobs and idempotency keys in (``None``: memory only).
             Jobs found there are loaded at once; :meth:`unfinished` lists those to run again.
+        retention: Which finished jobs are kept (see :mod:`.retention`); evicted jobs leave
+            memory and the database, and answer :class:`ExpiredJobError`.
+        clock: Seconds since the epoch, for the age limit (injectable for tests).
     """
 
-    def __init__(self, cocos_version: str, state_path: str | Path | None = None):
+    def __init__(
+        self,
+        cocos_version: str,
+        state_path: str | Path | None = None,
+        *,
+        retention: RetentionPolicy | None = None,
+        clock: Callable[[], float] = time.time,
+    ):
         self._lock = threading.Lock()
+        self._clock = clock
+        self.retention = Retention(retention or RetentionPolicy())
+        self._tombstones = Tombstones(self.retention.policy.max_tombstones)
+        # Idempotency key of each job that has one, to forget it with the job.
+        self._key_of: dict[UUID, str] = {}
         # Notified on every status change, for long-polling status requests.
         self._changed = threading.Condition(self._lock)
         self._jobs: dict[UUID, Job] = {}
@@ -174,6 +226,17 @@ class JobStore:
                 continue
             if known in self._jobs:
                 self._idempotency[key] = (fingerprint, known)
+                self._key_of[known] = key
+        limit = self._tombstones.limit
+        for job_id, owner, when, reason in db.execute(
+            "SELECT id, owner, evicted_at, reason FROM evicted ORDER BY seq DESC LIMIT ?", (limit,)
+        ).fetchall()[::-1]:
+            with contextlib.suppress(ValueError, TypeError):
+                self._tombstones.add(UUID(str(job_id)), Tombstone(str(when), str(reason), owner))
+        for job in self._jobs.values():
+            if job.is_final:
+                self._retain(job, _finished_at(job, self._clock()))
+        self._evict()
 
     def _quarantine(self, path: Path, job_id: Any, reason: str) -> None:
         """Moves a job row that cannot be loaded into the ``quarantine`` table, and says so."""
@@ -191,11 +254,25 @@ class JobStore:
         )
         self._db.execute("DELETE FROM jobs WHERE id IS ?", (job_id,))
 
-    def _save(self, job: Job, *, measurements: bool = False) -> None:
-        """Writes a job's row (call with the lock held)."""
+    def _save(self, job: Job, *, measurements: bool = False, new: bool = False) -> None:
+        """Writes a job's row (call with the lock held); the request only when ``new``."""
         if self._db is None:
             return
         blob = _dump_measurements(job.measurements) if measurements and job.measurements else None
+        if not new:  # the request never changes: do not serialise it again
+            self._db.execute(
+                "UPDATE jobs SET status=?, timestamps=?, message=?, warnings=?, "
+                "measurements=COALESCE(?, measurements) WHERE id=?",
+                (
+                    job.status.value,
+                    json.dumps(job.timestamps),
+                    job.message,
+                    json.dumps(job.warnings),
+                    blob,
+                    str(job.id),
+                ),
+            )
+            return
         self._db.execute(
             "INSERT INTO jobs (id, seq, request, calibration_set_id, status, timestamps, message, "
             "warnings, measurements, owner) VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM "
@@ -237,14 +314,51 @@ class JobStore:
     def discard(self, job_id: UUID) -> None:
         """Forgets a job that was never queued (the queue was full), with its idempotency key."""
         with self._lock:
-            self._jobs.pop(job_id, None)
-            for key, (_, known) in list(self._idempotency.items()):
-                if known == job_id:
-                    del self._idempotency[key]
-                    if self._db is not None:
-                        self._db.execute("DELETE FROM idempotency WHERE key = ?", (key,))
+            self._forget(job_id)
+
+    def _forget(self, job_id: UUID) -> None:
+        """Drops a job from memory and the database, with its key (call with the lock held)."""
+        self._jobs.pop(job_id, None)
+        self._drop_packed(job_id)
+        self.retention.remove(job_id)
+        key = self._key_of.pop(job_id, None)
+        if key is not None:
+            self._idempotency.pop(key, None)
+        if self._db is not None:
+            self._db.execute("DELETE FROM idempotency WHERE job_id = ?", (str(job_id),))
+            self._db.execute("DELETE FROM jobs WHERE id = ?", (str(job_id),))
+
+    def _retain(self, job: Job, finished_at: float | None = None) -> None:
+        """Counts a finished job against the retention bounds (call with the lock held)."""
+        nbytes = sum(
+            int(getattr(shots, "nbytes", 0))
+            for circuit in job.measurements or ()
+            for shots in circuit.values()
+        )
+        when = self._clock() if finished_at is None else finished_at
+        job.parsed_request = None  # it will not run again (a worker still running holds its own)
+        self.retention.add(job.id, nbytes, when, fetched=job.status == Status.DELETED)
+
+    def _evict(self, keep: UUID | None = None) -> None:
+        """Evicts what the retention bounds say, leaving tombstones (call with the lock held)."""
+        now = self._clock()
+        for job_id, reason in self.retention.victims(now, keep):
+            job = self._jobs.get(job_id)
+            when = utc_timestamp(datetime.fromtimestamp(now, UTC))
+            tombstone = Tombstone(when, reason, job.owner if job else None)
+            self._forget(job_id)
+            self._tombstones.add(job_id, tombstone)
+            logger.info("Evicted job %s: %s", job_id, reason)
             if self._db is not None:
-                self._db.execute("DELETE FROM jobs WHERE id = ?", (str(job_id),))
+                self._db.execute(
+                    "INSERT OR REPLACE INTO evicted (id, owner, evicted_at, reason) "
+                    "VALUES (?, ?, ?, ?)",
+                    (str(job_id), tombstone.owner, tombstone.evicted_at, reason),
+                )
+                self._db.execute(
+                    "DELETE FROM evicted WHERE seq <= (SELECT MAX(seq) FROM evicted) - ?",
+                    (self._tombstones.limit,),
+                )
 
     def delete(self, job_id: UUID) -> bool:
         """Deletes a job: aborts it if it has not finished, then drops its results.
@@ -273,6 +387,8 @@ class JobStore:
             self._save(job)
             if self._db is not None:
                 self._db.execute("UPDATE jobs SET measurements = NULL WHERE id = ?", (str(job_id),))
+            self._retain(job)
+            self._evict(keep=job_id)
             self._changed.notify_all()
             return True
 
@@ -304,6 +420,7 @@ class JobStore:
         idempotency_key: str | None = None,
         warnings: list[str] | None = None,
         owner: str | None = None,
+        body: bytes | None = None,
     ) -> tuple[Job, bool]:
         """Stores a new job, or returns the job an earlier request with the same key created.
 
@@ -314,6 +431,7 @@ class JobStore:
                 per owner, so one user's key never finds another user's job.
             warnings: Warnings to report with the job.
             owner: The identity submitting the job (``None``: everyone's).
+            body: The raw request body, fingerprinted for idempotency (else the request).
 
         Returns:
             The job and whether it was created now (``False`` for an idempotent repeat).
@@ -322,7 +440,7 @@ class JobStore:
             IdempotencyConflictError: The key was used before with a different request body.
         """
         request_dict = request.to_dict()
-        fingerprint = request_fingerprint(request_dict)
+        fingerprint = request_fingerprint(body if body is not None else request_dict)
         stored_key = idempotency_key
         if idempotency_key is not None and owner is not None:
             # A header value holds no newline, so the owner's prefix cannot be forged.
@@ -330,7 +448,10 @@ class JobStore:
         with self._lock:
             if stored_key is not None and stored_key in self._idempotency:
                 previous_fingerprint, job_id = self._idempotency[stored_key]
-                if previous_fingerprint != fingerprint:
+                # Other bytes may still be the same request (a client that serialises anew,
+                # or a fingerprint of an earlier scheme): then the parsed requests are equal.
+                previous = self._jobs[job_id]
+                if previous_fingerprint != fingerprint and previous.request_dict != request_dict:
                     raise IdempotencyConflictError(
                         f"Idempotency-Key {idempotency_key!r} was already used for job {job_id} "
                         "with a different request body; use a new key for a new job"
@@ -338,17 +459,19 @@ class JobStore:
                 return self._jobs[job_id], False
             job = Job(
                 id=uuid4(),
-                request=request,
+                parsed_request=request,
                 request_dict=request_dict,
                 calibration_set_id=calibration_set_id,
                 warnings=list(warnings or ()),
                 owner=owner,
             )
             job.timestamps["job_start"] = utc_timestamp()
+            self._evict()  # the age limit, checked on every submission
             self._jobs[job.id] = job
-            self._save(job)
+            self._save(job, new=True)
             if stored_key is not None:
                 self._idempotency[stored_key] = (fingerprint, job.id)
+                self._key_of[job.id] = stored_key
                 if self._db is not None:
                     self._db.execute(
                         "INSERT OR REPLACE INTO idempotency VALUES (?, ?, ?)",
@@ -366,13 +489,38 @@ class JobStore:
                 nobody learns which ids exist).
         """
         with self._lock:
-            job = self._jobs.get(job_id)
+            try:
+                job: Job | None = self._get(job_id)
+            except ExpiredJobError as expired:
+                owner = expired.tombstone.owner
+                if owner is not None and owner != identity:
+                    raise UnknownJobError(str(job_id)) from None
+                raise
+            except UnknownJobError:
+                job = None
         if job is not None and job.owner is not None and job.owner != identity:
             raise UnknownJobError(str(job_id))
 
+    def expiry(self, job_id: UUID) -> Tombstone | None:
+        """When and why a job was evicted, if it was (and is still remembered)."""
+        with self._lock:
+            return self._tombstones.get(job_id)
+
     def _get(self, job_id: UUID) -> Job:
+        """The job (call with the lock held); a job past the age limit is evicted first.
+
+        Raises:
+            ExpiredJobError: Evicted under the retention policy.
+            UnknownJobError: Unknown id.
+        """
         job = self._jobs.get(job_id)
+        if job is not None and self.retention.expired(job_id, self._clock()):
+            self._evict()
+            job = self._jobs.get(job_id)
         if job is None:
+            tombstone = self._tombstones.get(job_id)
+            if tombstone is not None:
+                raise ExpiredJobError(job_id, tombstone)
             raise UnknownJobError(str(job_id))
         return job
 
@@ -465,6 +613,7 @@ class JobStore:
             job = self._get(job_id)
             if job.status != Status.READY or job.measurements is None:
                 return None
+            self.retention.mark_fetched(job_id)
             entry = self._packed.get(job_id)
             if entry is not None:
                 self._packed.move_to_end(job_id)
@@ -498,7 +647,10 @@ class JobStore:
         """
         with self._lock:
             job = self._get(job_id)
-            return job.measurements if job.status == Status.READY else None
+            if job.status != Status.READY:
+                return None
+            self.retention.mark_fetched(job_id)
+            return job.measurements
 
     def counts_dict(self, job_id: UUID) -> dict[str, Any]:
         """The body of ``GET jobs/{id}/counts``: per circuit, bitstring counts over all keys.
@@ -510,6 +662,8 @@ class JobStore:
             job = self._get(job_id)
             status = job.status
             measurements = job.measurements if status == Status.READY else None
+            if measurements is not None:
+                self.retention.mark_fetched(job_id)
             out: dict[str, Any] = {"status": status.value}
             if job.warnings:
                 out["warnings"] = list(job.warnings)
@@ -537,6 +691,8 @@ class JobStore:
             job.timestamps["job_end"] = utc_timestamp()
             job.wake.set()
             self._save(job)
+            self._retain(job)
+            self._evict(keep=job_id)
             self._changed.notify_all()
 
     # The worker's side --------------------------------------------------------------------------
@@ -596,6 +752,8 @@ class JobStore:
                 job.status = Status.FAILED
                 job.message = error
             self._save(job, measurements=True)
+            self._retain(job)
+            self._evict(keep=job_id)
             self._changed.notify_all()
             return True
 
@@ -666,6 +824,10 @@ def _connect(path: Path) -> sqlite3.Connection:
             "job_id TEXT)"
         )
         db.execute(
+            "CREATE TABLE IF NOT EXISTS evicted (seq INTEGER PRIMARY KEY AUTOINCREMENT, "
+            "id TEXT UNIQUE, owner TEXT, evicted_at TEXT, reason TEXT)"
+        )
+        db.execute(
             "CREATE TABLE IF NOT EXISTS quarantine (id TEXT, seq INTEGER, request TEXT, "
             "calibration_set_id TEXT, status TEXT, timestamps TEXT, message TEXT, warnings TEXT, "
             "measurements BLOB, owner TEXT, reason TEXT, quarantined_at TEXT)"
@@ -674,6 +836,14 @@ def _connect(path: Path) -> sqlite3.Connection:
         db.close()
         raise
     return db
+
+
+def _finished_at(job: Job, default: float) -> float:
+    """When a loaded job finished (its ``job_end``), in seconds since the epoch."""
+    try:
+        return datetime.fromisoformat(job.timestamps["job_end"]).timestamp()
+    except (KeyError, TypeError, ValueError):
+        return default
 
 
 def _job_from_row(row: Sequence[Any]) -> Job:
@@ -689,7 +859,7 @@ def _job_from_row(row: Sequence[Any]) -> Job:
         raise ValueError("timestamps or warnings are not what a job stores")
     return Job(
         id=UUID(job_id),
-        request=RunRequest.from_dict(request_dict),
+        parsed_request=RunRequest.from_dict(request_dict),  # also checks the row
         request_dict=request_dict,
         calibration_set_id=UUID(cal_id),
         status=Status(status),
@@ -828,6 +998,7 @@ class Worker:
 
     def _process(self, job: Job, executor: Executor) -> None:
         store, job_id = self._store, job.id
+        request = job.request  # held here: the job drops its parsed request when it finishes
         if not store.advance(job_id, None, "compile_start") or not self._pause(job):
             return
         if not store.advance(job_id, Status.PENDING_EXECUTION, "compile_end", "submit_start"):
@@ -837,7 +1008,7 @@ class Worker:
         if not store.advance(job_id, None, "submit_end", "execution_start"):
             return
         try:
-            measurements = executor.run(job.request)
+            measurements = executor.run(request)
         except Exception as error:  # a failing simulation fails the job, not the server
             logger.exception("Job %s failed in the simulator", job_id)
             store.finish(job_id, error=f"Execution failed: {error}")

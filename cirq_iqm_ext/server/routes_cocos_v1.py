@@ -10,15 +10,25 @@ on a result sends the bits packed eight to a byte.
 from __future__ import annotations
 
 import logging
+from typing import Any
 from uuid import UUID
 
 from cirq_iqm_ext.calibration import CalibrationSet
 from cirq_iqm_ext.errors import ModelValidationError
 from cirq_iqm_ext.server.auth import Authenticator, identity_of
 from cirq_iqm_ext.server.core import ServerCore, UnknownCalibrationError
-from cirq_iqm_ext.server.framework import HTTPError, Request, Response, Router, read_json
-from cirq_iqm_ext.server.jobs import JobFinishedError, UnknownJobError
-from cirq_iqm_ext.server.result_json import body_with_measurements
+from cirq_iqm_ext.server.framework import (
+    HTTPError,
+    Request,
+    Response,
+    Router,
+    Streamed,
+    parse_json,
+    read_body,
+)
+from cirq_iqm_ext.server.jobs import ExpiredJobError, JobFinishedError, UnknownJobError
+from cirq_iqm_ext.server.result_json import iter_body_with_measurements
+from cirq_iqm_ext.server.retention import expiry_message
 from cirq_iqm_ext.wire.models import RunRequest
 from cirq_iqm_ext.wire.protocol import (
     ARCHITECTURE_EXTENSIONS_QUERY,
@@ -47,6 +57,11 @@ CLIENT_LIBRARIES = {
 IDEMPOTENCY_HEADER = (IDEMPOTENCY_SUPPORT_HEADER, IDEMPOTENCY_SUPPORT_VALUE)
 #: Longest a status request is held with ``?wait=`` (long polling).
 MAX_LONG_POLL_SECONDS = 20.0
+#: Query of ``GET jobs/{id}`` by which a client that kept its own request asks the server not
+#: to echo it in ``metadata.request`` (an extension: CoCoS v1 always echoes it, and IQM's v1
+#: clients need it). The answer's metadata then says ``"request_omitted": true``.
+REQUEST_ECHO_QUERY = {"request": "omit"}
+REQUEST_OMITTED_FIELD = "request_omitted"
 #: Malformed input the transfer format did not anticipate: still the client's fault (400).
 _UNANTICIPATED = (TypeError, ValueError, KeyError, AttributeError, RecursionError)
 
@@ -127,6 +142,8 @@ class CocosV1Routes:
         job_id = _parse_job_id(request)
         try:
             self.core.check_owner(job_id, identity_of(request))
+        except ExpiredJobError as expired:
+            raise _gone(expired) from None
         except UnknownJobError:
             raise HTTPError(404, "Job not found") from None
         return job_id
@@ -135,7 +152,8 @@ class CocosV1Routes:
 
     def submit(self, request: Request) -> Response:
         """``POST jobs``: 201 with the new job's id, 200 for an idempotent repeat."""
-        data = read_json(request, self.core.limits.max_body_bytes)
+        raw = read_body(request, self.core.limits.max_body_bytes)
+        data = parse_json(raw)
         try:
             run_request = RunRequest.from_dict(data)
         except ModelValidationError as error:
@@ -152,6 +170,7 @@ class CocosV1Routes:
                 idempotency_key=request.header(IDEMPOTENCY_KEY_HEADER) or None,
                 owner=identity_of(request),
                 warnings=warnings,
+                body=raw,
             )
         except UnknownCalibrationError as error:
             known = ", ".join(str(c) for c in self.core.calibrations)
@@ -175,29 +194,41 @@ class CocosV1Routes:
         return Response(200, body, [(LONG_POLL_HEADER, f"{MAX_LONG_POLL_SECONDS:g}")])
 
     def result(self, request: Request) -> Response:
-        """``GET jobs/{id}[?measurements=packed]``."""
+        """``GET jobs/{id}[?measurements=packed][&request=omit]``."""
         job_id = self._job_id(request)
         (query_name,) = MEASUREMENTS_QUERY
         packed = request.query(query_name) == MEASUREMENTS_QUERY[query_name]
+        ((echo_name, omit_value),) = REQUEST_ECHO_QUERY.items()
+        omit = request.query(echo_name) == omit_value
         try:
-            # Lists are never built: packed bits, or JSON written from the arrays.
-            body = self.core.result_dict(job_id, measurements=False)
+            # Lists are never built: packed bits, or JSON written from the arrays, streamed.
+            body = self._result_body(job_id, omit)
             if "measurements" not in body:  # not ready
                 return Response(200, body)
             if packed:
                 bits = self.core.packed_measurements(job_id)
                 if bits is not None:
-                    body["measurements"] = bits
                     body[MEASUREMENTS_FORMAT_FIELD] = PACKED_FORMAT
-                    return Response(200, body)
+                    return Response(200, Streamed(iter_body_with_measurements(body, bits)))
             else:
                 arrays = self.core.measurement_arrays(job_id)
                 if arrays is not None:
-                    return Response(200, body_with_measurements(body, arrays), [JSON_TYPE])
+                    return Response(200, Streamed(iter_body_with_measurements(body, arrays)))
             # Deleted meanwhile: answer what it is now.
-            return Response(200, self.core.result_dict(job_id, measurements=False))
+            return Response(200, self._result_body(job_id, omit))
+        except ExpiredJobError as expired:
+            raise _gone(expired) from None
         except UnknownJobError:
             raise HTTPError(404, "Job not found") from None
+
+    def _result_body(self, job_id: UUID, omit_request: bool) -> dict[str, Any]:
+        """The result body without measurements, and without the echoed request if asked."""
+        body = self.core.result_dict(job_id, measurements=False)
+        if omit_request:
+            metadata = body["metadata"]
+            del metadata["request"]
+            metadata[REQUEST_OMITTED_FIELD] = True
+        return body
 
     def counts(self, request: Request) -> Response:
         """``GET jobs/{id}/counts``."""
@@ -227,6 +258,11 @@ class CocosV1Routes:
         except JobFinishedError as error:
             raise HTTPError(409, str(error)) from None
         return Response(200, {})
+
+
+def _gone(expired: ExpiredJobError) -> HTTPError:
+    """410 for a job evicted under the retention policy, saying when and why."""
+    return HTTPError(410, expiry_message(expired.job_id, expired.tombstone))
 
 
 def _parse_job_id(request: Request) -> UUID:

@@ -29,10 +29,13 @@ from cirq_iqm_ext.server.framework import (
     Request,
     Response,
     Router,
-    read_json,
+    Streamed,
+    parse_json,
+    read_body,
 )
-from cirq_iqm_ext.server.jobs import JobFinishedError, UnknownJobError
-from cirq_iqm_ext.server.result_json import measurements_json
+from cirq_iqm_ext.server.jobs import ExpiredJobError, JobFinishedError, UnknownJobError
+from cirq_iqm_ext.server.result_json import iter_measurements_json
+from cirq_iqm_ext.server.retention import expiry_message
 from cirq_iqm_ext.wire.channel_properties import PROTOBUF_MEDIA_TYPE, encode_feedback_channels
 from cirq_iqm_ext.wire.iqm_server_format import (
     COMPLETED,
@@ -176,6 +179,8 @@ class IQMServerRoutes:
         # Measurements only for the one route that sends them: status answers stay cheap.
         try:
             result = self.core.result(job_id, measurements=measurements)
+        except ExpiredJobError as expired:
+            raise _expired(expired) from None
         except UnknownJobError:
             raise error(404, f"Job {job_id} not found") from None
         if result.status == Status.DELETED:  # §4.3: gone for this API
@@ -308,6 +313,8 @@ class IQMServerRoutes:
         job_id = _parse_job_id(request)
         try:
             self.core.check_owner(job_id, identity_of(request))
+        except ExpiredJobError as expired:
+            raise _expired(expired) from None
         except UnknownJobError:
             raise error(404, f"Job {job_id} not found") from None
         return job_id
@@ -317,7 +324,8 @@ class IQMServerRoutes:
     def submit(self, request: Request) -> Response:
         """``POST api/v1/jobs/{qc}/circuit``: JobData of the new (or repeated) job."""
         self._check_qc(request)
-        data = read_json(request, self.core.limits.max_body_bytes)
+        raw = read_body(request, self.core.limits.max_body_bytes)
+        data = parse_json(raw)
         try:
             request_dict, options = job_definition_to_run_request(data)
         except JobDefinitionError as failure:
@@ -332,6 +340,7 @@ class IQMServerRoutes:
                 idempotency_key=request.header(IDEMPOTENCY_KEY_HEADER) or None,
                 owner=identity_of(request),
                 move_gate_validation=options["move_gate_validation"],
+                body=raw,
             )
         except UnknownCalibrationError as failure:
             raise error(404, f"Calibration set {failure.calibration_set_id} not found") from None
@@ -384,12 +393,15 @@ class IQMServerRoutes:
         """``GET .../artifacts/measurements``: 409 until the job is completed."""
         job_id = self._job_id(request)
         self._completed(job_id)
-        arrays = self.core.measurement_arrays(job_id)
-        if arrays is None:  # deleted or aborted meanwhile: answer what it is now
+        try:
+            arrays = self.core.measurement_arrays(job_id)
+        except UnknownJobError:  # evicted meanwhile
+            arrays = None
+        if arrays is None:  # deleted, aborted or evicted meanwhile: answer what it is now
             self._completed(job_id)
             raise error(404, f"Job {job_id} not found")
-        body = measurements_json(arrays)  # written from the arrays: no lists
-        return Response(200, body, [("Content-Type", "application/json")])
+        # Written from the arrays (no lists) and streamed a piece at a time.
+        return Response(200, Streamed(iter_measurements_json(arrays)))
 
     def counts(self, request: Request) -> Response:
         """``GET .../artifacts/measurement_counts``: 409 until the job is completed."""
@@ -418,6 +430,11 @@ class IQMServerRoutes:
         except UnknownJobError:
             raise error(404, f"Job {job_id} not found") from None
         return Response(200, {})
+
+
+def _expired(expired: ExpiredJobError) -> HTTPError:
+    """404 (§7.2 has no 410; client 36 reads 410 as an internal error) saying it expired."""
+    return error(404, expiry_message(expired.job_id, expired.tombstone))
 
 
 def _parse_job_id(request: Request) -> UUID:

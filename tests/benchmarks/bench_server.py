@@ -28,6 +28,12 @@
     ``cirq.Simulator`` with the noise model, timed on fewer shots and scaled.
 (c) 50 clients submitting 20 jobs each with an ``Idempotency-Key``, then every submission retried
     with its key: no job lost or duplicated.
+(e) The largest result the server admits by default (100 circuits x 100,000 shots of 5 qubits):
+    what fetching it costs (seconds and bytes, as lists and packed), and status latency p50/p99
+    from one client while another fetches it in a loop, against the same polls with no fetch.
+(f) Server RSS over 100 sweeps of 100 points (1000 shots each), fetched packed: bounded
+    retention (``--retain-jobs 10``) stays flat after warm-up; with the default retention every
+    job is kept, so RSS grows until the count or byte bound.
 
 Only 127.0.0.1; every loop is bounded.
 
@@ -79,7 +85,7 @@ BELL = {
 class ServerProcess:
     """``python -m cirq_iqm_ext serve`` on a free loopback port, in its own process."""
 
-    def __init__(self) -> None:
+    def __init__(self, *options: str) -> None:
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -90,6 +96,7 @@ class ServerProcess:
                 HOST,
                 "--seed",
                 "1",
+                *options,
             ],
             stdout=subprocess.PIPE,
             text=True,
@@ -667,14 +674,163 @@ def no_lost_jobs(clients: int, per_client: int) -> None:
     )
 
 
+def wait_ready(session: httpx.Client, job_id: str) -> None:
+    """Long-polls a job until it has finished (each poll answers on any change)."""
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        status = session.get(f"/jobs/{job_id}/status", params={"wait": 20}).json()["status"]
+        if not status.startswith("pending"):
+            return
+    raise RuntimeError(f"job {job_id} did not finish")
+
+
+def rss_mib(pid: int) -> float:
+    """The resident set size of a process (Linux ``/proc``), in MiB."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def big_result(circuits: int, shots: int, polls: int) -> None:
+    """(e) The largest admitted result (circuits × shots = the default 10^7 limit, 5 qubits
+    measured): the cost of fetching it, and status latency while another client fetches it."""
+    server = ServerProcess("--noise", "none")
+    try:
+        with httpx.Client(base_url=f"http://{HOST}:{server.port}", timeout=600) as session:
+            measure = {"name": "measure", "qubits": [f"QB{q}" for q in range(1, 6)], "args": {}}
+            circuit = {**BELL, "instructions": [*BELL["instructions"][:-1], measure]}
+            circuit["instructions"][-1]["args"] = {"key": "m"}
+            body = {"circuits": [circuit] * circuits, "shots": shots}
+            job_id = session.post("/jobs", json=body).json()["id"]
+            wait_ready(session, job_id)
+            costs = {}
+            for label, params in (("lists", {}), ("packed", {"measurements": "packed"})):
+                start = time.perf_counter()
+                size = len(session.get(f"/jobs/{job_id}", params=params).content)
+                costs[label] = (time.perf_counter() - start, size)
+            rss = rss_mib(server.process.pid)
+            quiet = status_polls(server.port, job_id, polls)
+            fetching = threading.Event()
+            stop = threading.Event()
+            fetches = [0]
+
+            def fetch_loop() -> None:
+                with httpx.Client(base_url=f"http://{HOST}:{server.port}", timeout=600) as other:
+                    while not stop.is_set():
+                        with other.stream("GET", f"/jobs/{job_id}") as response:
+                            fetching.set()
+                            for _ in response.iter_bytes(1 << 20):
+                                pass
+                        fetches[0] += 1
+
+            thread = threading.Thread(target=fetch_loop)
+            thread.start()
+            fetching.wait(60)
+            busy = status_polls(server.port, job_id, polls)
+            stop.set()
+            thread.join(600)
+            rss_after = rss_mib(server.process.pid)
+    finally:
+        server.stop()
+    report_big_result(circuits * shots, costs, quiet, busy, fetches[0], (rss, rss_after))
+
+
+def status_polls(port: int, job_id: str, count: int) -> list[float]:
+    """Latencies of ``count`` sequential status requests on one keep-alive connection."""
+    connection = http.client.HTTPConnection(HOST, port, timeout=120)
+    latencies = []
+    for _ in range(count):
+        start = time.perf_counter()
+        connection.request("GET", f"/jobs/{job_id}/status")
+        connection.getresponse().read()
+        latencies.append(time.perf_counter() - start)
+        time.sleep(0.005)
+    connection.close()
+    return latencies
+
+
+def report_big_result(
+    shots: int,
+    costs: dict[str, tuple[float, int]],
+    quiet: list[float],
+    busy: list[float],
+    fetches: int,
+    rss: tuple[float, float],
+) -> None:
+    quiet_p50, quiet_p99 = summary(quiet)
+    busy_p50, busy_p99 = summary(busy)
+    (lists_s, lists_b), (packed_s, packed_b) = costs["lists"], costs["packed"]
+    print(
+        f"(e) largest admitted result ({shots:,} shots of 5 qubits): lists {lists_b / 1e6:.1f} MB "
+        f"in {lists_s:.2f} s, packed {packed_b / 1e6:.1f} MB in {packed_s:.2f} s; status p50/p99 "
+        f"{quiet_p50:.2f}/{quiet_p99:.2f} ms alone, {busy_p50:.2f}/{busy_p99:.2f} ms while "
+        f"another client fetched it ({fetches} full fetches); server RSS {rss[0]:.0f} MiB "
+        f"before, {rss[1]:.0f} MiB after those fetches"
+    )
+    ROWS.extend(
+        [
+            ("(e) status p50 ms during a largest-result fetch", busy_p50, quiet_p50, "~1x"),
+            ("(e) status p99 ms during a largest-result fetch", busy_p99, quiet_p99, "< 10x"),
+            ("(e) largest result fetch s (lists; base: packed)", lists_s, packed_s, "info"),
+            ("(e) largest result MB (lists; base: packed)", lists_b / 1e6, packed_b / 1e6, "info"),
+            ("(e) server RSS MiB after fetches (base: before)", rss[1], rss[0], "~1x"),
+        ]
+    )
+
+
+def server_memory(sweeps: int, points: int, shots: int, *options: str) -> tuple[float, float]:
+    """(f) Server RSS after each of ``sweeps`` sweeps of ``points`` circuits, fetched packed
+    (as the client does); returns the RSS after a warm-up tenth and after the last, in MiB."""
+    server = ServerProcess("--noise", "none", *options)
+    rss = []
+    try:
+        with httpx.Client(base_url=f"http://{HOST}:{server.port}", timeout=600) as session:
+            for sweep in range(sweeps):
+                circuits = []
+                for point in range(points):
+                    circuit = json.loads(json.dumps(BELL))
+                    circuit["name"] = f"point-{point}"
+                    circuit["instructions"][0]["args"]["angle_t"] = (sweep + point / points) % 1
+                    circuits.append(circuit)
+                job_id = session.post("/jobs", json={"circuits": circuits, "shots": shots}).json()
+                wait_ready(session, job_id["id"])
+                session.get(f"/jobs/{job_id['id']}", params={"measurements": "packed"})
+                rss.append(rss_mib(server.process.pid))
+    finally:
+        server.stop()
+    return rss[max(0, sweeps // 10 - 1)], rss[-1]
+
+
+def memory_rows(sweeps: int, points: int, shots: int) -> None:
+    bounded = server_memory(sweeps, points, shots, "--retain-jobs", "10")
+    default = server_memory(sweeps, points, shots)
+    print(
+        f"(f) server RSS over {sweeps} sweeps of {points} points x {shots} shots, fetched packed: "
+        f"with --retain-jobs 10 {bounded[0]:.1f} MiB after warm-up ({sweeps // 10} sweeps), "
+        f"{bounded[1]:.1f} MiB after the last; with the default retention (every job kept) "
+        f"{default[0]:.1f} -> {default[1]:.1f} MiB"
+    )
+    ROWS.extend(
+        [
+            ("(f) RSS MiB last sweep, retain 10 (base: warm)", bounded[1], bounded[0], "+few MiB"),
+            ("(f) RSS MiB last sweep, default (base: warm)", default[1], default[0], "info"),
+        ]
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer requests and shots")
     parser.add_argument(
-        "--only", choices=("a", "b", "c", "d"), action="append", help="run only these parts"
+        "--only",
+        choices=("a", "b", "c", "d", "e", "f"),
+        action="append",
+        help="run only these parts",
     )
     args = parser.parse_args()
-    parts = set(args.only or "abcd")
+    parts = set(args.only or "abcdef")
     if "a" in parts:
         status_latency(50, 4000 if args.quick else 20000, 1000.0, 1 if args.quick else 3)
     if "b" in parts:
@@ -684,6 +840,10 @@ def main() -> None:
         noisy_sweep(10 if args.quick else 100, 1000, 2 if args.quick else 5)
     if "c" in parts:
         no_lost_jobs(50, 20)
+    if "e" in parts:
+        big_result(10 if args.quick else 100, 100_000, 200 if args.quick else 1000)
+    if "f" in parts:
+        memory_rows(20 if args.quick else 100, 100, 1000)
     record("server", ROWS)
 
 

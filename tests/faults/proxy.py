@@ -170,11 +170,31 @@ def read_response(stream: BinaryIO) -> tuple[list[str], bytes] | None:
         return None
     _, lines = parsed
     headers = _headers(lines[1:])
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        # A large answer streamed by the server: passed on whole, with its length.
+        lines = [x for x in lines if not x.lower().startswith("transfer-encoding:")]
+        return lines, _read_chunked(stream)
     if "content-length" in headers:
         body = stream.read(int(headers["content-length"]))
     else:
         body = stream.read()  # until the server closes
     return lines, body
+
+
+def _read_chunked(stream: BinaryIO) -> bytes:
+    """A chunked body, decoded (trailers skipped)."""
+    parts = []
+    while True:
+        size_line = stream.readline(MAX_HEAD_BYTES)
+        if not size_line:
+            raise OSError("the server closed the connection inside a chunked body")
+        size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
+        if size == 0:
+            while stream.readline(MAX_HEAD_BYTES) not in (b"\r\n", b"\n", b""):
+                pass
+            return b"".join(parts)
+        parts.append(stream.read(size))
+        stream.readline(MAX_HEAD_BYTES)  # the CRLF after the chunk
 
 
 def build_response(status: int, body: bytes, headers: Iterable[tuple[str, str]] = ()) -> bytes:

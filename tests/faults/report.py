@@ -41,13 +41,16 @@ class SuiteReport:
         with self._lock:
             self.outcomes.append((scenario, fault, result))
 
-    def account(self, *, submitted: int, completed: int, duplicated: int, lost: int) -> None:
-        """Adds a scenario's job accounting."""
+    def account(
+        self, *, submitted: int, completed: int, duplicated: int, lost: int, orphaned: int = 0
+    ) -> None:
+        """Adds a scenario's job accounting (``orphaned``: jobs at the server no client knows)."""
         with self._lock:
             self.jobs["submitted"] += submitted
             self.jobs["completed"] += completed
             self.jobs["duplicated"] += duplicated
             self.jobs["lost"] += lost
+            self.jobs["orphaned"] += orphaned
 
     def add_secrets(self, secrets: Iterable[str]) -> None:
         """Remembers secret values seen in use (to report how many were checked)."""
@@ -79,8 +82,11 @@ class SuiteReport:
         out.append("  totals: " + ", ".join(f"{k} {v}" for k, v in sorted(by_result.items())))
         out.append(
             "jobs: submitted {submitted}, completed {completed}, duplicated {duplicated}, "
-            "lost {lost}".format(
-                **{k: self.jobs[k] for k in ("submitted", "completed", "duplicated", "lost")}
+            "lost {lost}, orphaned {orphaned}".format(
+                **{
+                    k: self.jobs[k]
+                    for k in ("submitted", "completed", "duplicated", "lost", "orphaned")
+                }
             )
         )
         out.append(
