@@ -13,6 +13,8 @@ import httpx
 import pytest
 
 from cirq_iqm_ext.cli.main import build_parser, main
+from cirq_iqm_ext.server.config import ServerConfig
+from cirq_iqm_ext.server.core import ServerCore
 
 ROOT = Path(__file__).resolve().parents[1]
 LINE = re.compile(r"^Serving IQM API on (http://127\.0\.0\.1:(\d+))$")
@@ -155,3 +157,26 @@ def test_retention_options_are_parsed_and_checked(capsys):
             build_parser().parse_args(["serve", *bad])
         assert exit_info.value.code == 2
         assert fragment in capsys.readouterr().err
+
+
+def test_serve_engine_flag_reaches_the_simulators_and_bad_engines_are_refused(monkeypatch):
+    args = build_parser().parse_args(["serve", "--engine", "numpy"])
+    assert args.engine == "numpy"
+    with pytest.raises(SystemExit) as refused:
+        build_parser().parse_args(["serve", "--engine", "gpu"])
+    assert refused.value.code == 2
+    monkeypatch.setenv("CIRQ_IQM_EXT_ENGINE", "warp-drive")
+    process = start()
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 2
+    assert "CIRQ_IQM_EXT_ENGINE='warp-drive' is not a simulation engine" in stderr
+    assert "Traceback" not in stderr
+
+
+@pytest.mark.parametrize("engine", ["numpy", "auto"])
+def test_server_config_engine_is_the_simulators_engine(engine):
+    core = ServerCore(ServerConfig(seed=3, workers=2, engine=engine))
+    try:
+        assert [simulator.engine for simulator in core.simulators] == [engine, engine]
+    finally:
+        core.store.close()

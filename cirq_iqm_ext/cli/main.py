@@ -17,6 +17,7 @@ from typing import Any
 from cirq_iqm_ext._version import __version__
 from cirq_iqm_ext.cli import arguments
 from cirq_iqm_ext.cli.commands import COMMANDS
+from cirq_iqm_ext.simulation.engines import ENGINE_ENV, ENGINES, EngineError, resolve_engine
 
 #: Environment variable the ``serve`` token may come from (so it stays out of ``ps`` listings).
 TOKEN_ENV = "IQM_SERVER_TOKEN"
@@ -123,6 +124,13 @@ def _add_serve_machine(parser: argparse.ArgumentParser) -> None:
         default="calibration",
         help="simulate with the calibration's noise (default) or exactly (none)",
     )
+    parser.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default=None,
+        help=f"simulation engine (default: ${ENGINE_ENV}, else auto: qsim where it is faster and "
+        "installed, else numpy); speed only, the same distribution of results",
+    )
     parser.add_argument("--seed", type=int, default=None, help="seed of the simulator")
     parser.add_argument(
         "--job-delay",
@@ -201,6 +209,10 @@ def _run_server(
             parser.error(f"argument --calibration: {error}")
     if args.workers < 1 or args.max_queue < 1:
         parser.error("--workers and --max-queue must be at least 1")
+    try:  # an unknown $CIRQ_IQM_EXT_ENGINE, or qsim without qsimcirq: say so before serving
+        engine = resolve_engine(args.engine)
+    except EngineError as error:
+        parser.error(str(error))
     token = args.token if args.token is not None else os.environ.get(TOKEN_ENV) or None
     server = EmbeddedServer(
         architecture,
@@ -214,6 +226,7 @@ def _run_server(
         calibration=calibrations[0] if calibrations else None,
         extra_calibrations=tuple(calibrations[1:]),
         noise=args.noise,
+        engine=engine,
         state_dir=args.state_dir,
         workers=args.workers,
         max_queue=args.max_queue,

@@ -95,6 +95,9 @@ class ServerConfig:
         retain_bytes: Most bytes of measurement results kept, a byte per measured qubit and
             shot (default 1 GiB); the job that has just finished is always kept.
         retain_seconds: Seconds a finished job is kept (default a week; ``0``: no age limit).
+        engine: Simulation engine, ``"auto"``, ``"numpy"`` or ``"qsim"`` (``None``: the
+            ``CIRQ_IQM_EXT_ENGINE`` environment variable, else ``"auto"``); speed only, the
+            distribution of results is the same (see :mod:`cirq_iqm_ext.simulation.engines`).
     """
 
     architecture: str | Path | Mapping[str, Any] | QuantumArchitectureSpecification = "adonis"
@@ -131,6 +134,7 @@ class ServerConfig:
     retain_jobs: int = DEFAULT_RETAIN_JOBS
     retain_bytes: int = DEFAULT_RETAIN_BYTES
     retain_seconds: float = DEFAULT_RETAIN_SECONDS
+    engine: str | None = None
 
     def __repr__(self) -> str:
         # Never show the token or passwords.
@@ -140,5 +144,5 @@ class ServerConfig:
             f"ServerConfig(architecture={self.architecture!r}, token={token}, "
             f"auth_users={users!r}, seed={self.seed!r}, job_delay={self.job_delay!r}, "
             f"noise={self.noise!r}, state_dir={self.state_dir!r}, delay={self.delay!r}, "
-            f"dynamic={self.dynamic!r})"
+            f"dynamic={self.dynamic!r}, engine={self.engine!r})"
         )

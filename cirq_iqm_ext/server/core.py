@@ -336,6 +336,7 @@ def _simulators(
             max_density_qubits=config.max_density_qubits,
             max_trajectories=config.max_trajectories,
             calibrations=calibrations if noisy else None,
+            engine=config.engine,
         )
         for seed in seeds
     ]
