@@ -193,14 +193,39 @@ def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 def _run_server(
     args: argparse.Namespace, parser: argparse.ArgumentParser, stop: threading.Event
 ) -> int:
-    from cirq_iqm_ext.server import EmbeddedServer, StateDirError, load_architecture
+    from cirq_iqm_ext.server import StateDirError
+
+    server = _build_server(args, parser)
+    try:
+        server.start()
+    except StateDirError as error:  # locked by another server, a file, a damaged database
+        print(f"cirq-iqm-ext serve: {error}", file=sys.stderr)
+        return 1
+    except OSError as error:
+        reason = error.strerror or str(error)
+        print(
+            f"cirq-iqm-ext serve: cannot listen on {args.host}:{args.port}: {reason}",
+            file=sys.stderr,
+        )
+        return 1
+    try:
+        print(f"Serving IQM API on {server.url}", flush=True)
+        while not stop.wait(0.5):
+            pass
+    finally:
+        server.stop()
+    return 0
+
+
+def _build_server(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Any:
+    """The server the arguments describe; a bad argument ends the program with a usage error."""
+    from cirq_iqm_ext.calibration import load_calibration
+    from cirq_iqm_ext.server import EmbeddedServer, load_architecture
 
     try:
         architecture = load_architecture(args.architecture)
     except ValueError as error:
         parser.error(f"argument --architecture: {error}")
-    from cirq_iqm_ext.calibration import load_calibration
-
     calibrations = []
     for spec in args.calibration or ():
         try:
@@ -214,7 +239,7 @@ def _run_server(
     except EngineError as error:
         parser.error(str(error))
     token = args.token if args.token is not None else os.environ.get(TOKEN_ENV) or None
-    server = EmbeddedServer(
+    return EmbeddedServer(
         architecture,
         host=args.host,
         port=args.port,
@@ -238,25 +263,6 @@ def _run_server(
         delay=args.delay,
         dynamic=args.dynamic,
     )
-    try:
-        server.start()
-    except StateDirError as error:  # locked by another server, a file, a damaged database
-        print(f"cirq-iqm-ext serve: {error}", file=sys.stderr)
-        return 1
-    except OSError as error:
-        reason = error.strerror or str(error)
-        print(
-            f"cirq-iqm-ext serve: cannot listen on {args.host}:{args.port}: {reason}",
-            file=sys.stderr,
-        )
-        return 1
-    try:
-        print(f"Serving IQM API on {server.url}", flush=True)
-        while not stop.wait(0.5):
-            pass
-    finally:
-        server.stop()
-    return 0
 
 
 def _install_stop_handlers(stop: threading.Event) -> Callable[[], None]:
