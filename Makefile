@@ -76,7 +76,7 @@ bench: bench-compile bench-sampler bench-server
 
 # Square lattices against Cirq's pipeline and Qiskit; star devices against IQM's MOVE insertion.
 bench-compile: $(BENCH_VENV)/bin/python
-	$(BENCH_VENV)/bin/python tests/benchmarks/bench_compile.py
+	$(BENCH_VENV)/bin/python tests/benchmarks/bench_compile.py --noise-aware
 	$(BENCH_VENV)/bin/python tests/benchmarks/bench_star.py
 
 # Against IQM's own Cirq adapter too, so it runs in the benchmark environment.

@@ -11,8 +11,10 @@ Strategies, tried in this order:
    is cut off after a fixed number of steps (a step count, not a clock, so the result never depends
    on the machine's speed).
 2. **SABRE layout search.** Several seeded trials, each starting from a greedy or a random compact
-   layout, refined by routing the circuit forwards and backwards (the final layout of one pass seeds
-   the next), then routed once more for real; the trial with the fewest SWAPs wins.
+   layout, refined by routing the circuit forwards and backwards (the final layout of one pass
+   seeds the next), then routed once more for real; the trial with the fewest SWAPs wins. A
+   circuit with a hub (one qubit meeting many) also gets hub-walk layouts (:mod:`.hub`), routed
+   as they are.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from collections.abc import Sequence
 import networkx as nx
 from networkx.algorithms import isomorphism
 
+from cirq_iqm_ext.compiler.hub import hub_and_partners, hub_starts, hub_walk
 from cirq_iqm_ext.compiler.routing import Coupling, Routed, Skeleton, route
 
 #: VF2 gives up after this many feasibility checks.
@@ -34,11 +37,11 @@ NEAR_STEP_LIMIT = 3_000
 PATH_STEP_LIMIT = 20_000
 
 
-class _StepLimitReached(Exception):
+class StepLimitReached(Exception):
     pass
 
 
-class _BoundedMatcher(isomorphism.GraphMatcher):
+class BoundedMatcher(isomorphism.GraphMatcher):
     """``GraphMatcher`` that stops after a fixed number of feasibility checks."""
 
     def __init__(self, g1: nx.Graph, g2: nx.Graph, limit: int):
@@ -48,7 +51,7 @@ class _BoundedMatcher(isomorphism.GraphMatcher):
     def syntactic_feasibility(self, g1_node: object, g2_node: object) -> bool:
         self._steps_left -= 1
         if self._steps_left < 0:
-            raise _StepLimitReached
+            raise StepLimitReached
         return bool(super().syntactic_feasibility(g1_node, g2_node))
 
 
@@ -99,10 +102,10 @@ def exact_embedding(
     g_phys.add_edges_from(coupling.edges)
     if _cannot_embed(g_logical, g_phys, coupling):
         return None
-    matcher = _BoundedMatcher(g_phys, g_logical, step_limit or VF2_STEP_LIMIT)
+    matcher = BoundedMatcher(g_phys, g_logical, step_limit or VF2_STEP_LIMIT)
     try:
         mapping = next(matcher.subgraph_monomorphisms_iter(), None)
-    except _StepLimitReached:
+    except StepLimitReached:
         return None
     if mapping is None:
         return None
@@ -138,10 +141,11 @@ def device_path(coupling: Coupling, length: int, step_limit: int = PATH_STEP_LIM
     Depth-first from every qubit (fewest neighbours first: a long path likely ends there), each
     step to the free neighbour with the fewest free neighbours (Warnsdorff's rule), until a path
     of ``length`` qubits is found or ``step_limit`` extensions were tried. Among the longest paths
-    found, the first that ends next to a qubit off the path is preferred.
+    found, the first that ends next to a qubit off the path is preferred, then one whose last but
+    one qubit is.
     """
     best: list[int] = []
-    best_open = False
+    best_rank = (False, False)
     steps = 0
     path: list[int] = []
     used = [False] * coupling.n
@@ -150,12 +154,14 @@ def device_path(coupling: Coupling, length: int, step_limit: int = PATH_STEP_LIM
         return sum(1 for w in coupling.adj[v] if not used[w])
 
     def extend() -> bool:
-        nonlocal best, steps, best_open
-        # Among the longest, one that ends next to a free qubit, where the chain can go on.
+        nonlocal best, steps, best_rank
+        # Among the longest, one that ends next to a free qubit, where the chain can go on;
+        # else one whose last but one qubit is: the chain's next qubit can sit there, and the
+        # SWAP that reaches it merges into the chain's last gate (about 1 CZ instead of 3).
         if len(path) >= len(best):
-            is_open = onward(path[-1]) > 0
-            if len(path) > len(best) or (is_open and not best_open):
-                best, best_open = list(path), is_open
+            rank = (onward(path[-1]) > 0, len(path) > 1 and onward(path[-2]) > 0)
+            if len(path) > len(best) or rank > best_rank:
+                best, best_rank = list(path), rank
         if len(path) >= length:
             return True
         steps += 1
@@ -291,8 +297,16 @@ def _fill_idle(layout: list[int], coupling: Coupling) -> None:
         used.add(best)
 
 
-def greedy_layout(skeleton: Skeleton, coupling: Coupling) -> list[int]:
-    """Places strongly interacting qubits close together, starting from the best-connected qubit."""
+def greedy_layout(
+    skeleton: Skeleton, coupling: Coupling, partial: Sequence[int] | None = None
+) -> list[int]:
+    """Places strongly interacting qubits close together, starting from the best-connected qubit.
+
+    Args:
+        skeleton: The circuit's gates.
+        coupling: The coupling graph.
+        partial: Logical -> physical already decided (``-1`` where not); kept as it is.
+    """
     n = skeleton.n_logical
     weights = interaction_weights(skeleton)
     partners: list[dict[int, int]] = [{} for _ in range(n)]
@@ -303,8 +317,8 @@ def greedy_layout(skeleton: Skeleton, coupling: Coupling) -> list[int]:
     dist = coupling.dist
     # Centre of the device: highest degree, then smallest total distance.
     centre = min(range(coupling.n), key=lambda p: (-len(coupling.adj[p]), sum(dist[p]), p))
-    layout = [-1] * n
-    used: set[int] = set()
+    layout = list(partial) if partial is not None else [-1] * n
+    used: set[int] = {p for p in layout if p >= 0}
     order: list[int] = []
     placed: set[int] = set()
     for start in sorted(range(n), key=lambda q: (-total[q], q)):
@@ -321,6 +335,8 @@ def greedy_layout(skeleton: Skeleton, coupling: Coupling) -> list[int]:
                     placed.add(r)
                     queue.append(r)
     for q in order:
+        if layout[q] >= 0:
+            continue
         if not used:
             best = centre
         else:
@@ -338,6 +354,21 @@ def greedy_layout(skeleton: Skeleton, coupling: Coupling) -> list[int]:
         layout[q] = best
         used.add(best)
     return layout
+
+
+def hub_layouts(skeleton: Skeleton, coupling: Coupling) -> list[list[int]]:
+    """Hub-walk layouts (:mod:`.hub`) from a few starting qubits, if the circuit has a hub."""
+    found = hub_and_partners(skeleton)
+    if found is None:
+        return []
+    hub, partners = found
+    layouts: list[list[int]] = []
+    for start in hub_starts(coupling):
+        partial = hub_walk(hub, partners, skeleton.n_logical, coupling, start)
+        layout = greedy_layout(skeleton, coupling, partial)
+        if layout not in layouts:
+            layouts.append(layout)
+    return layouts
 
 
 def random_compact_layout(n_logical: int, coupling: Coupling, rng: random.Random) -> list[int]:
@@ -391,6 +422,7 @@ def best_routing(
             return exact, route(skeleton, coupling, exact, random.Random(seed))
         if chain is not None:
             starts.append(chain[0])  # kept as it is: refining would undo the path
+        starts += hub_layouts(skeleton, coupling)  # the same: refining would undo the walk
     as_is = len(starts)
     backward = skeleton.reversed() if fixed_layout is None and refinements else None
     if fixed_layout is None:

@@ -183,33 +183,22 @@ def route(
     state = _RoutingState(skeleton, coupling, layout, record)
     state.run([g for g in range(len(skeleton.gates)) if state.indeg[g] == 0])
     since_progress = 0
-    ext: list[int] | None = None  # look-ahead set; unchanged until a gate runs
+    # The scored gates (front and look-ahead) by logical qubit: unchanged until a gate runs.
+    scored: _Scored | None = None
     valve_limit = max(10, 3 * coupling.n)
     while state.front:
         if since_progress >= valve_limit:
             chosen = state.release_valve()
         else:
-            if ext is None:
-                ext = _extended_set(state.front, skeleton)
-            chosen = [
-                _choose_swap(
-                    state.front,
-                    ext,
-                    skeleton,
-                    state.l2p,
-                    state.partner,
-                    coupling.dist,
-                    coupling.adj,
-                    state.decay,
-                    rng,
-                )
-            ]
+            if scored is None:
+                scored = _Scored.of(state.front, _extended_set(state.front, skeleton), skeleton)
+            chosen = [_choose_swap(state, scored, rng)]
         for p, q in chosen:
             state.swap(p, q)
         if state.run_unblocked():
             since_progress = 0
             state.reset_decay()
-            ext = None
+            scored = None
         else:
             since_progress += 1
             if since_progress % DECAY_RESET == 0:
@@ -293,7 +282,7 @@ class _RoutingState:
 
     def swap(self, p: int, q: int) -> None:
         """Exchanges the logical qubits on physical ``p`` and ``q``."""
-        if self.partner[p] == q:
+        if self.partner[p] == q and self.partner[q] == p:
             self.merged += 1
         lp, lq = self.p2l[p], self.p2l[q]
         self.p2l[p], self.p2l[q] = lq, lp
@@ -329,9 +318,11 @@ def _extended_set(front: list[int], skeleton: Skeleton) -> list[int]:
     two_q = skeleton.two_qubit
     out: list[int] = []
     seen: set[int] = set(front)
-    queue = deque(front)
-    while queue and len(out) < EXTENDED_SET_SIZE:
-        g = queue.popleft()
+    queue = list(front)  # breadth first; a list with a read index is cheaper than a deque
+    i = 0
+    while i < len(queue):
+        g = queue[i]
+        i += 1
         for s in succ[g]:
             if s in seen:
                 continue
@@ -339,68 +330,88 @@ def _extended_set(front: list[int], skeleton: Skeleton) -> list[int]:
             if two_q[s]:
                 out.append(s)
                 if len(out) >= EXTENDED_SET_SIZE:
-                    break
+                    return out
             queue.append(s)
     return out
 
 
-def _choose_swap(
-    front: list[int],
-    ext: list[int],
-    skeleton: Skeleton,
-    l2p: list[int],
-    partner: list[int],
-    dist: list[list[int]],
-    adj: list[list[int]],
-    decay: list[float],
-    rng: random.Random,
-) -> tuple[int, int]:
+@dataclass
+class _Scored:
+    """The gates one SWAP choice is scored on, indexed by logical qubit (so they stay valid
+    across SWAPs until a gate runs).
+
+    Attributes:
+        front_weight: Weight of a front-layer gate (extended-set gates weigh less).
+        pairs: ``(logical a, logical b, weight)`` of every scored gate.
+        touch: For each logical qubit on a scored gate, ``(other logical qubit, weight)``.
+        front_qubits: Logical qubits of the front layer, in front order (candidates start there).
+    """
+
+    front_weight: float
+    pairs: list[tuple[int, int, float]]
+    touch: dict[int, list[tuple[int, float]]]
+    front_qubits: list[int]
+
+    @classmethod
+    def of(cls, front: list[int], ext: list[int], skeleton: Skeleton) -> _Scored:
+        gates = skeleton.gates
+        wf = 1.0 / len(front)
+        we = EXTENDED_SET_WEIGHT / len(ext) if ext else 0.0
+        pairs: list[tuple[int, int, float]] = []
+        touch: dict[int, list[tuple[int, float]]] = {}
+        for group, w in ((front, wf), (ext, we)):
+            for g in group:
+                a, b = gates[g][0], gates[g][1]
+                pairs.append((a, b, w))
+                touch.setdefault(a, []).append((b, w))
+                touch.setdefault(b, []).append((a, w))
+        front_qubits = [lq for g in front for lq in gates[g][:2]]
+        return cls(wf, pairs, touch, front_qubits)
+
+
+def _choose_swap(state: _RoutingState, scored: _Scored, rng: random.Random) -> tuple[int, int]:
     """The SWAP (pair of coupled physical qubits) with the lowest look-ahead cost.
 
     Only gates with a qubit on the swapped pair change distance, so each candidate is scored by
     the change over those gates alone.
     """
-    gates = skeleton.gates
-    wf = 1.0 / len(front)
-    we = EXTENDED_SET_WEIGHT / len(ext) if ext else 0.0
-    # For each physical qubit: (other endpoint, weight) of every scored gate touching it.
-    touch: dict[int, list[tuple[int, float]]] = {}
+    l2p, p2l, partner, decay = state.l2p, state.p2l, state.partner, state.decay
+    dist, adj = state.coupling.dist, state.coupling.adj
+    touch = scored.touch
     base = 0.0
-    for group, w in ((front, wf), (ext, we)):
-        for g in group:
-            qs = gates[g]
-            a, b = l2p[qs[0]], l2p[qs[1]]
-            base += w * dist[a][b]
-            touch.setdefault(a, []).append((b, w))
-            touch.setdefault(b, []).append((a, w))
-
+    for a, b, w in scored.pairs:
+        base += w * dist[l2p[a]][l2p[b]]
+    merge_bonus = SWAP_MERGE_BONUS * scored.front_weight
     best: list[tuple[int, int]] = []
     best_score = float("inf")
     seen: set[tuple[int, int]] = set()
-    for g in front:
-        for lq in gates[g][:2]:
-            p = l2p[lq]
-            dp = dist[p]
-            tp = touch.get(p, ())
-            for q in adj[p]:
-                key = (p, q) if p < q else (q, p)
-                if key in seen:
-                    continue
-                seen.add(key)
-                dq = dist[q]
-                delta = 0.0
-                for o, w in tp:
-                    if o != q:
-                        delta += w * (dq[o] - dp[o])
-                for o, w in touch.get(q, ()):
-                    if o != p:
-                        delta += w * (dp[o] - dq[o])
-                score = (base + delta) * max(decay[p], decay[q])
-                if partner[p] == q:
-                    score -= SWAP_MERGE_BONUS * wf
-                if score < best_score - 1e-12:
-                    best_score = score
-                    best = [key]
-                elif score <= best_score + 1e-12:
-                    best.append(key)
+    for lq in scored.front_qubits:
+        p = l2p[lq]
+        dp = dist[p]
+        tp = touch.get(lq, ())
+        for q in adj[p]:
+            key = (p, q) if p < q else (q, p)
+            if key in seen:
+                continue
+            seen.add(key)
+            dq = dist[q]
+            lo = p2l[q]
+            delta = 0.0
+            for o, w in tp:
+                if o != lo:
+                    po = l2p[o]
+                    delta += w * (dq[po] - dp[po])
+            if lo >= 0:
+                for o, w in touch.get(lo, ()):
+                    if o != lq:
+                        po = l2p[o]
+                        delta += w * (dp[po] - dq[po])
+            score = (base + delta) * max(decay[p], decay[q])
+            if partner[p] == q and partner[q] == p:
+                score -= merge_bonus
+            if score < best_score - 1e-12:
+                best_score = score
+                best = [key]
+            elif score <= best_score + 1e-12:
+                best.append(key)
     return best[0] if len(best) == 1 else best[rng.randrange(len(best))]

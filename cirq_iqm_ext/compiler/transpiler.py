@@ -10,7 +10,10 @@ Optimisation levels (one meaning everywhere, :data:`OPTIMIZATION_LEVELS`):
   layouts; doubly controlled gates (Toffoli, ``CCZ``, ``CSWAP``) are compiled both in their
   6-CZ forms (which use all three pairs) and in Cirq's nearest-neighbour ones, keeping the fewer
   CZ. The default of :func:`transpile`.
-* ``3`` — also spend more layout and routing trials (the best of several seeds).
+* ``3`` — also spend more layout and routing trials (the best of several seeds); with a
+  calibration set, also move the compiled circuit onto the device qubits and couplers where its
+  estimated success probability is highest (:mod:`.noise_aware`; never a circuit on device
+  qubits or one given an ``initial_mapping``).
 
 At every level: barriers are honoured (nothing is moved or merged across one), waits are kept, a
 circuit written on the device's own qubits runs on exactly those qubits (no placement, no
@@ -53,6 +56,8 @@ from typing import Any
 import cirq
 import numpy as np
 
+from cirq_iqm_ext.calibration import CalibrationSet, load_calibration
+from cirq_iqm_ext.compiler.noise_aware import best_relocation, estimated_success_probability
 from cirq_iqm_ext.compiler.region import device_qubits_of
 from cirq_iqm_ext.compiler.stages import (
     MAX_TRIALS,
@@ -103,11 +108,14 @@ class TranspileResult:
         circuit: The native circuit on device qubits.
         initial_mapping: Logical qubit -> device qubit at the start of the circuit.
         final_mapping: Logical qubit -> device qubit at the end (after routing SWAPs).
+        estimated_success_probability: With a calibration set, the product of its CZ, prx and
+            readout fidelities over the circuit; else ``None``.
     """
 
     circuit: cirq.Circuit
     initial_mapping: dict[cirq.Qid, cirq.Qid]
     final_mapping: dict[cirq.Qid, cirq.Qid]
+    estimated_success_probability: float | None = None
 
     def __iter__(self) -> Iterator[Any]:
         return iter((self.circuit, self.initial_mapping, self.final_mapping))
@@ -152,6 +160,7 @@ def transpile(
     seed: int | None = None,
     existing_moves: str = "keep",
     lookahead: int = DEFAULT_LOOKAHEAD,
+    calibration: CalibrationSet | str | Mapping[str, Any] | None = None,
     optimize: bool | None = None,
 ) -> TranspileResult:
     """Compiles ``circuit`` into native operations on ``device``.
@@ -173,6 +182,9 @@ def transpile(
             qubit-qubit CZs allowed), ``"remove"`` them and compile the rest, or ``"trust"`` them
             (``keep`` without pre-validation). An input that is already valid is returned as is.
         lookahead: Star devices only: the MOVE pass's look-ahead window (0 is greedy).
+        calibration: A calibration set (or a built-in name, a JSON path or a parsed dict, as for
+            :func:`cirq_iqm_ext.calibration.load_calibration`): the result reports its estimated
+            success probability, and level 3 places the circuit where that is highest.
         optimize: Deprecated: ``True`` is level 2, ``False`` level 0.
 
     Returns:
@@ -196,10 +208,36 @@ def transpile(
         existing_moves=existing_moves,
         lookahead=lookahead,
     )
+    figures = None if calibration is None else load_calibration(calibration)
     compile_for = _compile_star if device.resonators else _compile_best
     compiled = compile_for(circuit, device, options)
+    if figures is not None and options.level == 3 and not device.resonators:
+        compiled = _relocated(compiled, figures)
     assert isinstance(compiled.circuit, cirq.Circuit)  # the stages build one
-    return TranspileResult(compiled.circuit, compiled.initial_mapping, compiled.final_mapping)
+    esp = None if figures is None else estimated_success_probability(compiled.circuit, figures)
+    return TranspileResult(compiled.circuit, compiled.initial_mapping, compiled.final_mapping, esp)
+
+
+def _relocated(compiled: Compilation, calibration: CalibrationSet) -> Compilation:
+    """The compiled circuit renamed onto the device qubits where it is most likely to succeed
+    (:func:`.noise_aware.best_relocation`); as it is when the user chose the qubits."""
+    if compiled.on_device_qubits or compiled.options.initial_mapping is not None:
+        return compiled
+    physical = compiled.physical
+    couplers = [(physical[a], physical[b]) for a, b in compiled.edges]
+    extra = [*compiled.initial_mapping.values(), *compiled.final_mapping.values()]
+    to = best_relocation(compiled.circuit, extra, physical, couplers, calibration)
+    if all(old == new for old, new in to.items()):
+        return compiled
+    assert isinstance(compiled.circuit, cirq.Circuit)  # the stages build one
+    circuit = compiled.circuit.transform_qubits(lambda q: to.get(q, q))
+    compiled.device.validate_circuit(circuit)
+    return replace(
+        compiled,
+        circuit=circuit,
+        initial_mapping={lq: to[p] for lq, p in compiled.initial_mapping.items()},
+        final_mapping={lq: to[p] for lq, p in compiled.final_mapping.items()},
+    )
 
 
 def _compile_star(
@@ -242,7 +280,8 @@ def _compile_either_form(
     Cirq's nearest-neighbour forms (8 CZ on two pairs, which can need fewer SWAPs); the fewer
     CZ wins (the short forms on a tie)."""
     short = _compile(circuit, device, replace(options, short_forms=True))
-    if not short.short_forms_used:
+    # The nearest-neighbour forms only pay for themselves by saving SWAPs: none, nothing to win.
+    if not short.short_forms_used or not any(g < 0 for g, _ in short.steps):
         return short
     near = _compile(circuit, device, replace(options, short_forms=False))
     return near if _cz_count(near) < _cz_count(short) else short
