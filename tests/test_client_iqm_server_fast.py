@@ -203,3 +203,63 @@ def test_the_fast_codec_and_the_standard_library_give_identical_results(server, 
                 200,
                 len({"a": [1], "b": [1, 3]}[key]),
             )
+
+
+# ------------------------------------------------------------------------------ echo reading
+
+
+def _random_iqm_server_instruction(rng: np.random.Generator) -> object:
+    """Well-formed common instructions and every kind of oddity next to them."""
+    qubits = ["QB1", "QB2", "QB3"]
+    angle = float(rng.uniform(-7, 7))
+    kind = int(rng.integers(14))
+    if kind < 4:
+        return {"name": "prx", "locus": ["QB2"], "args": {"angle": angle, "phase": -angle / 3}}
+    if kind < 6:
+        return {"name": "cz", "locus": ["QB1", "QB3"], "args": {}, "implementation": None}
+    if kind < 8:
+        return {"name": "measure", "locus": qubits[: int(rng.integers(1, 4))], "args": {"key": "m"}}
+    odd: list[object] = [
+        {"name": "prx", "locus": ["QB2"], "args": {"angle": 1, "phase": 0.5}},  # an int angle
+        {"name": "prx", "locus": ["QB2"], "args": {"angle": 0.1, "phase": 0.2}, "qubits": ["a"]},
+        {"name": "prx", "locus": ["QB1", "QB2"], "args": {"angle": 0.1, "phase": 0.2}},
+        {"name": "cz", "locus": ["QB1", "QB1"], "args": {}},
+        {"name": "cz", "locus": ["QB1", "QB2"], "args": {}, "implementation": "tgss"},
+        {"name": "measure", "locus": ["QB1"], "args": {"key": "k", "feedback_key": "k"}},
+        {"name": "measure", "locus": ["QB1", "QB1"], "args": {"key": "k"}},
+        {
+            "name": "cc_prx",
+            "locus": ["QB1"],
+            "args": {"angle": 0.3, "phase": 0.1, "feedback_qubit": "QB2", "feedback_key": "f"},
+        },
+        {"name": "delay", "locus": ["QB1"], "args": {"duration": 1e-7}},
+        {"name": "prx", "locus": ["QB2"], "args": {"angle": float("nan"), "phase": 0.0}},
+        {"name": "teleport", "locus": ["QB2"], "args": {}},
+    ]
+    return odd[int(rng.integers(len(odd)))]
+
+
+def test_reading_an_echo_the_short_way_gives_what_the_careful_reader_gives():
+    from cirq_iqm_ext.wire.iqm_server_format import (
+        JobDefinitionError,
+        common_instruction_from_iqm_server,
+        instruction_from_iqm_server,
+    )
+
+    rng = np.random.default_rng(11)
+    short = 0
+    for _ in range(2000):
+        instruction = _random_iqm_server_instruction(rng)
+        quick = common_instruction_from_iqm_server(instruction)
+        if quick is None:
+            continue
+        short += 1
+        assert quick == instruction_from_iqm_server(instruction, "here")
+        # Same values and the same key order, so the JSON text matches too.
+        assert json.dumps(quick) == json.dumps(instruction_from_iqm_server(instruction, "here"))
+    assert short > 1000  # the short way is the common one
+    # An oddity is left to the careful reader, which may refuse it.
+    cz_twice = {"name": "cz", "locus": ["QB1", "QB1"], "args": {}}
+    assert common_instruction_from_iqm_server(cz_twice) is None
+    with pytest.raises(JobDefinitionError):
+        instruction_from_iqm_server(cz_twice, "here")

@@ -154,3 +154,91 @@ def test_deserialize_with_mapping_and_barrier():
     )
     back = deserialize_circuit(circuit, {"a": "QB1", "b": "QB2"})
     assert back == cirq.Circuit(barrier(QB1), cirq.CZ(QB1, QB2), cirq.measure(QB1, key="m"))
+
+
+class _CarefulTemplate(CircuitTemplate):
+    """Every operation through the general path: the reference of the hot loop."""
+
+    fast_path = False
+
+
+#: Numbers whose text differs between ``repr`` and orjson, or that sit on a boundary of it.
+_AWKWARD_NUMBERS = (1e-05, 3.3e-05, 9.9999e-05, 1e-4, 2.5e-17, 0.0, -0.0, 1e16, 3.2e17, 10.00001)
+
+
+def _random_native_circuit(rng: np.random.Generator, qubits: list[cirq.NamedQubit]) -> cirq.Circuit:
+    """Native operations of every kind the serialiser handles, with awkward and plain numbers."""
+
+    def number() -> float:
+        if rng.random() < 0.2:
+            return float(rng.choice(_AWKWARD_NUMBERS)) * float(rng.choice((1, -1)))
+        return float(rng.uniform(-3, 3))
+
+    operations: list[cirq.Operation] = []
+    for index in range(int(rng.integers(20, 120))):
+        q = qubits[int(rng.integers(len(qubits)))]
+        other = qubits[(qubits.index(q) + 1) % len(qubits)]
+        choice = int(rng.integers(9))
+        if choice == 0:
+            operations.append(cirq.CZ(q, other))
+        elif choice == 1:
+            operations.append(cirq.XPowGate(exponent=number()).on(q))
+        elif choice == 2:
+            operations.append(cirq.YPowGate(exponent=number()).on(q))
+        elif choice == 3:
+            operations.append(cirq.ZPowGate(exponent=number()).on(q))  # a frame change
+        elif choice == 4:
+            operations.append(
+                cirq.PhasedXZGate(
+                    x_exponent=number(), z_exponent=number(), axis_phase_exponent=number()
+                ).on(q)
+            )
+        elif choice == 5:  # ints and numpy scalars take the general path inside the hot loop
+            operations.append(
+                cirq.PhasedXPowGate(exponent=int(rng.integers(-2, 3)), phase_exponent=0.25).on(q)
+            )
+            operations.append(
+                cirq.PhasedXPowGate(exponent=np.float64(number()), phase_exponent=number()).on(q)
+            )
+        elif choice == 6:
+            operations.append(cirq.measure(q, key=f"k{index}", invert_mask=(True,)))
+        elif choice == 7:
+            operations.append(cirq.WaitGate(cirq.Duration(nanos=abs(number()) * 100)).on(q))
+        else:
+            operations.append(cirq.PhasedXPowGate(exponent=number(), phase_exponent=number()).on(q))
+    operations.append(cirq.measure(*qubits, key="m"))
+    return cirq.Circuit(operations)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_hot_loop_writes_what_the_general_path_writes(seed):
+    rng = np.random.default_rng(seed)
+    # A "%" in a name must not disturb the one %-format over the joined text.
+    names = ["QB1", "QB2", "QB3", "q%s", "QB%5"] if seed % 2 else ["QB1", "QB2", "QB3", "QB4"]
+    qubits = [cirq.NamedQubit(n) for n in names]
+    for _ in range(5):
+        circuit = _random_native_circuit(rng, qubits)
+        fast, careful = CircuitTemplate(circuit, "c"), _CarefulTemplate(circuit, "c")
+        point = [cirq.ParamResolver()]
+        assert fast.resolve_json_many(point) == careful.resolve_json_many(point)
+        assert fast.measurements == careful.measurements and fast.qubits == careful.qubits
+    # With a symbol, the fast loop fills its patterns one by one (no joined text).
+    symbolic = _random_native_circuit(rng, qubits) + cirq.X(qubits[0]) ** T
+    points = [cirq.ParamResolver({"t": t}) for t in (0.1, 2.5e-5)]
+    assert CircuitTemplate(symbolic, "s").resolve_json_many(points) == _CarefulTemplate(
+        symbolic, "s"
+    ).resolve_json_many(points)
+
+
+def test_bulk_float_text_is_repr():
+    from cirq_iqm_ext.serialization import floats
+
+    rng = np.random.default_rng(7)
+    # Random bit patterns cover every exponent; the awkward ones and non-finite values are mixed in.
+    raw = rng.integers(0, 2**63, size=4000, dtype=np.int64).view(np.float64).tolist()
+    special = [float("nan"), float("inf"), float("-inf"), 5e-324, 1.7976931348623157e308]
+    values = [*raw, *_AWKWARD_NUMBERS, *special, *rng.uniform(0, 1, 4000).tolist()]
+    assert floats.float_reprs(values) == [repr(v) for v in values]
+    assert floats.careful_reprs(values) == [repr(v) for v in values]
+    # The test extras install orjson, so the bulk path is the one compared above.
+    assert floats.BULK

@@ -31,6 +31,7 @@ from cirq_iqm_ext.client.polling import (
     FIRST_POLL_SECONDS,
     LONG_POLL_SECONDS,
     PollSchedule,
+    Progress,
     through_outages,
     wait_while,
 )
@@ -583,18 +584,21 @@ class IQMClient:
         self,
         job_id: UUID,
         progress_callback: Callable[[RunStatus, float], None] | None = None,
-    ) -> Callable[[float], tuple[Status, bool]]:
+    ) -> Callable[[float], tuple[Status, bool, Progress | None]]:
         """One status request for :func:`~.polling.wait_while`, re-emitting server warnings."""
         # The clock is read only for a progress callback, so waits without one read it as before.
         started = None if progress_callback is None else self._monotonic()
 
-        def poll(hold: float) -> tuple[Status, bool]:
+        def poll(hold: float) -> tuple[Status, bool, Progress | None]:
             run_status, long_poll = self.profile.status(job_id, hold)
             # emit, poll, through_outages, wait_while, the client's wait method, the user's code.
             emit_server_warnings(run_status.warnings, stacklevel=6)
             if progress_callback is not None and started is not None:
                 progress_callback(run_status, self._monotonic() - started)
-            return run_status.status, long_poll
+            done, total = run_status.circuits_done, run_status.circuits_total
+            # What the server says of its progress guides the schedule (polling.wait_while).
+            progress = None if done is None or total is None else (done, total)
+            return run_status.status, long_poll, progress
 
         return poll
 

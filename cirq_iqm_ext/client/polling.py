@@ -32,9 +32,46 @@ FIRST_POLL_SECONDS = 0.02
 #: Longest a long-polling status request asks the server to hold its answer.
 LONG_POLL_SECONDS = 10.0
 
-#: One status request: ``poll(hold)`` -> (status, whether the server long-polls). ``hold`` is how
-#: long the server may keep the answer back waiting for a change (0: answer at once).
-StatusPoll = Callable[[float], tuple[Status, bool]]
+#: What a server says of a running job's progress: (circuits done, circuits in all).
+Progress = tuple[int, int]
+
+#: One status request: ``poll(hold)`` -> (status, whether the server long-polls) or (status,
+#: long-polls, progress or ``None``). ``hold`` is how long the server may keep the answer back
+#: waiting for a change (0: answer at once).
+StatusPoll = Callable[[float], tuple[Status, bool] | tuple[Status, bool, Progress | None]]
+
+#: Far from the estimated end, a sleep lasts this share of the time left, so that the client
+#: estimates again, more precisely, shortly before the end.
+ESTIMATE_SHARE = 0.9
+
+
+@dataclass
+class CompletionEstimate:
+    """When a running job will likely be done, from the progress its status polls report.
+
+    The rate is measured on this client's clock between the first poll that saw some progress
+    and the latest one (server clocks may differ); all circuits done means the result is being
+    written, so the job is done in moments.
+    """
+
+    first: tuple[float, int] | None = None
+
+    def update(self, now: float, progress: Progress | None) -> float | None:
+        """Seconds left after a poll at ``now`` that reported ``progress``; ``None``: unknown."""
+        if progress is None:
+            return None
+        done, total = progress
+        if total <= 0 or done < 0:
+            return None
+        if done >= total:
+            return 0.0
+        if self.first is None or done < self.first[1]:
+            self.first = (now, done)
+            return None
+        started, done_then = self.first
+        if done == done_then or now <= started:
+            return None
+        return (total - done) * (now - started) / (done - done_then)
 
 
 @dataclass(frozen=True)
@@ -58,11 +95,38 @@ class PollSchedule:
     long_poll_seconds: float = LONG_POLL_SECONDS
     pace: float | None = None
 
-    def sleep_before_next(self, interval: float, polls: int, elapsed: float) -> float:
-        """The sleep before the next plain poll, after ``polls`` polls and ``elapsed`` s."""
+    def sleep_before_next(
+        self,
+        interval: float,
+        polls: int,
+        elapsed: float,
+        left: float | None = None,
+        near: int = 0,
+    ) -> float:
+        """The sleep before the next plain poll, after ``polls`` polls and ``elapsed`` s.
+
+        Args:
+            interval: The sleep of the growing schedule.
+            polls: Polls made so far.
+            elapsed: Seconds since the wait began.
+            left: The estimated seconds until the job is done (:class:`CompletionEstimate`),
+                or ``None``. Far from done (``left >= interval``), the client sleeps until
+                shortly before then, up to ``long_poll_seconds`` (saving polls), to estimate
+                again; near it, it wakes just after the estimated end, and then again after
+                ``first_interval`` growing with ``near``, the polls made near the end. With a
+                ``pace`` the polls saved earlier are the only ones it may spend sooner.
+            near: Consecutive polls so far whose estimate was within ``interval``.
+        """
+        wanted = interval
+        if left is not None:
+            if left >= interval:
+                wanted = min(max(interval, ESTIMATE_SHARE * left), self.long_poll_seconds)
+            else:  # aim just past the estimated end: a poll before it would be spent in vain
+                soon = min(interval, self.first_interval * 1.5**near)
+                wanted = left + self.first_interval if near == 0 else soon
         if self.pace is None:
-            return interval
-        return max(interval, polls * self.pace - elapsed)
+            return wanted
+        return max(wanted, polls * self.pace - elapsed)
 
     def hold(self, remaining: float) -> float:
         """How long the next long poll may hold, with ``remaining`` s left before the deadline."""
@@ -104,13 +168,15 @@ def wait_while(
     deadline = started + timeout_secs
     warned_unknown: set[str] = set()
     long_poll = False
+    estimate = CompletionEstimate()
+    near = 0
     intervals = poll_intervals(schedule.first_interval, schedule.max_interval)
     for polls, interval in enumerate(intervals, start=1):
         # Where the server can hold a status request until the job changes, ask it to: the
         # answer then comes the moment the job is done, with no polling delay.
         hold = schedule.hold(deadline - monotonic())
         asked = hold if long_poll else 0.0
-        status, long_poll = through_outages(
+        answer = through_outages(
             functools.partial(poll, asked),
             job_id=job_id,
             deadline=deadline,
@@ -118,6 +184,8 @@ def wait_while(
             monotonic=monotonic,
             sleep=sleep,
         )
+        status, long_poll = answer[0], answer[1]
+        left = estimate.update(monotonic(), answer[2] if len(answer) > 2 else None)
         if status_callback is not None:
             status_callback(status, monotonic() - started)
         if not status.is_known:
@@ -133,7 +201,9 @@ def wait_while(
                 job_id=job_id,
             )
         if not long_poll:
-            pause = schedule.sleep_before_next(interval, polls, monotonic() - started)
+            elapsed = monotonic() - started
+            pause = schedule.sleep_before_next(interval, polls, elapsed, left, near)
+            near = near + 1 if left is not None and left < interval else 0
             sleep(min(pause, remaining))
     raise AssertionError("poll_intervals() never ends")  # pragma: no cover
 

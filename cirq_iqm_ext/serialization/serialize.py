@@ -40,6 +40,7 @@ from cirq_iqm_ext.device.native_gates import (
     pulse_exponents,
 )
 from cirq_iqm_ext.errors import CircuitValidationError, ModelValidationError, SerializationError
+from cirq_iqm_ext.serialization.floats import float_reprs
 from cirq_iqm_ext.wire.models import Circuit, Instruction
 
 #: Key of this package's entry in a circuit's metadata (what rebuilding results needs).
@@ -123,6 +124,8 @@ _CC_PRX_PATTERN = (
     '"feedback_qubit":%s,"feedback_key":%s}}'
 )
 _CZ_JSON = '{"name":"cz","qubits":[%s,%s],"args":{}}'
+#: A plain prx of the hot loop, with a place for each of its two numbers (``%s``).
+_PRX_NUMBERS = '{"name":"prx","qubits":[%s],"args":{"angle_t":%%s,"phase_t":%%s}}'
 #: Exact types formatted inline on the hot path (their subclasses take the general path).
 #: The pulse gates the hot loop formats inline (``PhasedXZGate`` also moves the frame).
 _PULSE_EXPONENTS = {kind: PULSE_EXPONENTS[kind] for kind in PRX_PULSE_TYPES}
@@ -164,6 +167,7 @@ class CircuitTemplate:
         self._slots: list[_Slot] = []
         self._slot_of: dict[tuple[sympy.Expr, str], int] = {}
         self._qubit_json: dict[cirq.Qid, str] = {}
+        self._qubit_name_of: dict[cirq.Qid, str] = {}  # the wire names, as _qubit_json decoded
         self.measurements: dict[str, MeasurementInfo] = {}
         #: Cirq key -> its wire keys, for keys measured more than once.
         self.repeated: dict[str, list[str]] = {}
@@ -174,63 +178,111 @@ class CircuitTemplate:
         self._latest: dict[str, tuple[str, int, tuple[str, ...]]] = {}
         # Virtual Z per qubit, in half turns (absent: none).
         self._frames: dict[cirq.Qid, Any] = {}
-        self._add_circuit(circuit, qubit_names or {})
+        joined = self._add_circuit(circuit, qubit_names or {})
         if not self._fragments:
             raise SerializationError(f"Circuit {name!r} has no operations IQM could run")
-        self._joined = None if self._symbolic else ",".join(self._fragments)
+        # The instructions' text when no argument is symbolic (then _fragments is not read again).
+        self._joined = None if self._symbolic else joined or ",".join(self._fragments)
         self.parameter_names: frozenset[str] = frozenset(
             s for slot in self._slots for s in slot.symbols
         )
 
+    #: Whether plain-number ``prx`` pulses and CZs take the inline hot loop (:meth:`_add_fast`).
+    #: ``False`` sends every operation through the general path (:meth:`_add_other`), the
+    #: reference the hot loop is tested against; the JSON text is the same either way.
+    fast_path: bool = True
+
     def _add_circuit(
         self, circuit: cirq.AbstractCircuit, wire_names: Mapping[cirq.Qid, str]
-    ) -> None:
-        """Every operation's instruction, in order.
+    ) -> str | None:
+        """Every operation's instruction, in order; the joined text if already made, or None."""
+        if self.fast_path:
+            return self._add_fast(circuit, wire_names)
+        for moment_index, moment in enumerate(circuit):
+            for op in moment.operations:
+                self._add_other(op, moment_index, wire_names)
+        return None
 
-        The hot loop of a large batch: qubit prefixes are cached by object identity (hashing a
-        NamedQubit runs Python code), and plain-number prx pulses and CZs are formatted inline.
+    def _add_fast(
+        self, circuit: cirq.AbstractCircuit, wire_names: Mapping[cirq.Qid, str]
+    ) -> str | None:
+        """The hot loop of a large batch, the same text as the general path.
+
+        Qubit JSON is cached by object identity (hashing a NamedQubit runs Python code);
+        plain-number prx pulses and CZs are handled inline. A plain prx is first a ``%s``
+        pattern; the numbers of the whole circuit are printed at once afterwards
+        (:func:`.floats.float_reprs`) and put in with one ``%`` over the joined text when no
+        other ``%`` is in it (else pattern by pattern).
+
+        Returns:
+            The joined instructions, or ``None`` if they were not joined here.
         """
+        # Long on purpose: one loop over every operation, inlined so that no call per operation
+        # is made on the common path (a call costs about a tenth of the loop).
         frames = self._frames
-        append = self._fragments.append
-        prx_prefix: dict[int, tuple[cirq.Qid, str]] = {}
-        cz_pow = cirq.CZPowGate
+        fragments = self._fragments
+        append = fragments.append
+        # Caches by id(qubit): each holds its qubits alive (``alive``), so an id seen is that qubit.
+        alive: list[cirq.Qid] = []
+        prx_patterns: dict[int, str] = {}
+        cz_texts: dict[tuple[int, int], str] = {}
+        names: dict[int, str] = {}
+        numbers: list[float] = []  # angle_t, phase_t of each prx pattern, in order
+        cz_pow, phased_x = cirq.CZPowGate, cirq.PhasedXPowGate
         exponents_of: dict[Any, Any] = _PULSE_EXPONENTS  # the prx mapping, by exact type
-        whole_cz = _CZ.accepts
         for moment_index, moment in enumerate(circuit):
             for op in moment.operations:
                 gate = op.gate
                 kind = type(gate)
-                getter = exponents_of.get(kind)
-                if getter is not None:
-                    qubit = op.qubits[0]
-                    exponent, phase = getter(gate)
-                    if frames:
-                        frame = frames.get(qubit)
-                        if frame is not None:
-                            phase = phase - frame
-                    # Plain numbers are formatted here; symbols and numpy scalars take _add_prx.
-                    plain = (type(exponent) is float or type(exponent) is int) and (
-                        type(phase) is float or type(phase) is int
-                    )
-                    if not plain:
-                        self._add_prx(qubit, exponent, phase, wire_names)
-                        continue
-                    entry = prx_prefix.get(id(qubit))
-                    if entry is None or entry[0] is not qubit:
-                        entry = prx_prefix[id(qubit)] = (
-                            qubit,
-                            '{"name":"prx","qubits":[%s],"args":{"angle_t":'
-                            % self._json_name(qubit, wire_names),
-                        )
-                    # Half turns to full turns, as native_gates.prx_turns (inlined: the hot path).
-                    append(f'{entry[1]}{exponent / 2!r},"phase_t":{phase / 2!r}}}}}')
-                elif kind is cz_pow and whole_cz(gate):  # type: ignore[arg-type]
+                if kind is phased_x:  # the compiler's pulse, read without a call
+                    exponent, phase = gate.exponent, gate.phase_exponent  # type: ignore[union-attr]
+                elif kind is cz_pow and gate.exponent == 1:  # type: ignore[union-attr]
                     a, b = op.qubits
-                    append(
-                        _CZ_JSON % (self._json_name(a, wire_names), self._json_name(b, wire_names))
-                    )
+                    text = cz_texts.get((id(a), id(b)))
+                    if text is None:
+                        alive += (a, b)
+                        first, second = names.get(id(a)), names.get(id(b))
+                        if first is None:
+                            first = names[id(a)] = self._json_name(a, wire_names)
+                        if second is None:
+                            second = names[id(b)] = self._json_name(b, wire_names)
+                        text = cz_texts[id(a), id(b)] = _CZ_JSON % (first, second)
+                    append(text)
+                    continue
+                elif kind in exponents_of:
+                    exponent, phase = exponents_of[kind](gate)
                 else:
                     self._add_other(op, moment_index, wire_names)
+                    continue
+                qubit = op.qubits[0]
+                if frames:
+                    frame = frames.get(qubit)
+                    if frame is not None:
+                        phase = phase - frame
+                # Floats are formatted here; ints, symbols and numpy scalars take _add_prx.
+                if type(exponent) is not float or type(phase) is not float:
+                    self._add_prx(qubit, exponent, phase, wire_names)
+                    continue
+                pattern = prx_patterns.get(id(qubit))
+                if pattern is None:
+                    alive.append(qubit)
+                    locus = self._json_name(qubit, wire_names).replace("%", "%%")
+                    pattern = prx_patterns[id(qubit)] = _PRX_NUMBERS % locus
+                append(pattern)
+                # Half turns to full turns, as native_gates.prx_turns (inlined: the hot path).
+                numbers.append(exponent / 2)
+                numbers.append(phase / 2)
+        texts = float_reprs(numbers)
+        if not self._symbolic:
+            joined = ",".join(fragments)
+            if joined.count("%") == len(texts):  # every % is a number's place
+                return joined % tuple(texts)
+        patterns = set(prx_patterns.values())
+        values = iter(texts)
+        for index, fragment in enumerate(fragments):
+            if fragment in patterns:
+                fragments[index] = fragment % (next(values), next(values))
+        return None
 
     def _wire_key(self, key: str) -> str:
         """The measurement's key on the wire: the Cirq key, or for a repeat one that clashes with
@@ -260,7 +312,8 @@ class CircuitTemplate:
     def _json_name(self, qubit: cirq.Qid, wire_names: Mapping[cirq.Qid, str]) -> str:
         text = self._qubit_json.get(qubit)
         if text is None:
-            text = self._qubit_json[qubit] = json.dumps(wire_names.get(qubit) or _qubit_name(qubit))
+            name = self._qubit_name_of[qubit] = wire_names.get(qubit) or _qubit_name(qubit)
+            text = self._qubit_json[qubit] = json.dumps(name)
         return text
 
     def _argument(self, value: Any, kind: str) -> tuple[float | int, bool]:
@@ -299,7 +352,8 @@ class CircuitTemplate:
         wire_names: Mapping[cirq.Qid, str],
     ) -> None:
         """A prx from Cirq's half-turn exponents (numbers or sympy expressions)."""
-        pattern = _PRX_PATTERN % self._json_name(qubit, wire_names)
+        # A "%" in a name is escaped: the pattern is %-formatted again with the numbers.
+        pattern = _PRX_PATTERN % self._json_name(qubit, wire_names).replace("%", "%%")
         args = prx_args(exponent, phase_exponent)
         self._add_symbolic(pattern, [(args["angle_t"], ANGLE), (args["phase_t"], PHASE)])
 
@@ -335,7 +389,8 @@ class CircuitTemplate:
             self._add_measure(op, native.gate_args(gate)["key"], locus, moment_index)
         elif native.name == "delay":
             self._add_symbolic(
-                _DELAY_PATTERN % locus, [(native.gate_args(gate)["duration"], DURATION)]
+                _DELAY_PATTERN % locus.replace("%", "%%"),
+                [(native.gate_args(gate)["duration"], DURATION)],
             )
         else:
             self._add_plain(native.name, op.qubits, locus)
@@ -378,8 +433,8 @@ class CircuitTemplate:
                 f"moment {moment_index}: {op!r} has a confusion map, which IQM cannot run"
             )
         wire_key = self._wire_key(key)
-        mask = tuple(gate.full_invert_mask())
-        names = tuple(json.loads(q) for q in (self._qubit_json[q] for q in op.qubits))
+        mask = tuple(gate.full_invert_mask()) if any(gate.invert_mask) else ()
+        names = tuple(self._qubit_name_of[q] for q in op.qubits)
         self.measurements[wire_key] = MeasurementInfo(
             wire_key, names, mask if any(mask) else (), key
         )
@@ -442,7 +497,7 @@ class CircuitTemplate:
             return json.dumps(text).replace("%", "%%")  # the pattern is %-formatted later
 
         pattern = _CC_PRX_PATTERN % (
-            self._json_name(qubit, wire_names),
+            self._json_name(qubit, wire_names).replace("%", "%%"),
             literal(feedback_qubit),
             literal(feedback_key),
         )
@@ -456,7 +511,7 @@ class CircuitTemplate:
     @property
     def qubits(self) -> tuple[str, ...]:
         """Qubit names used, in order of first use."""
-        return tuple(json.loads(text) for text in self._qubit_json.values())
+        return tuple(self._qubit_name_of.values())
 
     def _slot_values(self, resolvers: Sequence[cirq.ParamResolver]) -> list[np.ndarray]:
         count = len(resolvers)

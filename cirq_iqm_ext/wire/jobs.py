@@ -19,7 +19,11 @@ import numpy as np
 from cirq_iqm_ext.wire.circuits import Circuit, SingleQubitMapping
 from cirq_iqm_ext.wire.fields import NUMBER, check_metadata, fail, parse_uuid, require_type
 from cirq_iqm_ext.wire.packed import unpack_measurements
-from cirq_iqm_ext.wire.protocol import MEASUREMENTS_FORMAT_FIELD, PACKED_FORMAT
+from cirq_iqm_ext.wire.protocol import (
+    MEASUREMENTS_FORMAT_FIELD,
+    PACKED_FORMAT,
+    REQUEST_OMITTED_FIELD,
+)
 
 #: Job options of the IQM Server API (PROTOCOL_IQM_SERVER.md §3.1) that a :class:`RunRequest`
 #: may carry, with their allowed values (``None``: any of the type the option takes).
@@ -429,7 +433,16 @@ class Metadata:
 
     @cached_property
     def request(self) -> RunRequest:
-        """The run request, parsed (and validated) on first access."""
+        """The run request, parsed (and validated) on first access.
+
+        Raises:
+            ModelValidationError: The server left the request out (``request_omitted``).
+        """
+        if not self.request_dict and self.extra.get(REQUEST_OMITTED_FIELD) is True:
+            raise fail(
+                "The server left the request out of this result (request_omitted); fetch the "
+                "result without ?request=omit to have it echoed"
+            )
         return RunRequest.from_dict(self.request_dict)
 
     @classmethod
@@ -438,6 +451,8 @@ class Metadata:
         if not isinstance(data, Mapping):
             raise fail(f"Job metadata must be a JSON object, got {type(data).__name__}")
         request = data.get("request")
+        if request is None and data.get(REQUEST_OMITTED_FIELD) is True:
+            request = {}  # left out on the client's request (it kept its own copy)
         if not isinstance(request, Mapping):
             raise fail('Job metadata is missing the object "request"')
         timestamps = data.get("timestamps") or {}
@@ -460,7 +475,8 @@ class Metadata:
     def to_dict(self) -> dict[str, Any]:
         """The JSON object of this metadata."""
         out: dict[str, Any] = dict(self.extra)
-        out["request"] = self.request_dict
+        if self.request_dict or self.extra.get(REQUEST_OMITTED_FIELD) is not True:
+            out["request"] = self.request_dict
         if self.calibration_set_id is not None:
             out["calibration_set_id"] = str(self.calibration_set_id)
         if self.cocos_version is not None:

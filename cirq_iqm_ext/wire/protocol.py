@@ -24,6 +24,12 @@ MEASUREMENTS_QUERY = {"measurements": "packed"}
 MEASUREMENTS_FORMAT_FIELD = "measurements_format"
 PACKED_FORMAT = "packed"
 
+#: Query of ``GET jobs/{id}`` by which a client that kept its own request asks the project's
+#: server not to echo it in ``metadata.request`` (CoCoS v1 always echoes it, and IQM's v1
+#: clients need it); the answer's metadata then says ``"request_omitted": true`` instead.
+REQUEST_ECHO_QUERY = {"request": "omit"}
+REQUEST_OMITTED_FIELD = "request_omitted"
+
 #: Query of ``GET quantum-architecture`` by which this project's client asks a v1 server to list
 #: what it executes beyond CoCoS v1: a comma-separated set, ``delay`` (waits) and ``dynamic``
 #: (``reset`` and ``cc_prx``). CoCoS v1 itself has none of them and ignores the query; other v1
@@ -50,4 +56,6 @@ __all__ = [
     "MEASUREMENTS_QUERY",
     "PACKED_FORMAT",
     "PROBE_PATH",
+    "REQUEST_ECHO_QUERY",
+    "REQUEST_OMITTED_FIELD",
 ]

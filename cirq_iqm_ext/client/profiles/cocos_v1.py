@@ -13,6 +13,7 @@ from typing import Any
 from uuid import UUID
 
 from cirq_iqm_ext.client.profiles.base import Submission, Wire
+from cirq_iqm_ext.client.profiles.sent import SentRequests
 from cirq_iqm_ext.errors import (
     ClientConfigurationError,
     JobAbortionError,
@@ -30,6 +31,8 @@ from cirq_iqm_ext.wire.protocol import (
     LONG_POLL_HEADER,
     LONG_POLL_QUERY,
     MEASUREMENTS_QUERY,
+    REQUEST_ECHO_QUERY,
+    REQUEST_OMITTED_FIELD,
 )
 
 
@@ -44,6 +47,7 @@ class CocosV1Profile:
 
     def __init__(self, wire: Wire):
         self._wire = wire
+        self._sent = SentRequests()
 
     @property
     def quantum_computer(self) -> str | None:
@@ -90,7 +94,9 @@ class CocosV1Profile:
             extra_headers=headers,
         )
         self._wire.check(response, endpoint, submission=True)
-        return job_id_of(self._wire, response, endpoint, idempotency_key)
+        job_id = job_id_of(self._wire, response, endpoint, idempotency_key)
+        self._sent.remember(job_id, payload)  # so that its result need not echo it
+        return job_id
 
     def status(self, job_id: UUID, wait: float) -> tuple[RunStatus, bool]:
         """``GET jobs/{id}/status``, long-polled with ``?wait=`` where the server offers it."""
@@ -107,8 +113,13 @@ class CocosV1Profile:
     def result(self, job_id: UUID) -> RunResult:
         """``GET jobs/{id}``, asking for packed measurements."""
         # Servers that know the packed format answer with it (much smaller and faster to parse);
-        # the others ignore the parameter and send the lists of PROTOCOL.md §3.4.
-        data, endpoint, _ = self._get(f"jobs/{job_id}", MEASUREMENTS_QUERY, job_id)
+        # the others ignore the parameter and send the lists of PROTOCOL.md §3.4. Likewise a
+        # request this client sent is not asked back (the others echo it all the same).
+        sent = self._sent.get(job_id)
+        query = MEASUREMENTS_QUERY if sent is None else {**MEASUREMENTS_QUERY, **REQUEST_ECHO_QUERY}
+        data, endpoint, _ = self._get(f"jobs/{job_id}", query, job_id)
+        if sent is not None:
+            data = _with_request(data, sent)
         try:
             return RunResult.from_dict(data)
         except ModelValidationError as error:
@@ -276,3 +287,15 @@ def _parse_architecture(data: Any, endpoint: str) -> QuantumArchitectureSpecific
         raise ServerResponseError(
             f"The architecture from {endpoint} is malformed: {error}", endpoint=endpoint
         ) from None
+
+
+def _with_request(data: Any, sent: dict[str, Any]) -> Any:
+    """A result whose metadata says the request was left out, with the request that was sent."""
+    metadata = data.get("metadata") if isinstance(data, Mapping) else None
+    if not isinstance(metadata, Mapping) or metadata.get(REQUEST_OMITTED_FIELD) is not True:
+        return data
+    if "request" in metadata:
+        return data
+    echoed = {k: v for k, v in metadata.items() if k != REQUEST_OMITTED_FIELD}
+    echoed["request"] = sent
+    return {**data, "metadata": echoed}

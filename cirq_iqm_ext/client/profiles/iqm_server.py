@@ -15,7 +15,6 @@ polls: long polling and packed measurements are extensions of the project's v1 s
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import warnings
@@ -26,7 +25,7 @@ from uuid import UUID
 
 import numpy as np
 
-from cirq_iqm_ext.client.json_codec import decode_measurements
+from cirq_iqm_ext.client.json_codec import decode_measurements, loads
 from cirq_iqm_ext.client.profiles.base import Submission, Wire
 from cirq_iqm_ext.client.profiles.cocos_v1 import abort_job, delete_job, job_id_of
 from cirq_iqm_ext.errors import (
@@ -200,7 +199,7 @@ class IQMServerProfile:
 
     def submit(self, payload: Mapping[str, Any] | bytes, idempotency_key: str) -> UUID:
         """``POST jobs/{qc}/circuit`` with the run request converted to a job definition."""
-        request = json.loads(payload) if isinstance(payload, bytes) else payload
+        request = loads(payload) if isinstance(payload, bytes) else payload
         if request.get("custom_settings"):
             warnings.warn(
                 "custom_settings are not part of the IQM Server API and were not sent",
