@@ -292,3 +292,21 @@ def test_ipv6_loopback():
         assert server.url.startswith("http://[::1]:")
         job_id = client.submit_circuits([bell()], shots=20)
         assert set(counts_of(client.wait_for_results(job_id).measurements[0]["m"])) <= {"00", "11"}
+
+
+def test_an_evicted_job_is_not_found_and_says_it_expired():
+    # One finished job kept: the second job's completion evicts the first (issue 19).
+    with EmbeddedServer("adonis", seed=7, retain_jobs=1) as small, make_client(small.url) as iqm:
+        first = iqm.submit_circuits([bell()], shots=20)
+        iqm.wait_for_results(first, timeout_secs=30)
+        second = iqm.submit_circuits([bell()], shots=20)
+        iqm.wait_for_results(second, timeout_secs=30)
+        iqm.clear_cache()  # the client may hold the first result; ask the server again
+        for read in (iqm.get_run, iqm.get_run_status):
+            with pytest.raises(JobNotFoundError, match="has expired") as info:
+                read(first)
+            assert info.value.job_id == first and "--retain-jobs" in str(info.value)
+        started = time.monotonic()
+        with pytest.raises(JobNotFoundError, match="has expired"):
+            iqm.wait_for_results(first, timeout_secs=60)
+        assert time.monotonic() - started < 30  # an expired job ends the wait, never retried

@@ -89,7 +89,8 @@ def error_for_status(
             detail=detail,
             job_id=job_id,
         )
-    if code == 404 and job_id is not None:
+    # 410: the project's server evicted the job (its retention bounds); the detail says when.
+    if code in (404, 410) and job_id is not None:
         return JobNotFoundError(
             f"Job {job_id} not found on {url}: {detail}",
             job_id=job_id,

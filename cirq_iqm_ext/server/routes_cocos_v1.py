@@ -40,6 +40,8 @@ from cirq_iqm_ext.wire.protocol import (
     MEASUREMENTS_FORMAT_FIELD,
     MEASUREMENTS_QUERY,
     PACKED_FORMAT,
+    REQUEST_ECHO_QUERY,
+    REQUEST_OMITTED_FIELD,
 )
 
 logger = logging.getLogger(__name__)
@@ -57,11 +59,6 @@ CLIENT_LIBRARIES = {
 IDEMPOTENCY_HEADER = (IDEMPOTENCY_SUPPORT_HEADER, IDEMPOTENCY_SUPPORT_VALUE)
 #: Longest a status request is held with ``?wait=`` (long polling).
 MAX_LONG_POLL_SECONDS = 20.0
-#: Query of ``GET jobs/{id}`` by which a client that kept its own request asks the server not
-#: to echo it in ``metadata.request`` (an extension: CoCoS v1 always echoes it, and IQM's v1
-#: clients need it). The answer's metadata then says ``"request_omitted": true``.
-REQUEST_ECHO_QUERY = {"request": "omit"}
-REQUEST_OMITTED_FIELD = "request_omitted"
 #: Malformed input the transfer format did not anticipate: still the client's fault (400).
 _UNANTICIPATED = (TypeError, ValueError, KeyError, AttributeError, RecursionError)
 
