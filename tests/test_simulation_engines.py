@@ -25,9 +25,9 @@ import sys
 
 import numpy as np
 import pytest
+from benchmarks.mirror_circuits import connected_qubits, mirror_circuit
 from scipy.stats import chi2
 from test_simulator import density_matrix_probabilities, noisier, random_circuit
-from test_simulator_statistics import connected_qubits, mirror_circuit
 
 from cirq_iqm_ext.calibration import builtin_calibration
 from cirq_iqm_ext.errors import IQMError

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from benchmarks.mirror_circuits import mirror_circuit
 from scipy.stats import chi2
 from test_simulator import cirq_state, density_matrix_probabilities, noisier, random_circuit
 
 from cirq_iqm_ext.calibration import builtin_calibration
-from cirq_iqm_ext.server import load_architecture
 from cirq_iqm_ext.simulation.blas import blas_threads
 from cirq_iqm_ext.simulation.simulator import (
     CalibratedSimulator,
@@ -27,52 +27,10 @@ from cirq_iqm_ext.simulation.simulator import (
     _ThermalTable,
 )
 from cirq_iqm_ext.simulation.trajectories import sample_trajectories
-from cirq_iqm_ext.wire.models import Circuit, Instruction
 
 APOLLO = builtin_calibration("apollo")
 #: Significance of every statistical bound here.
 ALPHA = 1e-4
-
-
-def connected_qubits(n: int) -> tuple[list[str], list[tuple[str, str]]]:
-    """``n`` connected Apollo qubits (breadth first from the first coupler) and their couplers."""
-    edges = [tuple(e) for e in load_architecture("apollo").operations["cz"]]
-    neighbours: dict[str, list[str]] = {}
-    for a, b in edges:
-        neighbours.setdefault(a, []).append(b)
-        neighbours.setdefault(b, []).append(a)
-    order = [edges[0][0]]
-    position = 0
-    while len(order) < n:
-        order.extend(q for q in neighbours[order[position]] if q not in order)
-        position += 1
-    chosen = set(order[:n])
-    return order[:n], [e for e in edges if set(e) <= chosen]  # type: ignore[misc]
-
-
-def mirror_circuit(n: int, layers: int, seed: int) -> Circuit:
-    """Random prx layers and a matching of cz, then the exact inverse: noiseless, all zeros."""
-    qubits, couplers = connected_qubits(n)
-    rng = np.random.default_rng(seed)
-    forward: list[Instruction] = []
-    for _ in range(layers):
-        for q in qubits:
-            args = {"angle_t": float(rng.random()), "phase_t": float(rng.random())}
-            forward.append(Instruction("prx", (q,), args))
-        used: set[str] = set()
-        for e in rng.permutation(len(couplers)):
-            a, b = couplers[e]
-            if a not in used and b not in used:
-                used |= {a, b}
-                forward.append(Instruction("cz", (a, b)))
-    backward = [
-        Instruction("prx", i.qubits, {**i.args, "angle_t": -i.args["angle_t"]})
-        if i.name == "prx"
-        else i
-        for i in reversed(forward)
-    ]
-    measure = Instruction("measure", tuple(qubits), {"key": "m"})
-    return Circuit(f"mirror-{n}", (*forward, *backward, measure))
 
 
 @pytest.mark.parametrize(("n", "layers"), [(10, 4), (12, 3)])

@@ -33,13 +33,13 @@ import cirq
 import numpy as np
 from _report import record
 from bench_server import benchmark_circuit, sweep_circuits
+from mirror_circuits import mirror_circuit
 
 from cirq_iqm_ext.calibration import builtin_calibration
-from cirq_iqm_ext.server import load_architecture
 from cirq_iqm_ext.simulation.noise import IQMNoiseModel
 from cirq_iqm_ext.simulation.simulator import CalibratedSimulator
 from cirq_iqm_ext.wire.jobs import RunRequest
-from cirq_iqm_ext.wire.models import Circuit, Instruction
+from cirq_iqm_ext.wire.models import Circuit
 
 ROWS: list[tuple[str, float, float, str]] = []
 APOLLO = builtin_calibration("apollo")
@@ -96,7 +96,7 @@ def noiseless(repeats: int) -> None:
 
 def noisy_shots(sizes: Sequence[int], layers: int, repeats: int) -> None:
     for n in sizes:
-        circuit = mirror_circuit(n, layers)
+        circuit = mirror_circuit(n, layers, seed=n)
         request = RunRequest(circuits=(circuit,), shots=1000)
         simulator = CalibratedSimulator(APOLLO, seed=1)
         sampler, cirq_circuit = qsim_sampler(noisy=True), cirq_form(circuit)
@@ -114,38 +114,6 @@ def noisy_shots(sizes: Sequence[int], layers: int, repeats: int) -> None:
             1.0,
             methods(simulator),
         )
-
-
-def mirror_circuit(n: int, layers: int) -> Circuit:
-    """``layers`` of random prx and a matching of cz on ``n`` connected Apollo qubits, then the
-    exact inverse: noiseless it returns to |0…0> (at 10 qubits and 10 layers: 50 cz and back)."""
-    arch = load_architecture("apollo")
-    edges = [tuple(e) for e in arch.operations["cz"]]
-    order = [edges[0][0]]
-    while len(order) < n:
-        order += [b if a in order else a for a, b in edges if (a in order) != (b in order)]
-        order = list(dict.fromkeys(order))[:n]
-    couplers = [e for e in edges if set(e) <= set(order)]
-    rng = np.random.default_rng(n)
-    forward: list[Instruction] = []
-    for _ in range(layers):
-        for q in order:
-            args = {"angle_t": float(rng.random()), "phase_t": float(rng.random())}
-            forward.append(Instruction("prx", (q,), args))
-        used: set[str] = set()
-        for e in rng.permutation(len(couplers)):
-            a, b = couplers[e]
-            if a not in used and b not in used:
-                used |= {a, b}
-                forward.append(Instruction("cz", (a, b)))
-    backward = [
-        Instruction("prx", i.qubits, {**i.args, "angle_t": -i.args["angle_t"]})
-        if i.name == "prx"
-        else i
-        for i in reversed(forward)
-    ]
-    measure = Instruction("measure", tuple(order), {"key": "m"})
-    return Circuit(f"mirror-{n}-{layers}", (*forward, *backward, measure))
 
 
 def sweep(sizes: Sequence[int], points: int, base_points: int, repeats: int) -> None:

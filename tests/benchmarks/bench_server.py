@@ -60,6 +60,7 @@ import cirq
 import httpx
 import numpy as np
 from _report import record
+from mirror_circuits import mirror_halves
 
 from cirq_iqm_ext.calibration import builtin_calibration
 from cirq_iqm_ext.server import EmbeddedServer, load_architecture
@@ -504,36 +505,7 @@ def feed_forward_cost(shots: int, repeats: int) -> None:
 
 def sweep_circuits(n: int, points: int) -> list[Circuit]:
     """A 3-layer mirror circuit on ``n`` connected Apollo qubits with a swept prx in the middle."""
-    arch = load_architecture("apollo")
-    edges = [tuple(e) for e in arch.operations["cz"]]
-    order = [edges[0][0]]
-    while len(order) < n:
-        order.extend(
-            b if a in order else a
-            for a, b in edges
-            if (a in order) != (b in order)
-            and len(order) < n
-            and (b if a in order else a) not in order
-        )
-    couplers = [e for e in edges if set(e) <= set(order)]
-    rng = np.random.default_rng(n)
-    forward: list[Instruction] = []
-    for _ in range(3):
-        for q in order:
-            args = {"angle_t": float(rng.random()), "phase_t": float(rng.random())}
-            forward.append(Instruction("prx", (q,), args))
-        used: set[str] = set()
-        for e in rng.permutation(len(couplers)):
-            a, b = couplers[e]
-            if a not in used and b not in used:
-                used |= {a, b}
-                forward.append(Instruction("cz", (a, b)))
-    backward = [
-        Instruction("prx", i.qubits, {**i.args, "angle_t": -i.args["angle_t"]})
-        if i.name == "prx"
-        else i
-        for i in reversed(forward)
-    ]
+    order, forward, backward = mirror_halves(n, 3, seed=n)
     measure = Instruction("measure", tuple(order), {"key": "m"})
     return [
         Circuit(
