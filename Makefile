@@ -68,7 +68,7 @@ typecheck: $(STAMP)
 
 $(BENCH_VENV)/bin/python: $(SOURCES)
 	$(PYTHON) -m venv $(BENCH_VENV)
-	$(BENCH_VENV)/bin/python -m pip install --quiet -e ".[qasm,qsim]" "qiskit>=1.2" "pytket>=1.30" "iqm-client==36.*"
+	$(BENCH_VENV)/bin/python -m pip install --quiet -e ".[qasm,qsim,fast]" "qiskit>=1.2" "pytket>=1.30" "iqm-client==36.*"
 
 # Every benchmark, then one summary table of the ratios against their baselines.
 bench: bench-compile bench-sampler bench-server

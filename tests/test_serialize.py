@@ -166,19 +166,25 @@ class _CarefulTemplate(CircuitTemplate):
 _AWKWARD_NUMBERS = (1e-05, 3.3e-05, 9.9999e-05, 1e-4, 2.5e-17, 0.0, -0.0, 1e16, 3.2e17, 10.00001)
 
 
-def _random_native_circuit(rng: np.random.Generator, qubits: list[cirq.NamedQubit]) -> cirq.Circuit:
-    """Native operations of every kind the serialiser handles, with awkward and plain numbers."""
+def _random_native_circuit(
+    rng: np.random.Generator, qubits: list[cirq.Qid], symbols: bool = False
+) -> cirq.Circuit:
+    """Native operations of every kind the serialiser handles, with awkward and plain numbers
+    (and, if ``symbols``, symbolic pulses and waits)."""
 
-    def number() -> float:
+    def number() -> float | sympy.Expr:
+        if symbols and rng.random() < 0.1:
+            return float(rng.uniform(-1, 1)) * T + S
         if rng.random() < 0.2:
             return float(rng.choice(_AWKWARD_NUMBERS)) * float(rng.choice((1, -1)))
         return float(rng.uniform(-3, 3))
 
     operations: list[cirq.Operation] = []
+    single_keys: list[str] = []  # keys of one-qubit measurements, which can feed a cc_prx
     for index in range(int(rng.integers(20, 120))):
         q = qubits[int(rng.integers(len(qubits)))]
         other = qubits[(qubits.index(q) + 1) % len(qubits)]
-        choice = int(rng.integers(9))
+        choice = int(rng.integers(15))
         if choice == 0:
             operations.append(cirq.CZ(q, other))
         elif choice == 1:
@@ -198,36 +204,92 @@ def _random_native_circuit(rng: np.random.Generator, qubits: list[cirq.NamedQubi
                 cirq.PhasedXPowGate(exponent=int(rng.integers(-2, 3)), phase_exponent=0.25).on(q)
             )
             operations.append(
-                cirq.PhasedXPowGate(exponent=np.float64(number()), phase_exponent=number()).on(q)
+                cirq.PhasedXPowGate(
+                    exponent=np.float64(rng.uniform(-3, 3)), phase_exponent=number()
+                ).on(q)
             )
-        elif choice == 6:
-            operations.append(cirq.measure(q, key=f"k{index}", invert_mask=(True,)))
+        elif choice == 6:  # keys repeat: later ones are renamed on the wire
+            key = f"k{index % 5}"
+            operations.append(cirq.measure(q, key=key, invert_mask=(bool(rng.random() < 0.5),)))
+            single_keys.append(key)
         elif choice == 7:
-            operations.append(cirq.WaitGate(cirq.Duration(nanos=abs(number()) * 100)).on(q))
+            nanos = abs(float(rng.uniform(0, 300)))
+            operations.append(cirq.WaitGate(cirq.Duration(nanos=nanos)).on(q))
+        elif choice == 8:
+            operations.append(barrier(q, other))
+        elif choice == 9:
+            operations.append(cirq.ResetChannel().on(q))
+        elif choice == 10 and single_keys:
+            operations.append(cirq.X(q).with_classical_controls(single_keys[-1]))
+        elif choice == 11:  # CZ as a fresh gate object, and pulses behind a tag or a global shift
+            operations.append(cirq.CZPowGate(exponent=1.0).on(q, other))
+            operations.append(
+                cirq.PhasedXPowGate(exponent=number(), phase_exponent=number(), global_shift=0.1)
+                .on(q)
+                .with_tags("tag")
+            )
+        elif choice == 12 and symbols:
+            operations.append(cirq.WaitGate(cirq.Duration(nanos=100 * T + 5)).on(q))
+        elif choice == 13:
+            operations.append(cirq.GlobalPhaseGate(1j).on())
         else:
             operations.append(cirq.PhasedXPowGate(exponent=number(), phase_exponent=number()).on(q))
     operations.append(cirq.measure(*qubits, key="m"))
     return cirq.Circuit(operations)
 
 
+def _same_templates(circuit: cirq.Circuit, names: dict | None, points: list) -> None:
+    fast = CircuitTemplate(circuit, "c", qubit_names=names)
+    careful = _CarefulTemplate(circuit, "c", qubit_names=names)
+    assert fast.resolve_json_many(points) == careful.resolve_json_many(points)
+    assert fast.measurements == careful.measurements and fast.qubits == careful.qubits
+    assert fast.repeated == careful.repeated
+    assert fast.parameter_names == careful.parameter_names
+
+
+@pytest.mark.parametrize("bulk", [True, False])
 @pytest.mark.parametrize("seed", range(6))
-def test_the_hot_loop_writes_what_the_general_path_writes(seed):
+def test_the_hot_loop_writes_what_the_general_path_writes(seed, bulk, monkeypatch):
+    from cirq_iqm_ext.serialization import floats
+
+    if not bulk:  # the standard library's repr, as without the fast extra
+        monkeypatch.setattr(floats, "_orjson", None)
     rng = np.random.default_rng(seed)
-    # A "%" in a name must not disturb the one %-format over the joined text.
-    names = ["QB1", "QB2", "QB3", "q%s", "QB%5"] if seed % 2 else ["QB1", "QB2", "QB3", "QB4"]
-    qubits = [cirq.NamedQubit(n) for n in names]
-    for _ in range(5):
-        circuit = _random_native_circuit(rng, qubits)
-        fast, careful = CircuitTemplate(circuit, "c"), _CarefulTemplate(circuit, "c")
-        point = [cirq.ParamResolver()]
-        assert fast.resolve_json_many(point) == careful.resolve_json_many(point)
-        assert fast.measurements == careful.measurements and fast.qubits == careful.qubits
-    # With a symbol, the fast loop fills its patterns one by one (no joined text).
-    symbolic = _random_native_circuit(rng, qubits) + cirq.X(qubits[0]) ** T
-    points = [cirq.ParamResolver({"t": t}) for t in (0.1, 2.5e-5)]
-    assert CircuitTemplate(symbolic, "s").resolve_json_many(points) == _CarefulTemplate(
-        symbolic, "s"
-    ).resolve_json_many(points)
+    # A "%" (or a quote, a backslash, non-ASCII) in a name must not disturb the %-formatting.
+    qubit_sets: list[list[cirq.Qid]] = [
+        [cirq.NamedQubit(n) for n in ["QB1", "QB2", "QB3", "q%s", "QB%5", 'a"b', "ü\\"]],
+        [cirq.NamedQubit(n) for n in ["QB1", "QB2", "QB3", "QB4"]],
+        list(cirq.LineQubit.range(3)),
+    ]
+    point = [cirq.ParamResolver()]
+    for qubits in qubit_sets:
+        for _ in range(3):
+            _same_templates(_random_native_circuit(rng, qubits), None, point)
+        renamed = {qubits[0]: "alice", qubits[1]: "b%b"}
+        _same_templates(_random_native_circuit(rng, qubits), renamed, point)
+        # With symbols, the fast loop fills its patterns one by one (no joined text).
+        points = [cirq.ParamResolver({"t": t, "s": 0.25}) for t in (0.1, 2.5e-5)]
+        _same_templates(_random_native_circuit(rng, qubits, symbols=True), None, points)
+
+
+def test_the_wire_text_of_a_circuit():
+    # The exact text sent (compact, keys in this order); the measure args keep json.dumps' space.
+    circuit = cirq.Circuit(
+        cirq.PhasedXPowGate(exponent=0.5, phase_exponent=0.25).on(QB1),
+        cirq.CZ(QB1, QB2),
+        cirq.WaitGate(cirq.Duration(nanos=20)).on(QB2),
+        barrier(QB1, QB2),
+        cirq.measure(QB1, QB2, key="m"),
+    )
+    text = CircuitTemplate(circuit, "c").resolve_json_many([cirq.ParamResolver()])[0]
+    assert text == (
+        '{"name":"c","instructions":['
+        '{"name":"prx","qubits":["QB1"],"args":{"angle_t":0.25,"phase_t":0.125}},'
+        '{"name":"cz","qubits":["QB1","QB2"],"args":{}},'
+        '{"name":"delay","qubits":["QB2"],"args":{"duration":2e-08}},'
+        '{"name":"barrier","qubits":["QB1","QB2"],"args":{}},'
+        '{"name":"measure","qubits":["QB1","QB2"],"args":{"key": "m"}}]}'
+    )
 
 
 def test_bulk_float_text_is_repr():

@@ -30,7 +30,8 @@ _orjson: Any = _optional("orjson")
 BULK = _orjson is not None
 #: Below this many numbers, plain ``repr`` is as fast as the bulk path.
 _BULK_FROM = 16
-#: Marks of a token whose form may differ from ``repr`` (exponent, ``null``, below 1e-4).
+#: Marks of a token whose form may differ from ``repr`` (exponent, ``null``, below 1e-4):
+#: ``e``, ``n`` and ``0.0000``, tested inline (a loop over them costs more than the test).
 _SUSPECT = ("e", "n", "0.0000")
 
 
@@ -52,8 +53,9 @@ def float_reprs(values: list[float]) -> list[str]:
         return careful_reprs(values)
     text = _orjson.dumps(values).decode("ascii")
     texts = text[1:-1].split(",")
-    if any(mark in text for mark in _SUSPECT):  # rare: look token by token
-        for index, token in enumerate(texts):
-            if any(mark in token for mark in _SUSPECT):
-                texts[index] = repr(values[index])
+    if "e" in text or "n" in text or "0.0000" in text:  # rare: look token by token
+        return [
+            repr(value) if ("e" in token or "n" in token or "0.0000" in token) else token
+            for token, value in zip(texts, values, strict=True)
+        ]
     return texts

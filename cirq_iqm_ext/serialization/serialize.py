@@ -66,7 +66,10 @@ class MeasurementInfo:
 
 
 def _qubit_name(qubit: cirq.Qid) -> str:
-    return qubit.name if isinstance(qubit, cirq.NamedQubit) else str(qubit)
+    # The exact type first: isinstance with Cirq's ABCs runs Python code.
+    if type(qubit) is cirq.NamedQubit or isinstance(qubit, cirq.NamedQubit):
+        return qubit.name
+    return str(qubit)
 
 
 def _is_plain_number(value: Any) -> bool:
@@ -130,6 +133,9 @@ _PRX_NUMBERS = '{"name":"prx","qubits":[%s],"args":{"angle_t":%%s,"phase_t":%%s}
 #: The pulse gates the hot loop formats inline (``PhasedXZGate`` also moves the frame).
 _PULSE_EXPONENTS = {kind: PULSE_EXPONENTS[kind] for kind in PRX_PULSE_TYPES}
 _CZ = NATIVE_OPERATIONS["cz"]
+
+#: ``json.dumps`` of a ``str``: the function it ends in (no encoder object made per call).
+_json_string: Callable[[str], str] = json.encoder.encode_basestring_ascii
 
 
 class CircuitTemplate:
@@ -208,11 +214,12 @@ class CircuitTemplate:
     ) -> str | None:
         """The hot loop of a large batch, the same text as the general path.
 
-        Qubit JSON is cached by object identity (hashing a NamedQubit runs Python code);
-        plain-number prx pulses and CZs are handled inline. A plain prx is first a ``%s``
-        pattern; the numbers of the whole circuit are printed at once afterwards
-        (:func:`.floats.float_reprs`) and put in with one ``%`` over the joined text when no
-        other ``%`` is in it (else pattern by pattern).
+        Operations are told apart by their gate's exact type (``is``, the cheapest test; a
+        subclass takes the general path). Qubit JSON is cached by object identity (hashing a
+        NamedQubit runs Python code); plain-number prx pulses and CZs are handled inline. A plain
+        prx is first a ``%s`` pattern; the numbers of the whole circuit are printed at once
+        afterwards (:func:`.floats.float_reprs`) and put in with one ``%`` over the joined text
+        when no other ``%`` is in it (else pattern by pattern).
 
         Returns:
             The joined instructions, or ``None`` if they were not joined here.
@@ -223,30 +230,34 @@ class CircuitTemplate:
         fragments = self._fragments
         append = fragments.append
         # Caches by id(qubit): each holds its qubits alive (``alive``), so an id seen is that qubit.
-        alive: list[cirq.Qid] = []
+        alive: list[Any] = []
         prx_patterns: dict[int, str] = {}
         cz_texts: dict[tuple[int, int], str] = {}
         names: dict[int, str] = {}
         numbers: list[float] = []  # angle_t, phase_t of each prx pattern, in order
-        cz_pow, phased_x = cirq.CZPowGate, cirq.PhasedXPowGate
+        number = numbers.append
+        cz, cz_pow, phased_x = cirq.CZ, cirq.CZPowGate, cirq.PhasedXPowGate
         exponents_of: dict[Any, Any] = _PULSE_EXPONENTS  # the prx mapping, by exact type
         for moment_index, moment in enumerate(circuit):
             for op in moment.operations:
                 gate = op.gate
                 kind = type(gate)
-                if kind is phased_x:  # the compiler's pulse, read without a call
-                    exponent, phase = gate.exponent, gate.phase_exponent  # type: ignore[union-attr]
-                elif kind is cz_pow and gate.exponent == 1:  # type: ignore[union-attr]
-                    a, b = op.qubits
-                    text = cz_texts.get((id(a), id(b)))
+                if kind is phased_x:  # the compiler's pulse, the most common operation
+                    exponent = gate.exponent  # type: ignore[union-attr]
+                    phase = gate.phase_exponent  # type: ignore[union-attr]
+                elif gate is cz or (kind is cz_pow and gate.exponent == 1):  # type: ignore[union-attr]
+                    qubits = op.qubits
+                    key = (id(qubits[0]), id(qubits[1]))
+                    text = cz_texts.get(key)
                     if text is None:
-                        alive += (a, b)
-                        first, second = names.get(id(a)), names.get(id(b))
+                        alive.append(qubits)
+                        a, b = qubits
+                        first, second = names.get(key[0]), names.get(key[1])
                         if first is None:
-                            first = names[id(a)] = self._json_name(a, wire_names)
+                            first = names[key[0]] = self._json_name(a, wire_names)
                         if second is None:
-                            second = names[id(b)] = self._json_name(b, wire_names)
-                        text = cz_texts[id(a), id(b)] = _CZ_JSON % (first, second)
+                            second = names[key[1]] = self._json_name(b, wire_names)
+                        text = cz_texts[key] = _CZ_JSON % (first, second)
                     append(text)
                     continue
                 elif kind in exponents_of:
@@ -266,12 +277,15 @@ class CircuitTemplate:
                 pattern = prx_patterns.get(id(qubit))
                 if pattern is None:
                     alive.append(qubit)
-                    locus = self._json_name(qubit, wire_names).replace("%", "%%")
+                    locus = names.get(id(qubit))
+                    if locus is None:
+                        locus = names[id(qubit)] = self._json_name(qubit, wire_names)
+                    locus = locus.replace("%", "%%")
                     pattern = prx_patterns[id(qubit)] = _PRX_NUMBERS % locus
                 append(pattern)
                 # Half turns to full turns, as native_gates.prx_turns (inlined: the hot path).
-                numbers.append(exponent / 2)
-                numbers.append(phase / 2)
+                number(exponent / 2)
+                number(phase / 2)
         texts = float_reprs(numbers)
         if not self._symbolic:
             joined = ",".join(fragments)
@@ -312,8 +326,9 @@ class CircuitTemplate:
     def _json_name(self, qubit: cirq.Qid, wire_names: Mapping[cirq.Qid, str]) -> str:
         text = self._qubit_json.get(qubit)
         if text is None:
-            name = self._qubit_name_of[qubit] = wire_names.get(qubit) or _qubit_name(qubit)
-            text = self._qubit_json[qubit] = json.dumps(name)
+            name = (wire_names.get(qubit) if wire_names else None) or _qubit_name(qubit)
+            self._qubit_name_of[qubit] = name
+            text = self._qubit_json[qubit] = _json_string(name)
         return text
 
     def _argument(self, value: Any, kind: str) -> tuple[float | int, bool]:
@@ -438,12 +453,13 @@ class CircuitTemplate:
         self.measurements[wire_key] = MeasurementInfo(
             wire_key, names, mask if any(mask) else (), key
         )
-        for q in op.qubits:
-            # After a measurement the qubit is in a basis state: its frame is a global phase.
-            self._frames.pop(q, None)
+        if self._frames:
+            for q in op.qubits:
+                # After a measurement the qubit is in a basis state: its frame is a global phase.
+                self._frames.pop(q, None)
         # A feedback_key is added to this fragment if a cc_prx reads it (_add_controlled).
         self._latest[key] = (wire_key, len(self._fragments), names)
-        args = json.dumps({"key": wire_key})
+        args = '{"key": %s}' % _json_string(wire_key)  # json.dumps({"key": wire_key})
         self._fragments.append(f'{{"name":"measure","qubits":[{locus}],"args":{args}}}')
 
     def _add_plain(self, name: str, qubits: Sequence[cirq.Qid], locus: str) -> None:
