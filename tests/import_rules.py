@@ -21,7 +21,7 @@ PACKAGE = "cirq_iqm_ext"
 #: ``ui`` below ``cli`` because the command line prints with ui's views; ``json_resolver`` names
 #: classes of ``device`` and ``sampling``, so it sits above both.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("errors", "_version", "_compat"),
+    ("errors", "_version", "_compat", "_optional"),
     ("wire",),
     ("catalogue",),
     ("calibration",),
@@ -41,7 +41,9 @@ DISPLAY_METHODS = frozenset({"_repr_html_", "_repr_pretty_", "plot"})
 #: Third-party imports allowed only in the named components.
 RESTRICTED_IMPORTS: dict[str, frozenset[str]] = {"httpx": frozenset({"client"})}
 #: Components that import neither Cirq nor httpx.
-PLAIN_COMPONENTS = frozenset({"errors", "_version", "wire", "catalogue", "calibration"})
+PLAIN_COMPONENTS = frozenset(
+    {"errors", "_version", "_optional", "wire", "catalogue", "calibration"}
+)
 #: Components the server must never import, even though some sit below it.
 SERVER_FORBIDDEN = frozenset({"client", "sampling", "compiler", "ui", "cli"})
 

@@ -13,7 +13,6 @@ result never depends on which path ran.
 
 from __future__ import annotations
 
-import importlib
 import json
 import re
 from collections.abc import Callable
@@ -21,16 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from cirq_iqm_ext._optional import optional_module
 
-def _optional(name: str) -> Any:
-    """The module ``name`` if it is installed, else ``None`` (typed the same either way)."""
-    try:
-        return importlib.import_module(name)
-    except ImportError:
-        return None
-
-
-_orjson: Any = _optional("orjson")
+_orjson: Any = optional_module("orjson")
 
 #: Whether the fast JSON codec (``orjson``) is in use.
 FAST_CODEC = _orjson is not None

@@ -12,19 +12,11 @@ in it, and those tokens (and a few harmless false alarms such as ``10.00001``) a
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
+from cirq_iqm_ext._optional import optional_module
 
-def _optional(name: str) -> Any:
-    """The module ``name`` if it is installed, else ``None`` (typed the same either way)."""
-    try:
-        return importlib.import_module(name)
-    except ImportError:
-        return None
-
-
-_orjson: Any = _optional("orjson")
+_orjson: Any = optional_module("orjson")
 
 #: Whether the bulk path (``orjson``) is in use.
 BULK = _orjson is not None
