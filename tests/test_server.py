@@ -465,7 +465,7 @@ def test_a_simulation_error_fails_the_job_with_a_clear_message():
 
 
 def test_an_unexpected_simulator_exception_fails_only_that_job(server, client, monkeypatch):
-    def explode(request):
+    def explode(request, progress=None):
         raise RuntimeError("boom")
 
     monkeypatch.setattr(server.app.simulator, "run", explode)

@@ -248,6 +248,14 @@ class ServerCore:
         """
         return self.store.status_dict(job_id, wait=wait)
 
+    def progress(self, job_id: UUID) -> tuple[int, int] | None:
+        """(circuits done, circuits in all) while the job executes; else ``None``.
+
+        Raises:
+            UnknownJobError: Unknown id.
+        """
+        return self.store.progress(job_id)
+
     def result(self, job_id: UUID, *, measurements: bool = True) -> RunResult:
         """A snapshot of a job and, when ready and asked for, its measurements.
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import hashlib
 import io
 import json
@@ -28,7 +29,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -75,8 +76,10 @@ def request_fingerprint(request: bytes | dict[str, Any]) -> str:
 class Executor(Protocol):
     """What the worker needs from a simulator: run a request, return measurements per circuit."""
 
-    def run(self, request: RunRequest) -> list[MeasurementDict]:
-        """Runs every circuit of ``request``."""
+    def run(
+        self, request: RunRequest, progress: Callable[[int], None] | None = None
+    ) -> list[MeasurementDict]:
+        """Runs every circuit of ``request``, calling ``progress(circuits done)`` as it goes."""
         ...
 
 
@@ -128,6 +131,8 @@ class Job:
     #: The identity that submitted the job (``None``: submitted without authentication, so
     #: everyone's).
     owner: str | None = None
+    #: Circuits executed so far while the job runs (the progress a status reports).
+    circuits_done: int = 0
     # Set on abort (or worker shutdown): a worker waiting through the job delay wakes up at once.
     wake: threading.Event = field(default_factory=threading.Event)
 
@@ -540,7 +545,32 @@ class JobStore:
             if wait > 0 and not job.is_final:
                 seen = job.status
                 self._changed.wait_for(lambda: job.status != seen or self._released, timeout=wait)
-            return RunStatus(job.status, job.message, tuple(job.warnings)).to_dict()
+            done, total = self._progress(job) or (None, None)
+            status = RunStatus(job.status, job.message, tuple(job.warnings))
+            return replace(status, circuits_done=done, circuits_total=total).to_dict()
+
+    def progress(self, job_id: UUID) -> tuple[int, int] | None:
+        """(circuits done, circuits in all) while the job executes; else ``None``.
+
+        Raises:
+            UnknownJobError: Unknown id.
+        """
+        with self._lock:
+            return self._progress(self._get(job_id))
+
+    def note_progress(self, job_id: UUID, done: int) -> None:
+        """Records that ``done`` circuits of a running job have been executed."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is not None and not job.is_final:
+                job.circuits_done = done
+
+    @staticmethod
+    def _progress(job: Job) -> tuple[int, int] | None:
+        executing = job.status is Status.PENDING_EXECUTION and "execution_start" in job.timestamps
+        if not executing:
+            return None
+        return job.circuits_done, len(job.request_dict.get("circuits") or ())
 
     def run_result(self, job_id: UUID, *, measurements: bool = True) -> RunResult:
         """A snapshot of a job as the result model; measurements (JSON lists) only when ready.
@@ -1008,7 +1038,9 @@ class Worker:
         if not store.advance(job_id, None, "submit_end", "execution_start"):
             return
         try:
-            measurements = executor.run(request)
+            measurements = executor.run(
+                request, progress=functools.partial(store.note_progress, job_id)
+            )
         except Exception as error:  # a failing simulation fails the job, not the server
             logger.exception("Job %s failed in the simulator", job_id)
             store.finish(job_id, error=f"Execution failed: {error}")

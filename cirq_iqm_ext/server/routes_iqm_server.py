@@ -363,7 +363,7 @@ class IQMServerRoutes:
             id=str(job_id),
             status=status,
             queue_position=self.core.jobs_ahead(job_id) if status == "waiting" else None,
-            progress={"circuits": _progress(result)} if status == "processing" else {},
+            progress={"circuits": self._progress(job_id, result)} if status == "processing" else {},
             calibration_set_id=(str(calibration) if "compile_end" in timestamps else None),
             messages=result.warnings,
             errors=(result.message or "The job failed",) if status == "failed" else (),
@@ -371,6 +371,14 @@ class IQMServerRoutes:
             artifacts=COMPLETED_ARTIFACTS if status == COMPLETED else (),
             source=SOURCE,
         ).to_dict()
+
+    def _progress(self, job_id: UUID, result: RunResult) -> Progress:
+        """The circuits of a processing job executed so far (all of them once it has run)."""
+        total = len(result.metadata.request_dict.get("circuits") or [])
+        if "execution_end" in result.metadata.timestamps:
+            return Progress(total, total)
+        counted = self.core.progress(job_id)
+        return Progress(counted[0] if counted else 0, total)
 
     def job(self, request: Request) -> Response:
         """``GET api/v1/jobs/{id}``: JobData."""
@@ -442,12 +450,6 @@ def _parse_job_id(request: Request) -> UUID:
         return UUID(request.params["id"])
     except ValueError:
         raise error(404, "Job not found") from None
-
-
-def _progress(result: RunResult) -> Progress:
-    """The circuits of a processing job done so far: all of them once executed."""
-    total = len(result.metadata.request_dict.get("circuits") or [])
-    return Progress(total if "execution_end" in result.metadata.timestamps else 0, total)
 
 
 def _duration_observations(calibration: CalibrationSet) -> list[Observation]:

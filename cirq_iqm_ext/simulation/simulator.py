@@ -46,7 +46,7 @@ from __future__ import annotations
 import collections
 import functools
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -228,11 +228,18 @@ class CalibratedSimulator:
 
     # Public API ---------------------------------------------------------------------------------
 
-    def run(self, request: RunRequest) -> list[MeasurementArrays]:
+    def run(
+        self, request: RunRequest, progress: Callable[[int], None] | None = None
+    ) -> list[MeasurementArrays]:
         """Runs every circuit of ``request`` with ``request.shots`` shots.
 
         With ``heralding_mode == "zeros"`` shots whose pre-circuit measurement of the used qubits
         was not all 0 are dropped (only readout errors make that happen here).
+
+        Args:
+            request: The circuits, shots and options.
+            progress: Called with the number of circuits done after each one (a server reports
+                it as the job's progress).
 
         Raises:
             SimulationError: A circuit is too large to simulate.
@@ -256,6 +263,8 @@ class CalibratedSimulator:
             if request.heralding_mode == HeraldingMode.ZEROS:
                 arrays = self._herald(circuit, mapping, arrays, request.shots, calibration)
             out.append(arrays)
+            if progress is not None:
+                progress(index + 1)
         return out
 
     def run_circuit_arrays(
