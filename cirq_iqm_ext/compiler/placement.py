@@ -424,6 +424,11 @@ def best_routing(
             starts.append(chain[0])  # kept as it is: refining would undo the path
         starts += hub_layouts(skeleton, coupling)  # the same: refining would undo the walk
     as_is = len(starts)
+    plain = None
+    if as_is and skeleton.classes:
+        plain = Skeleton.build(
+            skeleton.n_logical, skeleton.gates, skeleton.two_qubit, skeleton.mergeable
+        )
     backward = skeleton.reversed() if fixed_layout is None and refinements else None
     if fixed_layout is None:
         starts.append(greedy_layout(skeleton, coupling))
@@ -446,6 +451,11 @@ def best_routing(
                 layout = route(skeleton, coupling, layout, rng, record=False).final_layout
                 layout = route(backward, coupling, layout, rng, record=False).final_layout
         routed = route(skeleton, coupling, layout, rng)
+        if trial < as_is and plain is not None:
+            # These layouts were built for the gates in their written order: route that too.
+            in_order = route(plain, coupling, layout, random.Random(f"{seed}/{trial}"))
+            if in_order.estimated_cz < routed.estimated_cz:
+                routed = in_order
         if best is None or routed.estimated_cz < best[1].estimated_cz:
             best = (layout, routed)
         if routed.swaps == 0:

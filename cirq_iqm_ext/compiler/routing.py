@@ -7,7 +7,10 @@ distance of the blocked front layer plus, with a smaller weight, of an extended 
 Ding, Xie, "Tackling the qubit mapping problem for NISQ-era quantum devices", 2019, with the later
 "LightSABRE"
 refinements: decay to spread SWAPs over qubits, and a release valve that walks a stuck gate along a
-shortest path).
+shortest path). Given commutation classes (:mod:`.commutation`), the DAG leaves commuting gates
+unordered, so the front layer holds every gate that commutes with the blocked ones and the router
+runs whichever the layout makes adjacent first; a SWAP may then merge into a commuting gate on its
+pair that ran a little earlier, moved after the gates it commutes with.
 
 Everything here is deterministic for a given ``random.Random``: no iteration over sets or dicts
 whose order depends on hashing.
@@ -93,6 +96,7 @@ class Skeleton:
     successors: tuple[tuple[int, ...], ...]
     n_predecessors: tuple[int, ...]
     mergeable: tuple[bool, ...] = ()
+    classes: tuple[tuple[int, ...], ...] = ()
 
     @classmethod
     def build(
@@ -101,41 +105,84 @@ class Skeleton:
         gates: Sequence[tuple[int, ...]],
         two_qubit: Sequence[bool],
         mergeable: Sequence[bool] | None = None,
+        classes: Sequence[tuple[int, ...]] | None = None,
     ) -> Skeleton:
-        """Builds the dependency DAG of ``gates`` (each depends on the last gate on each qubit).
+        """Builds the dependency DAG of ``gates``.
+
+        Without ``classes`` each gate depends on the last gate on each of its qubits. With them
+        (per gate, its commutation class on each qubit: 0 general, else a basis, see
+        :mod:`.commutation`) consecutive gates of the same non-general class on a qubit form a
+        group that commutes there: a gate depends only on the group before its own, so the
+        router may run the gates of a group in any order.
 
         ``mergeable`` marks single-qubit gates that a two-qubit block absorbs (numeric ones); by
         default every single-qubit gate is.
         """
         if mergeable is None:
             mergeable = [len(qs) == 1 for qs in gates]
-        last: list[int] = [-1] * n_logical
+        preds = _commuting_predecessors(n_logical, gates, classes)
         succ: list[list[int]] = [[] for _ in gates]
-        npred = [0] * len(gates)
-        for g, qs in enumerate(gates):
-            preds: list[int] = []
-            for q in qs:
-                p = last[q]
-                if p >= 0 and p not in preds:
-                    preds.append(p)
-                last[q] = g
-            for p in preds:
+        for g, ps in enumerate(preds):
+            for p in ps:
                 succ[p].append(g)
-            npred[g] = len(preds)
         return cls(
             n_logical,
             tuple(gates),
             tuple(two_qubit),
             tuple(map(tuple, succ)),
-            tuple(npred),
+            tuple(len(ps) for ps in preds),
             tuple(mergeable),
+            tuple(classes) if classes is not None else (),
         )
 
     def reversed(self) -> Skeleton:
         """The same gates in reverse time order (for the backward pass of layout search)."""
         return Skeleton.build(
-            self.n_logical, self.gates[::-1], self.two_qubit[::-1], self.mergeable[::-1]
+            self.n_logical,
+            self.gates[::-1],
+            self.two_qubit[::-1],
+            self.mergeable[::-1],
+            self.classes[::-1] if self.classes else None,
         )
+
+
+#: A commuting group on a qubit closes at this size (bounds the DAG's edges between groups).
+MAX_GROUP = 32
+
+
+def _commuting_predecessors(
+    n_logical: int,
+    gates: Sequence[tuple[int, ...]],
+    classes: Sequence[tuple[int, ...]] | None,
+) -> list[list[int]]:
+    """The direct predecessors of each gate, in order (see :meth:`Skeleton.build`)."""
+    group: list[list[int]] = [[] for _ in range(n_logical)]  # the open group on each qubit
+    before: list[list[int]] = [[] for _ in range(n_logical)]  # the group before it
+    kind = [0] * n_logical  # the open group's class (0: a general gate, alone)
+    out: list[list[int]] = []
+    for g, qs in enumerate(gates):
+        cl = classes[g] if classes is not None else None
+        preds: list[int] = []
+        seen: set[int] = set()
+        for i, q in enumerate(qs):
+            c = cl[i] if cl is not None else 0
+            if c and c == kind[q] and len(group[q]) < MAX_GROUP:
+                deps = before[q]
+                group[q].append(g)
+            else:
+                deps = before[q] = group[q]
+                group[q] = [g]
+                kind[q] = c
+            for p in deps:
+                if p not in seen:
+                    seen.add(p)
+                    preds.append(p)
+        out.append(preds)
+    return out
+
+
+#: Marks the old place of a step moved later in :meth:`_RoutingState._run_merge`.
+_MOVED = -2
 
 
 @dataclass
@@ -203,7 +250,8 @@ def route(
             since_progress += 1
             if since_progress % DECAY_RESET == 0:
                 state.reset_decay()
-    return Routed(state.steps, state.swaps, state.l2p, state.merged)
+    steps = [st for st in state.steps if st[0] != _MOVED] if state.moved else state.steps
+    return Routed(steps, state.swaps, state.l2p, state.merged)
 
 
 class _RoutingState:
@@ -227,6 +275,14 @@ class _RoutingState:
         # since): a SWAP right after a gate on the same pair merges into that gate's block
         # almost for free.
         self.partner = [-1] * coupling.n
+        # The current commuting run on each physical qubit (gates of one class there, see
+        # :mod:`.commutation`): its class, and its two-qubit gates by the other physical qubit.
+        # A SWAP may merge into a run's gate on the same pair, moved after the rest of both runs
+        # (it commutes with them), as if it had run last.
+        self.run_class = [0] * coupling.n
+        self.run_pairs: list[dict[int, int]] = [{} for _ in range(coupling.n)]
+        self.step_of: dict[int, int] = {}  # gate -> its index in ``steps`` (while in a run)
+        self.moved = 0
 
     def reset_decay(self) -> None:
         self.decay = [1.0] * self.coupling.n
@@ -235,6 +291,7 @@ class _RoutingState:
         """Executes every gate reachable from ``ready`` that can run; blocked ones join the
         front. Returns whether any gate ran."""
         gates, two_q, one_q = self.skeleton.gates, self.skeleton.two_qubit, self.skeleton.mergeable
+        classes = self.skeleton.classes
         succ, indeg, dist = self.skeleton.successors, self.indeg, self.coupling.dist
         l2p, partner, front, steps, record = (
             self.l2p,
@@ -253,6 +310,8 @@ class _RoutingState:
                 front.append(g)
                 continue
             ran = True
+            if classes:
+                self._join_runs(g, qs)
             if record:
                 steps.append((g, tuple(l2p[q] for q in qs)))
             if two_q[g]:
@@ -268,6 +327,33 @@ class _RoutingState:
                     ready.append(s)
         return ran
 
+    def _join_runs(self, g: int, qs: tuple[int, ...]) -> None:
+        """Gate ``g`` joins (or starts) the commuting run on each of its physical qubits."""
+        l2p, run_class, run_pairs = self.l2p, self.run_class, self.run_pairs
+        cl = self.skeleton.classes[g]
+        two = self.skeleton.two_qubit[g]
+        for i, q in enumerate(qs):
+            p, c = l2p[q], cl[i]
+            if c == 0 or c != run_class[p]:
+                run_class[p] = c
+                run_pairs[p] = {}
+            if two:  # a general gate is a run of its own, until the next gate on ``p``
+                run_pairs[p][l2p[qs[1 - i]]] = g
+        if two and self.record:
+            self.step_of[g] = len(self.steps)
+
+    def _run_merge(self, p: int, q: int) -> bool:
+        """Whether a SWAP of ``p`` and ``q`` merges into a gate of their runs (moved last)."""
+        g = self.run_pairs[p].get(q, -1)
+        if g < 0 or self.run_pairs[q].get(p, -1) != g:
+            return False
+        if self.record:
+            pos = self.step_of[g]
+            self.steps.append(self.steps[pos])
+            self.steps[pos] = (_MOVED, ())
+            self.moved += 1
+        return True
+
     def release_valve(self) -> list[tuple[int, int]]:
         """SWAPs that walk the closest blocked gate's first qubit next to its partner."""
         gates, dist, l2p = self.skeleton.gates, self.coupling.dist, self.l2p
@@ -282,8 +368,11 @@ class _RoutingState:
 
     def swap(self, p: int, q: int) -> None:
         """Exchanges the logical qubits on physical ``p`` and ``q``."""
-        if self.partner[p] == q and self.partner[q] == p:
+        if (self.partner[p] == q and self.partner[q] == p) or self._run_merge(p, q):
             self.merged += 1
+        self.run_class[p] = self.run_class[q] = 0
+        self.run_pairs[p] = {}
+        self.run_pairs[q] = {}
         lp, lq = self.p2l[p], self.p2l[q]
         self.p2l[p], self.p2l[q] = lq, lp
         if lp >= 0:
@@ -365,7 +454,8 @@ class _Scored:
                 pairs.append((a, b, w))
                 touch.setdefault(a, []).append((b, w))
                 touch.setdefault(b, []).append((a, w))
-        front_qubits = [lq for g in front for lq in gates[g][:2]]
+        # Once each (first seen first): commuting fronts share qubits, candidates are per qubit.
+        front_qubits = list(dict.fromkeys(lq for g in front for lq in gates[g][:2]))
         return cls(wf, pairs, touch, front_qubits)
 
 
@@ -376,6 +466,7 @@ def _choose_swap(state: _RoutingState, scored: _Scored, rng: random.Random) -> t
     the change over those gates alone.
     """
     l2p, p2l, partner, decay = state.l2p, state.p2l, state.partner, state.decay
+    run_pairs = state.run_pairs
     dist, adj = state.coupling.dist, state.coupling.adj
     touch = scored.touch
     base = 0.0
@@ -407,7 +498,9 @@ def _choose_swap(state: _RoutingState, scored: _Scored, rng: random.Random) -> t
                         po = l2p[o]
                         delta += w * (dp[po] - dq[po])
             score = (base + delta) * max(decay[p], decay[q])
-            if partner[p] == q and partner[q] == p:
+            if (partner[p] == q and partner[q] == p) or (
+                run_pairs[p].get(q, -1) >= 0 and run_pairs[p][q] == run_pairs[q].get(p)
+            ):
                 score -= merge_bonus
             if score < best_score - 1e-12:
                 best_score = score
