@@ -6,8 +6,9 @@ Optimisation levels (one meaning everywhere, :data:`OPTIMIZATION_LEVELS`):
   folded exactly into the phases of later ``prx`` pulses); nothing is merged, cancelled or
   resynthesised across operations; waits and barriers are kept. The sampler's default.
 * ``1`` — also merge adjacent single-qubit gates into one pulse and drop negligible ones.
-* ``2`` — also resynthesise two-qubit blocks, absorb SWAPs into the final mapping and try several
-  layouts; doubly controlled gates (Toffoli, ``CCZ``, ``CSWAP``) are compiled both in their
+* ``2`` — also resynthesise two-qubit blocks, absorb SWAPs into the final mapping, try several
+  layouts and route exactly commuting gates in whichever order needs fewer SWAPs
+  (:mod:`.commutation`; never across a measurement, wait or barrier); doubly controlled gates (Toffoli, ``CCZ``, ``CSWAP``) are compiled both in their
   6-CZ forms (which use all three pairs) and in Cirq's nearest-neighbour ones, keeping the fewer
   CZ. The default of :func:`transpile`.
 * ``3`` — also spend more layout and routing trials (the best of several seeds); with a
