@@ -8,9 +8,10 @@ Optimisation levels (one meaning everywhere, :data:`OPTIMIZATION_LEVELS`):
 * ``1`` — also merge adjacent single-qubit gates into one pulse and drop negligible ones.
 * ``2`` — also resynthesise two-qubit blocks, absorb SWAPs into the final mapping, try several
   layouts and route exactly commuting gates in whichever order needs fewer SWAPs
-  (:mod:`.commutation`; never across a measurement, wait or barrier); doubly controlled gates (Toffoli, ``CCZ``, ``CSWAP``) are compiled both in their
-  6-CZ forms (which use all three pairs) and in Cirq's nearest-neighbour ones, keeping the fewer
-  CZ. The default of :func:`transpile`.
+  (:mod:`.commutation`; never across a measurement, wait or barrier); doubly controlled gates
+  (Toffoli, ``CCZ``, ``CSWAP``) are compiled both in their 6-CZ forms (which use all three
+  pairs) and in Cirq's nearest-neighbour ones, keeping the fewer CZ. The default of
+  :func:`transpile`.
 * ``3`` — also spend more layout and routing trials (the best of several seeds); with a
   calibration set, also move the compiled circuit onto the device qubits and couplers where its
   estimated success probability is highest (:mod:`.noise_aware`; never a circuit on device
