@@ -8,11 +8,13 @@ client puts back what it sent. A client that did not send the job gets the echo 
 from __future__ import annotations
 
 import json
+import uuid
 
 import httpx
 import pytest
 
 from cirq_iqm_ext import Circuit, Instruction, IQMClient, Status
+from cirq_iqm_ext.client.profiles.sent import SentRequests
 from cirq_iqm_ext.errors import ModelValidationError
 from cirq_iqm_ext.server import EmbeddedServer
 from cirq_iqm_ext.wire.models import Metadata
@@ -86,3 +88,16 @@ def test_metadata_without_the_request_only_when_the_server_says_it_left_it_out()
         Metadata.from_dict({"timestamps": {}})
     with pytest.raises(ModelValidationError, match='missing the object "request"'):
         Metadata.from_dict({REQUEST_OMITTED_FIELD: "yes"})
+
+
+def test_the_kept_requests_stay_within_their_count_and_bytes():
+    kept = SentRequests(size=3, max_bytes=100)
+    ids = [uuid.uuid4() for _ in range(5)]
+    for job_id in ids:
+        kept.remember(job_id, b'{"shots": 1, "pad": "' + b"x" * 10 + b'"}')  # 33 bytes
+    assert len(kept) == 3 and ids[0] not in kept and ids[4] in kept  # the oldest go first
+    kept.remember(ids[0], b'{"pad": "' + b"y" * 80 + b'"}')  # 91 bytes: the rest must make room
+    assert len(kept) == 1 and kept.nbytes == 91 and kept.get(ids[0]) == {"pad": "y" * 80}
+    kept.remember(ids[1], b"z" * 101)  # over the whole budget: not kept, nothing else lost
+    assert ids[1] not in kept and ids[0] in kept
+    assert kept.get(uuid.uuid4()) is None

@@ -83,19 +83,19 @@ class CocosV1Profile:
                 but what v1 jobs get (nothing is posted).
         """
         payload = without_v1_options(payload)
+        # Encoded here (not by httpx) so that the bytes sent are the bytes kept.
+        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         endpoint = "POST jobs"
-        headers = {"Content-Type": "application/json"} if isinstance(payload, bytes) else None
         response = self._wire.request(
             "POST",
             "jobs",
-            json_body=None if isinstance(payload, bytes) else payload,
-            content=payload if isinstance(payload, bytes) else None,
+            content=body,
             submission=Submission(idempotency_key),
-            extra_headers=headers,
+            extra_headers={"Content-Type": "application/json"},
         )
         self._wire.check(response, endpoint, submission=True)
         job_id = job_id_of(self._wire, response, endpoint, idempotency_key)
-        self._sent.remember(job_id, payload)  # so that its result need not echo it
+        self._sent.remember(job_id, body)  # so that its result need not echo it
         return job_id
 
     def status(self, job_id: UUID, wait: float) -> tuple[RunStatus, bool]:

@@ -11,35 +11,56 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
 from typing import Any
 from uuid import UUID
 
 from cirq_iqm_ext.client.json_codec import loads
 
-#: How many jobs' requests a client keeps.
+#: How many jobs' requests a client keeps, and how many bytes of them at most (the memory of a
+#: client stays bounded whatever it submits; a request over the budget is simply not kept).
 SENT_CACHE_SIZE = 64
+SENT_CACHE_BYTES = 64 << 20
 
 
 class SentRequests:
-    """The latest requests sent, by job id: as sent (bytes, decoded on first use) or as dicts."""
+    """The latest requests sent, by job id, as the bytes that were sent (decoded when used)."""
 
-    def __init__(self, size: int = SENT_CACHE_SIZE):
+    def __init__(self, size: int = SENT_CACHE_SIZE, max_bytes: int = SENT_CACHE_BYTES):
         self._size = size
-        self._sent: OrderedDict[UUID, bytes | Mapping[str, Any]] = OrderedDict()
+        self._max_bytes = max_bytes
+        self._bytes = 0
+        self._sent: OrderedDict[UUID, bytes] = OrderedDict()
         self._lock = threading.Lock()
 
-    def remember(self, job_id: UUID, request: bytes | Mapping[str, Any]) -> None:
-        """Keeps ``request`` for ``job_id``, forgetting the oldest beyond the size."""
+    def remember(self, job_id: UUID, request: bytes) -> None:
+        """Keeps ``request`` for ``job_id``, forgetting the oldest beyond the count or bytes."""
         with self._lock:
+            self._forget(job_id)
+            if len(request) > self._max_bytes:
+                return
             self._sent[job_id] = request
-            self._sent.move_to_end(job_id)
-            while len(self._sent) > self._size:
-                self._sent.popitem(last=False)
+            self._bytes += len(request)
+            while len(self._sent) > self._size or self._bytes > self._max_bytes:
+                self._forget(next(iter(self._sent)))
+
+    def _forget(self, job_id: UUID) -> None:
+        request = self._sent.pop(job_id, None)
+        if request is not None:
+            self._bytes -= len(request)
 
     def __contains__(self, job_id: object) -> bool:
         with self._lock:
             return job_id in self._sent
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._sent)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of requests kept."""
+        with self._lock:
+            return self._bytes
 
     def get(self, job_id: UUID) -> dict[str, Any] | None:
         """The request sent for ``job_id`` as a dict, or ``None`` if it is not kept."""
@@ -47,10 +68,5 @@ class SentRequests:
             request = self._sent.get(job_id)
         if request is None:
             return None
-        if isinstance(request, bytes):
-            decoded = loads(request)
-            if not isinstance(decoded, dict):  # never sent by this client: not usable
-                return None
-            self.remember(job_id, decoded)
-            return decoded
-        return dict(request)
+        decoded = loads(request)
+        return decoded if isinstance(decoded, dict) else None  # not a request: not usable
