@@ -12,24 +12,9 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from server_requests import bell_body
 
 from cirq_iqm_ext.server import EmbeddedServer, ServerConfig, create_app
-
-
-def valid_body() -> dict[str, Any]:
-    return {
-        "circuits": [
-            {
-                "name": "bell",
-                "instructions": [
-                    {"name": "prx", "qubits": ["QB1"], "args": {"angle_t": 0.25, "phase_t": 0.25}},
-                    {"name": "cz", "qubits": ["QB1", "QB3"], "args": {}},
-                    {"name": "measure", "qubits": ["QB1", "QB3"], "args": {"key": "m"}},
-                ],
-            }
-        ],
-        "shots": 10,
-    }
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +56,7 @@ def assert_client_error(response: httpx.Response, status: int = 400, *fragments:
 
 
 def mutate(path: list[Any], value: Any = None, *, delete: bool = False) -> dict[str, Any]:
-    body = valid_body()
+    body = bell_body()
     target: Any = body
     for step in path[:-1]:
         target = target[step]
@@ -169,7 +154,7 @@ def test_wrong_fields_are_400_with_a_detail(server, client, body, fragment):
 
 def test_repeated_measurement_key_and_action_after_measurement():
     # Without dynamic circuits (as CoCoS v1) only terminal measurements are allowed.
-    body = valid_body()
+    body = bell_body()
     instructions = body["circuits"][0]["instructions"]
     instructions[2]["qubits"] = ["QB1"]
     instructions.append({"name": "measure", "qubits": ["QB3"], "args": {"key": "m"}})
@@ -212,7 +197,7 @@ def test_malformed_json_is_400(wsgi_app, raw, fragment):
 
 @pytest.mark.parametrize("depth", [100, 900, 5000])
 def test_deeply_nested_settings_are_accepted_or_400_never_500(wsgi_app, depth):
-    raw = json.dumps(valid_body())[:-1] + ', "custom_settings": '
+    raw = json.dumps(bell_body())[:-1] + ', "custom_settings": '
     raw += '{"a":' * depth + "1" + "}" * depth + "}"
     with httpx.Client(transport=httpx.WSGITransport(app=wsgi_app), base_url="http://x") as http:
         response = http.post("/jobs", content=raw.encode())
@@ -220,7 +205,7 @@ def test_deeply_nested_settings_are_accepted_or_400_never_500(wsgi_app, depth):
 
 
 def test_oversize_body_is_413_before_reading(server, client):
-    body = valid_body()
+    body = bell_body()
     body["circuits"][0]["metadata"] = {"padding": "x" * (80 * 1024)}
     response = client.post("/jobs", json=body)
     assert_client_error(response, 413, "larger than the limit of 65536 bytes")
@@ -357,7 +342,7 @@ _paths = st.sampled_from(
 )
 @given(path=_paths, value=_json)
 def test_fuzzed_fields_never_give_a_5xx(wsgi_app, path, value):
-    body = copy.deepcopy(valid_body())
+    body = copy.deepcopy(bell_body())
     body["qubit_mapping"] = None
     target: Any = body
     for step in path[:-1]:

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+from server_requests import bell_body, wait_ready
 
 from cirq_iqm_ext.server import EmbeddedServer, StateDirError
 from cirq_iqm_ext.server import jobs as server_jobs
@@ -27,22 +28,6 @@ from cirq_iqm_ext.wire.packed import unpack_measurements
 HUGE = "1" + "0" * 400
 V1_JOBS = "/jobs"
 IQM_JOBS = "/api/v1/jobs/adonis/circuit"
-
-
-def bell_body() -> dict[str, Any]:
-    return {
-        "circuits": [
-            {
-                "name": "bell",
-                "instructions": [
-                    {"name": "prx", "qubits": ["QB1"], "args": {"angle_t": 0.25, "phase_t": 0.25}},
-                    {"name": "cz", "qubits": ["QB1", "QB3"], "args": {}},
-                    {"name": "measure", "qubits": ["QB1", "QB3"], "args": {"key": "m"}},
-                ],
-            }
-        ],
-        "shots": 10,
-    }
 
 
 def iqm_body() -> dict[str, Any]:
@@ -75,15 +60,6 @@ def server_log(caplog):
     """The server's warnings and errors during a test."""
     caplog.set_level(logging.WARNING, logger="cirq_iqm_ext")
     return caplog
-
-
-def wait_ready(http: httpx.Client, job_id: str) -> None:
-    """Long-polls until the job has finished: each poll answers on any change of status."""
-    for _ in range(100):
-        status = http.get(f"/jobs/{job_id}/status", params={"wait": 20}).json()["status"]
-        if not status.startswith("pending"):
-            break
-    assert status == "ready", status
 
 
 def server_errors(caplog) -> list[str]:

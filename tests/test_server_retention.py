@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from typing import Any
 from uuid import UUID
 
 import httpx
 import pytest
+from server_requests import bell_body, wait_ready
 
 from cirq_iqm_ext.server import EmbeddedServer
 from cirq_iqm_ext.server.retention import (
@@ -23,33 +23,8 @@ from cirq_iqm_ext.server.retention import (
 )
 
 
-def bell(shots: int = 10) -> dict[str, Any]:
-    return {
-        "circuits": [
-            {
-                "name": "bell",
-                "instructions": [
-                    {"name": "prx", "qubits": ["QB1"], "args": {"angle_t": 0.25, "phase_t": 0.25}},
-                    {"name": "cz", "qubits": ["QB1", "QB3"], "args": {}},
-                    {"name": "measure", "qubits": ["QB1", "QB3"], "args": {"key": "m"}},
-                ],
-            }
-        ],
-        "shots": shots,
-    }
-
-
-def wait_ready(http: httpx.Client, job_id: str) -> None:
-    """Long-polls until the job has finished (each poll returns on any change of status)."""
-    for _ in range(100):
-        status = http.get(f"/jobs/{job_id}/status", params={"wait": 20}).json()["status"]
-        if not status.startswith("pending"):
-            break
-    assert status == "ready", status
-
-
 def run_job(http: httpx.Client, *, shots: int = 10, fetch: bool = True) -> str:
-    job_id = http.post("/jobs", json=bell(shots)).json()["id"]
+    job_id = http.post("/jobs", json=bell_body(shots)).json()["id"]
     wait_ready(http, job_id)
     if fetch:
         assert len(http.get(f"/jobs/{job_id}").json()["measurements"][0]["m"]) == shots
@@ -151,7 +126,7 @@ def test_pending_jobs_never_expire():
         "adonis", seed=1, retain_jobs=1, retain_seconds=1, job_delay=60, clock=clock
     ) as server:
         with httpx.Client(base_url=server.url, timeout=30) as http:
-            ids = [http.post("/jobs", json=bell()).json()["id"] for _ in range(3)]
+            ids = [http.post("/jobs", json=bell_body()).json()["id"] for _ in range(3)]
             clock.now += 3600
             for job_id in ids:
                 assert http.get(f"/jobs/{job_id}/status").json()["status"].startswith("pending")
@@ -160,7 +135,8 @@ def test_pending_jobs_never_expire():
 def test_evicted_jobs_leave_the_state_dir_and_still_answer_expired_after_a_restart(tmp_path):
     with EmbeddedServer("adonis", seed=1, state_dir=tmp_path, retain_jobs=2) as server:
         with httpx.Client(base_url=server.url, timeout=30) as http:
-            keyed = http.post("/jobs", json=bell(), headers={"Idempotency-Key": "k1"}).json()["id"]
+            keyed_post = http.post("/jobs", json=bell_body(), headers={"Idempotency-Key": "k1"})
+            keyed = keyed_post.json()["id"]
             wait_ready(http, keyed)
             assert http.get(f"/jobs/{keyed}").json()["status"] == "ready"
             ids = [keyed] + [run_job(http) for _ in range(5)]
@@ -175,7 +151,7 @@ def test_evicted_jobs_leave_the_state_dir_and_still_answer_expired_after_a_resta
             for job_id in ids[-2:]:
                 assert http.get(f"/jobs/{job_id}").json()["status"] == "ready"
             # The key went with its job: the same key now makes a new job.
-            again = http.post("/jobs", json=bell(), headers={"Idempotency-Key": "k1"})
+            again = http.post("/jobs", json=bell_body(), headers={"Idempotency-Key": "k1"})
             assert again.status_code == 201 and again.json()["id"] != keyed
 
 
