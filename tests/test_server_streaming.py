@@ -111,8 +111,17 @@ def test_http_1_0_gets_a_large_result_until_the_connection_closes(big):
 def is_busy(server: EmbeddedServer, client: socket.socket) -> bool:
     """Whether the server's thread for ``client`` is inside the app or sending its answer."""
     connections = list(server._server._connections.values())  # type: ignore[union-attr]
-    mine = [c for c in connections if c.sock.getpeername() == client.getsockname()]
+    mine = [c for c in connections if _peer(c.sock) == client.getsockname()]
     return len(mine) == 1 and mine[0].state == 2
+
+
+def _peer(sock: socket.socket) -> object:
+    """A server-side socket's peer; ``None`` once it is closed (another client's connection may
+    close while the list is read)."""
+    try:
+        return sock.getpeername()
+    except OSError:
+        return None
 
 
 def test_a_status_poll_is_answered_while_a_big_result_is_being_sent(big):
@@ -125,23 +134,25 @@ def test_a_status_poll_is_answered_while_a_big_result_is_being_sent(big):
     sock.connect(("127.0.0.1", server.port))
     fetch = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
     fetch.sock = sock
-    fetch.request("GET", f"/jobs/{job_id}")
-    response = fetch.getresponse()
-    assert response.status == 200 and response.getheader("Transfer-Encoding") == "chunked"
-    first = response.read(1000)
-    assert first.startswith(b'{"status":"ready"')
-    deadline = time.monotonic() + 30
-    while not is_busy(server, sock) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert is_busy(server, sock)  # A's answer is still being sent
-    # Client B polls the status (both profiles) meanwhile: answered, A still unfinished.
-    with httpx.Client(base_url=server.url, timeout=30) as poller:
-        assert poller.get(f"/jobs/{job_id}/status").json() == {"status": "ready"}
-        assert poller.get(f"/api/v1/jobs/{job_id}").json()["status"] == "completed"
-    assert is_busy(server, sock)
-    # A reads the rest: the whole body arrives intact.
-    body = first + response.read()
-    fetch.close()
+    try:
+        fetch.request("GET", f"/jobs/{job_id}")
+        response = fetch.getresponse()
+        assert response.status == 200 and response.getheader("Transfer-Encoding") == "chunked"
+        first = response.read(1000)
+        assert first.startswith(b'{"status":"ready"')
+        deadline = time.monotonic() + 30
+        while not is_busy(server, sock) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert is_busy(server, sock)  # A's answer is still being sent
+        # Client B polls the status (both profiles) meanwhile: answered, A still unfinished.
+        with httpx.Client(base_url=server.url, timeout=30) as poller:
+            assert poller.get(f"/jobs/{job_id}/status").json() == {"status": "ready"}
+            assert poller.get(f"/api/v1/jobs/{job_id}").json()["status"] == "completed"
+        assert is_busy(server, sock)
+        # A reads the rest: the whole body arrives intact.
+        body = first + response.read()
+    finally:
+        fetch.close()  # also on failure, so no unclosed socket spills into the next test
     assert json.loads(body)["measurements"] == lists
 
 
