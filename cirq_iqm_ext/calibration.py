@@ -420,7 +420,8 @@ def load_calibration(spec: str | Path | Mapping[str, Any] | CalibrationSet) -> C
     """Resolves a built-in name, a JSON file path, a parsed dict or a set.
 
     Raises:
-        ValueError: Unknown name, unreadable file or malformed content (the message says which).
+        CalibrationError: Unknown name, unreadable file or malformed content (the message says
+            which; a ``ValueError`` too).
     """
     return resolve(
         spec,

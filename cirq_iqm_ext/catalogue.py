@@ -12,6 +12,7 @@ import functools
 import json
 from collections.abc import Callable, Iterable, Mapping
 from importlib import resources
+from os import PathLike
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -101,30 +102,37 @@ def resolve(
         what: What it is, for messages (``"architecture"``).
         builtin_names: The valid built-in names (lower case).
         builtin: Loads a built-in by name.
-        errors: What ``parse`` raises for bad content.
+        errors: What ``parse`` raises for bad content; the first is also what this raises (an
+            ``IQMError`` that is a ``ValueError``).
 
     Raises:
-        ValueError: Unknown name (the message lists the valid ones), unreadable file, or a file
-            that is not a valid ``what``.
+        errors[0]: Not a name, path, dict or ``model``; an unknown name (the message lists the
+            valid ones), an unreadable file, or a file that is not a valid ``what``.
     """
     if isinstance(spec, model):
         return spec
     if isinstance(spec, Mapping):
         return parse(spec)
+    failure = errors[0]
+    if not isinstance(spec, str | PathLike):
+        raise failure(
+            f"The {what} must be a {model.__name__}, a built-in name, the path of a JSON file "
+            f"or a parsed dict, not {type(spec).__name__} {spec!r}"
+        )
     text = str(spec)
     names = sorted(builtin_names)
     if text.lower() in names:
         return builtin(text)
     path = Path(text)
     if not path.is_file():
-        raise ValueError(
+        raise failure(
             f"Unknown {what} {text!r}: use one of {', '.join(names)}, or the path of a JSON file"
         )
     caught: tuple[type[Exception], ...] = (OSError, UnicodeDecodeError, ValueError, *errors)
     try:
         return parse(json.loads(path.read_text(encoding="utf-8")))
     except caught as error:
-        raise ValueError(f"Cannot load the {what} file {text!r}: {error}") from None
+        raise failure(f"Cannot load the {what} file {text!r}: {error}") from None
 
 
 def load_architecture(
@@ -140,8 +148,8 @@ def load_architecture(
         The architecture.
 
     Raises:
-        ValueError: Unknown name (the message lists the valid ones), unreadable file, or a file that
-            is not a valid architecture.
+        ModelValidationError: Unknown name (the message lists the valid ones), unreadable file, or
+            a file that is not a valid architecture (a ``ValueError`` too).
     """
     return resolve(
         spec,

@@ -14,6 +14,7 @@ from cirq_iqm_ext.calibration import (
     generate_calibration,
     load_calibration,
 )
+from cirq_iqm_ext.errors import IQMError, ModelValidationError
 from cirq_iqm_ext.server import load_architecture
 from cirq_iqm_ext.wire.models import QuantumArchitectureSpecification
 
@@ -128,3 +129,31 @@ def test_generated_sets_are_reproducible():
     architecture = load_architecture("apollo")
     assert generate_calibration(architecture, seed=3) == generate_calibration(architecture, seed=3)
     assert generate_calibration(architecture, seed=3) != generate_calibration(architecture, seed=4)
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("nonexistent", "Unknown calibration 'nonexistent': use one of adonis"),
+        (42, "The calibration must be a CalibrationSet, a built-in name, the path of a JSON"),
+    ],
+)
+def test_a_bad_calibration_spec_is_an_iqm_error_naming_it(spec, message):
+    with pytest.raises(CalibrationError) as refused:
+        load_calibration(spec)
+    assert message in str(refused.value)
+    assert isinstance(refused.value, IQMError) and isinstance(refused.value, ValueError)
+
+
+def test_a_calibration_file_that_is_not_json_is_an_iqm_error(tmp_path):
+    path = tmp_path / "set.json"
+    path.write_text("not json")
+    with pytest.raises(CalibrationError, match=f"Cannot load the calibration file '{path}'"):
+        load_calibration(path)
+
+
+@pytest.mark.parametrize("spec", ["nope", 3.5])
+def test_a_bad_architecture_spec_is_an_iqm_error(spec):
+    with pytest.raises(ModelValidationError, match=repr(spec)) as refused:
+        load_architecture(spec)
+    assert isinstance(refused.value, IQMError) and isinstance(refused.value, ValueError)
