@@ -25,6 +25,7 @@ T2:
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -105,8 +106,36 @@ def _thermal_kraus(gamma: float, p_z: float) -> list[np.ndarray]:
     return [z @ a for z in dephase for a in damp]
 
 
-def _superoperator(kraus: Iterable[np.ndarray]) -> np.ndarray:
-    return sum((np.kron(k, k.conj()) for k in kraus), np.zeros((4, 4), dtype=complex))
+#: The one-qubit Paulis I, X, Y, Z (the engines' error operators).
+PAULIS: tuple[np.ndarray, ...] = (
+    np.eye(2, dtype=np.complex128),
+    np.array([[0, 1], [1, 0]], dtype=np.complex128),
+    np.array([[0, -1j], [1j, 0]], dtype=np.complex128),
+    np.array([[1, 0], [0, -1]], dtype=np.complex128),
+)
+for _pauli in PAULIS:
+    _pauli.setflags(write=False)  # shared by both engines
+
+
+@functools.cache
+def pauli_strings(n: int) -> tuple[np.ndarray, ...]:
+    """The ``4**n`` Pauli strings on ``n`` qubits; string ``c`` has ``PAULIS[c % 4]`` on the
+    first qubit, ``PAULIS[c // 4 % 4]`` on the second, … (0 is the identity)."""
+    strings = []
+    for choice in range(4**n):
+        pauli: np.ndarray = np.array([[1.0]], dtype=np.complex128)
+        for _ in range(n):
+            pauli = np.kron(pauli, PAULIS[choice % 4])
+            choice //= 4
+        pauli.setflags(write=False)  # shared by every caller (cached)
+        strings.append(pauli)
+    return tuple(strings)
+
+
+def superoperator(kraus: Iterable[np.ndarray]) -> np.ndarray:
+    """Σ K ⊗ K* of a channel's Kraus operators, acting on (row, column) index pairs."""
+    terms = [np.kron(k, k.conj()) for k in kraus]
+    return sum(terms, np.zeros(terms[0].shape, dtype=np.complex128))
 
 
 def _kraus_from_superoperator(superop: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -154,12 +183,12 @@ def reset_kraus(
     noisy_pulse = [math.sqrt(1 - pulse_depolarizing) * pulse] + [
         math.sqrt(pulse_depolarizing / 3) * p @ pulse for p in paulis
     ]
-    during_measure = _superoperator(_thermal_kraus(*measure_relaxation))
-    during_pulse = _superoperator(_thermal_kraus(*pulse_relaxation))
+    during_measure = superoperator(_thermal_kraus(*measure_relaxation))
+    during_pulse = superoperator(_thermal_kraus(*pulse_relaxation))
     total = np.zeros((4, 4), dtype=complex)
     for bit, branch in enumerate(read):
-        conditional = _superoperator(noisy_pulse) if bit else np.eye(4)
-        total += during_pulse @ conditional @ during_measure @ _superoperator(branch)
+        conditional = superoperator(noisy_pulse) if bit else np.eye(4)
+        total += during_pulse @ conditional @ during_measure @ superoperator(branch)
     return _kraus_from_superoperator(total)
 
 

@@ -38,19 +38,14 @@ from typing import Any
 import numpy as np
 
 from cirq_iqm_ext.simulation.engines import QsimError, qsim_module
+from cirq_iqm_ext.simulation.noise import PAULIS, pauli_strings
 
 #: Largest number of gates qsim fuses into one (qsim's ``max_fused_gate_size``), by block size:
 #: small states pay more for fusing than they save.
 _FUSED_SMALL, _FUSED_LARGE = 2, 3
 _FUSED_LARGE_FROM = 16
 
-_Z = np.diag([1.0, -1.0]).astype(np.complex128)
-_PAULIS = (
-    np.eye(2, dtype=np.complex128),
-    np.array([[0, 1], [1, 0]], dtype=np.complex128),
-    np.array([[0, -1j], [1j, 0]], dtype=np.complex128),
-    _Z,
-)
+_Z = PAULIS[3]
 
 
 def supports(moments: Sequence[Sequence[Any]]) -> bool:
@@ -109,7 +104,7 @@ def final_state(width: int, moments: Sequence[Sequence[Any]], index: Mapping[str
                 qsim.add_matrix_gate(time, qubits, _floats(op.matrix), circuit)
         time += 1
     if time == 0:  # qsim needs at least one gate
-        qsim.add_matrix_gate(0, [0], _floats(_PAULIS[0]), circuit)
+        qsim.add_matrix_gate(0, [0], _floats(PAULIS[0]), circuit)
     floats = _checked(qsim.qsim_simulate_fullstate(_options(qsim, circuit, width), 0), "a block")
     return np.asarray(floats, dtype=np.float32).view(np.complex64)
 
@@ -205,12 +200,7 @@ def _depolarizing_mixture(p: float, n: int) -> list[tuple[float, list[float], bo
     # Cached: a circuit has few distinct gate fidelities (qsim copies what it is given).
     strings = 4**n - 1
     out = [(1 - p, _floats(np.eye(2**n)), True)]
-    for choice in range(1, strings + 1):
-        pauli: np.ndarray = np.array([[1.0]], dtype=np.complex128)
-        c = choice
-        for _ in range(n):
-            pauli = np.kron(pauli, _PAULIS[c % 4])
-            c //= 4
+    for pauli in pauli_strings(n)[1:]:
         out.append((p / strings, _floats(pauli), True))
     return out
 
@@ -224,7 +214,7 @@ def _relaxation(gamma: float, p_z: float) -> list[tuple[float, list[float], bool
     if gamma <= 0 and p_z <= 0:
         return []
     if gamma <= 0:
-        return [(1 - p_z, _floats(_PAULIS[0]), True), (p_z, _floats(_Z), True)]
+        return [(1 - p_z, _floats(PAULIS[0]), True), (p_z, _floats(_Z), True)]
     k0 = np.diag([1.0, math.sqrt(1 - gamma)]).astype(np.complex128)
     k1 = np.array([[0, math.sqrt(gamma)], [0, 0]], dtype=np.complex128)
     out = [((1 - p_z) * (1 - gamma), _floats(math.sqrt(1 - p_z) * k0), False)]

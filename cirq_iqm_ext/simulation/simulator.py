@@ -64,7 +64,13 @@ from cirq_iqm_ext.simulation.engines import (
     resolve_engine,
 )
 from cirq_iqm_ext.simulation.move_model import MovePhaseModel
-from cirq_iqm_ext.simulation.noise import depolarizing_remainder, thermal_parameters
+from cirq_iqm_ext.simulation.noise import (
+    PAULIS,
+    depolarizing_remainder,
+    pauli_strings,
+    superoperator,
+    thermal_parameters,
+)
 from cirq_iqm_ext.simulation.trajectories import sample_trajectories
 from cirq_iqm_ext.wire.models import Circuit, HeraldingMode, Instruction, RunRequest
 from cirq_iqm_ext.wire.qubits import natural_key
@@ -86,13 +92,6 @@ _DYNAMIC_MAX_DENSITY_QUBITS = 8
 #: with a :class:`SimulationError` instead of sharing trajectories between shots.
 DEFAULT_MAX_TRAJECTORIES = 10_000_000
 
-_I2 = np.eye(2, dtype=np.complex128)
-_PAULIS = (
-    _I2,
-    np.array([[0, 1], [1, 0]], dtype=np.complex128),
-    np.array([[0, -1j], [1j, 0]], dtype=np.complex128),
-    np.array([[1, 0], [0, -1]], dtype=np.complex128),
-)
 _CZ_DIAG = np.array([1, 1, 1, -1], dtype=np.complex128)
 
 
@@ -946,7 +945,7 @@ class _StateVector:
             # A uniformly random non-identity Pauli string on the gate's qubits.
             choice = int(rng.integers(1, 4 ** len(ks)))
             for k in ks:
-                self._push(k, _PAULIS[choice % 4])
+                self._push(k, PAULIS[choice % 4])
                 choice //= 4
 
     def _relax(self, noise: _ThermalTable, m: int, threshold: float) -> float:
@@ -956,7 +955,7 @@ class _StateVector:
         flips = self.rng.random(self.n) < p_z
         if not gamma.any():
             for flipped in np.flatnonzero(flips):
-                self._push(int(flipped), _PAULIS[3])
+                self._push(int(flipped), PAULIS[3])
             return threshold
         # No-jump evolution: K0 = diag(1, sqrt(1-γ)) shrinks the norm; a jump happens when the
         # norm falls below a uniform threshold (the quantum-jump unravelling), resolved per moment.
@@ -1002,7 +1001,7 @@ class _StateVector:
         for j in range(first, last + 1):
             u = self.pending[j]
             self.pending[j] = None
-            matrix = np.kron(matrix, _I2 if u is None else u)
+            matrix = np.kron(matrix, PAULIS[0] if u is None else u)
         width = last - first + 1
         gate = matrix.astype(np.complex64)
         if self._spare is None:
@@ -1049,32 +1048,22 @@ class _StateVector:
         self.psi = np.ascontiguousarray(np.moveaxis(out, (0, 1), (a, b))).reshape(-1)
 
 
-def _superoperator(kraus: Sequence[np.ndarray]) -> np.ndarray:
-    """Σ K ⊗ K* acting on (row, column) index pairs of a density matrix."""
-    return sum(np.kron(k, k.conj()) for k in kraus)  # type: ignore[return-value]
-
-
 def _depolarizing_superoperator(p: float, n: int) -> np.ndarray:
     d2 = 4**n
     out = (1 - p) * np.eye(d2, dtype=np.complex128)
-    for choice in range(1, d2):
-        pauli: np.ndarray = np.array([[1.0]], dtype=np.complex128)
-        c = choice
-        for _ in range(n):
-            pauli = np.kron(pauli, _PAULIS[c % 4])
-            c //= 4
+    for pauli in pauli_strings(n)[1:]:
         out += p / (d2 - 1) * np.kron(pauli, pauli.conj())
     return out
 
 
 def _thermal_superoperator(gamma: float, p_z: float) -> np.ndarray:
-    damp = _superoperator(
+    damp = superoperator(
         [
             np.diag([1.0, math.sqrt(1 - gamma)]),
             np.array([[0, math.sqrt(gamma)], [0, 0]]),
         ]
     )
-    dephase = _superoperator([math.sqrt(1 - p_z) * _I2, math.sqrt(p_z) * _PAULIS[3]])
+    dephase = superoperator([math.sqrt(1 - p_z) * PAULIS[0], math.sqrt(p_z) * PAULIS[3]])
     return dephase @ damp
 
 

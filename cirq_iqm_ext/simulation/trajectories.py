@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from cirq_iqm_ext.simulation.noise import PAULIS
+
 #: Pending single-qubit gates on up to this many neighbouring qubits are applied as one product.
 GROUP = 4
 #: Bytes of working memory per batch (state, spare buffer, diagonal, cumulative probabilities).
@@ -35,14 +37,6 @@ _BYTES_PER_AMPLITUDE = 8 + 8 + 4 + 8
 
 #: Above this many leading index blocks a grouped product is many tiny ones: go qubit by qubit.
 _MOST_STACKS = 16
-
-_I2 = np.eye(2, dtype=np.complex128)
-_PAULIS = (
-    _I2,
-    np.array([[0, 1], [1, 0]], dtype=np.complex128),
-    np.array([[0, -1j], [1j, 0]], dtype=np.complex128),
-    np.array([[1, 0], [0, -1]], dtype=np.complex128),
-)
 
 
 def batch_size(n: int, shots: int) -> int:
@@ -146,7 +140,7 @@ class TrajectoryBatch:
         for j in range(first, last + 1):
             u = self.pending[j]
             self.pending[j] = None
-            matrix = np.kron(matrix, _I2 if u is None else u)
+            matrix = np.kron(matrix, PAULIS[0] if u is None else u)
         self._product(first, last - first + 1, matrix)
 
     def _product(self, first: int, width: int, matrix: np.ndarray) -> None:
@@ -170,7 +164,7 @@ class TrajectoryBatch:
             pauli = choice % 4
             choice //= 4
             for kind in (1, 2, 3):
-                self._after_pending(k, hit[pauli == kind], _PAULIS[kind])
+                self._after_pending(k, hit[pauli == kind], PAULIS[kind])
 
     def _after_pending(self, k: int, rows: np.ndarray, matrix: np.ndarray) -> None:
         """Applies ``matrix`` to qubit ``k`` of trajectories ``rows`` after ``k``'s pending
@@ -191,7 +185,7 @@ class TrajectoryBatch:
         if not gamma.any():
             for flipped in np.flatnonzero(flips.any(axis=0)):
                 rows = np.flatnonzero(flips[:, flipped])
-                self._after_pending(int(flipped), rows, _PAULIS[3])
+                self._after_pending(int(flipped), rows, PAULIS[3])
             return
         # K0 = diag(1, sqrt(1-γ)) on every qubit and the Z flips: one diagonal per trajectory.
         self._flush_all()
