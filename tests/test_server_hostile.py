@@ -5,6 +5,7 @@ Each test names the item of the issue it covers and fails on the code before the
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -334,7 +335,9 @@ def raw_exchange(port: int, raw: bytes, timeout: float = 5.0) -> bytes:
     """Sends raw bytes, half-closes and returns everything the server sent."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
         sock.sendall(raw)
-        sock.shutdown(socket.SHUT_WR)
+        # The server may have answered and hung up already (a 503 when it is full).
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_WR)
         return read_all(sock)
 
 
@@ -454,6 +457,18 @@ def test_trickled_bytes_do_not_hold_a_connection(quick_server):
     assert closed_after < 3.0
 
 
+def wait_until_busy(server: EmbeddedServer) -> None:
+    """Waits (up to 30 s) until one of the server's connections is inside the app — an event to
+    wait for, not a sleep, so a loaded machine cannot make the test race ahead of it."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        connections = list(server._server._connections.values())  # type: ignore[union-attr]
+        if any(c.state == 2 for c in connections):  # http._BUSY
+            return
+        time.sleep(0.01)
+    raise AssertionError("no connection became busy within 30 s")
+
+
 def idle_connections(port: int, count: int) -> list[socket.socket]:
     return [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(count)]
 
@@ -480,8 +495,8 @@ def test_idle_keep_alive_connections_are_shed_before_busy_ones():
         with httpx.Client(base_url=running.url, timeout=10) as submitter:
             job_id = submitter.post(V1_JOBS, json=bell_body()).json()["id"]
         long_poll = socket.create_connection(("127.0.0.1", running.port), timeout=10)
-        long_poll.sendall(f"GET /jobs/{job_id}/status?wait=2 HTTP/1.1\r\nHost: x\r\n\r\n".encode())
-        time.sleep(0.2)  # the long poll is now busy in the app
+        long_poll.sendall(f"GET /jobs/{job_id}/status?wait=5 HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        wait_until_busy(running)  # the long poll is now busy in the app
         idle = idle_connections(running.port, 1)[0]
         time.sleep(0.1)
         with httpx.Client(base_url=running.url, timeout=5) as http:
@@ -496,14 +511,13 @@ def test_when_every_connection_is_busy_a_newcomer_gets_503():
     with EmbeddedServer("adonis", seed=1, max_connections=1, job_delay=30.0) as running:
         with httpx.Client(base_url=running.url, timeout=10) as submitter:
             job_id = submitter.post(V1_JOBS, json=bell_body()).json()["id"]
-        busy = socket.create_connection(("127.0.0.1", running.port), timeout=10)
-        busy.sendall(f"GET /jobs/{job_id}/status?wait=2 HTTP/1.1\r\nHost: x\r\n\r\n".encode())
-        time.sleep(0.2)
-        reply = raw_exchange(running.port, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-        assert reply.startswith(b"HTTP/1.1 503"), reply[:100]
-        assert b"Retry-After: 1" in reply and b"too many connections" in reply
-        assert busy.recv(65536).startswith(b"HTTP/1.1 200")
-        busy.close()
+        with socket.create_connection(("127.0.0.1", running.port), timeout=10) as busy:
+            busy.sendall(f"GET /jobs/{job_id}/status?wait=5 HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            wait_until_busy(running)
+            reply = raw_exchange(running.port, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert reply.startswith(b"HTTP/1.1 503"), reply[:100]
+            assert b"Retry-After: 1" in reply and b"too many connections" in reply
+            assert busy.recv(65536).startswith(b"HTTP/1.1 200")
 
 
 def test_connection_knobs_are_checked():

@@ -633,6 +633,13 @@ class LoopbackHTTPServer(ThreadingHTTPServer):
             with contextlib.suppress(OSError):
                 request.settimeout(0.5)
                 request.sendall(_OVERLOADED)
+                request.shutdown(socket.SHUT_WR)
+                # Read what the client already sent, without waiting: closing with unread bytes
+                # resets the connection, and a reset can destroy the 503 before it is read.
+                request.setblocking(False)
+                for _ in range(16):
+                    if not request.recv(65536):
+                        break
             self.shutdown_request(request)
             return
         thread = threading.Thread(
