@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import math
+
 import cirq
 import numpy as np
 import pytest
@@ -245,6 +248,8 @@ def _same_templates(circuit: cirq.Circuit, names: dict | None, points: list) -> 
     assert fast.measurements == careful.measurements and fast.qubits == careful.qubits
     assert fast.repeated == careful.repeated
     assert fast.parameter_names == careful.parameter_names
+    sent = json.loads(fast.resolve_json_many(points[:1])[0])["instructions"]
+    assert fast.qubits == tuple(dict.fromkeys(q for inst in sent for q in inst["qubits"]))
 
 
 @pytest.mark.parametrize("bulk", [True, False])
@@ -272,6 +277,37 @@ def test_the_hot_loop_writes_what_the_general_path_writes(seed, bulk, monkeypatc
         _same_templates(_random_native_circuit(rng, qubits, symbols=True), None, points)
 
 
+def test_texts_shared_between_templates_never_cross_namings(monkeypatch):
+    from cirq_iqm_ext.serialization import serialize
+
+    a, b = cirq.NamedQubit("QB1"), cirq.NamedQubit("QB2")
+    pulses = [cirq.PhasedXPowGate(exponent=0.1 * i, phase_exponent=0.3).on(a) for i in range(20)]
+    circuit = cirq.Circuit(*pulses, cirq.CZ(a, b), cirq.measure(a, b, key="m"))
+    point = [cirq.ParamResolver()]
+
+    def text(names: dict | None = None) -> str:
+        return CircuitTemplate(circuit, "c", qubit_names=names).resolve_json_many(point)[0]
+
+    default, renamed = text(), text({a: "alice", b: "bob"})
+    assert '"alice"' in renamed and '"QB1"' not in renamed
+    assert text() == default and text({a: "alice", b: "bob"}) == renamed
+    assert text({a: "carol"}) == default.replace('"QB1"', '"carol"')
+    monkeypatch.setattr(serialize, "_SHARED_BOUND", 0)  # full: every template on its own
+    assert text() == default and text({a: "alice", b: "bob"}) == renamed
+
+
+def test_a_templates_qubits_are_its_instructions_qubits_in_order():
+    a, b, c = (cirq.NamedQubit(n) for n in ("QB1", "QB2", "QB3"))
+    circuit = cirq.Circuit(
+        cirq.Z(c),  # virtual: sends nothing, so QB3 is not used
+        cirq.X(b) ** sympy.Symbol("t"),
+        cirq.CZ(b, a),
+        cirq.measure(a, b, key="m"),
+    )
+    assert CircuitTemplate(circuit).qubits == ("QB2", "QB1")
+    assert CircuitTemplate(circuit, qubit_names={b: "bob"}).qubits == ("bob", "QB1")
+
+
 def test_the_wire_text_of_a_circuit():
     # The exact text sent (compact, keys in this order); the measure args keep json.dumps' space.
     circuit = cirq.Circuit(
@@ -296,11 +332,44 @@ def test_bulk_float_text_is_repr():
     from cirq_iqm_ext.serialization import floats
 
     rng = np.random.default_rng(7)
-    # Random bit patterns cover every exponent; the awkward ones and non-finite values are mixed in.
+    # Random bit patterns cover every exponent (nan and inf are refused: the next test).
     raw = rng.integers(0, 2**63, size=4000, dtype=np.int64).view(np.float64).tolist()
-    special = [float("nan"), float("inf"), float("-inf"), 5e-324, 1.7976931348623157e308]
+    raw = [v for v in raw if math.isfinite(v)]
+    special = [5e-324, -5e-324, 2.2250738585072014e-308, 1.7976931348623157e308]
     values = [*raw, *_AWKWARD_NUMBERS, *special, *rng.uniform(0, 1, 4000).tolist()]
     assert floats.float_reprs(values) == [repr(v) for v in values]
     assert floats.careful_reprs(values) == [repr(v) for v in values]
     # The test extras install orjson, so the bulk path is the one compared above.
     assert floats.BULK
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+@pytest.mark.parametrize("count", [3, 400])  # below and above the bulk path's threshold
+def test_bulk_float_text_refuses_non_finite_numbers(bad, count):
+    from cirq_iqm_ext.serialization import floats
+
+    values = [0.25] * count
+    values[count - 2] = bad
+    for convert in (floats.float_reprs, floats.careful_reprs):
+        with pytest.raises(floats.NonFiniteNumberError, match=f"number {count - 2} is") as info:
+            convert(values)
+        assert info.value.index == count - 2
+
+
+@pytest.mark.parametrize(
+    "gate",
+    [
+        cirq.PhasedXPowGate(exponent=float("nan"), phase_exponent=0.25),
+        cirq.PhasedXPowGate(exponent=0.5, phase_exponent=float("inf")),
+        cirq.X ** np.float64("nan"),
+        cirq.rx(float("inf")),
+        cirq.PhasedXZGate(x_exponent=0.5, z_exponent=0.0, axis_phase_exponent=float("nan")),
+    ],
+)
+@pytest.mark.parametrize("pulses_before", [0, 40])  # the general path and the hot loop's bulk
+def test_a_non_finite_angle_is_refused_naming_its_gate(gate, pulses_before):
+    q = cirq.NamedQubit("QB1")
+    before = [cirq.PhasedXPowGate(exponent=0.1, phase_exponent=0.2).on(q)] * pulses_before
+    circuit = cirq.Circuit(*before, gate.on(q), cirq.measure(q, key="m"))
+    with pytest.raises(SerializationError, match=f"moment {pulses_before}: .* nan or infinite"):
+        CircuitTemplate(circuit, "c")

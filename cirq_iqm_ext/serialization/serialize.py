@@ -19,6 +19,7 @@ circuit.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +32,7 @@ from cirq_iqm_ext.device.dynamic import controlled_pulse
 from cirq_iqm_ext.device.native_gates import (
     IGNORED_GATE_TYPES,
     NATIVE_OPERATIONS,
+    PRX_GATE_TYPES,
     PRX_PULSE_TYPES,
     PULSE_EXPONENTS,
     frame_change,
@@ -40,7 +42,7 @@ from cirq_iqm_ext.device.native_gates import (
     pulse_exponents,
 )
 from cirq_iqm_ext.errors import CircuitValidationError, ModelValidationError, SerializationError
-from cirq_iqm_ext.serialization.floats import float_reprs
+from cirq_iqm_ext.serialization.floats import NonFiniteNumberError, float_reprs
 from cirq_iqm_ext.wire.models import Circuit, Instruction
 
 #: Key of this package's entry in a circuit's metadata (what rebuilding results needs).
@@ -70,6 +72,30 @@ def _qubit_name(qubit: cirq.Qid) -> str:
     if type(qubit) is cirq.NamedQubit or isinstance(qubit, cirq.NamedQubit):
         return qubit.name
     return str(qubit)
+
+
+#: Texts of the hot loop shared by every template that sends default qubit names (no
+#: ``qubit_names``): a batch of circuits on one device names the same (interned) qubits again and
+#: again. Keyed by ``id``; :data:`_SHARED_QUBITS` holds every qubit a key names and is filled
+#: first and never emptied, so an id found is that very qubit. Bounded: once it holds
+#: :data:`_SHARED_BOUND` qubits, templates keep their own caches.
+_SHARED_QUBITS: dict[int, cirq.Qid] = {}
+_SHARED_PRX: dict[int, str] = {}
+_SHARED_CZ: dict[tuple[int, int], str] = {}
+#: ids of a locus -> (its JSON text, its wire names), e.g. a measurement of every qubit.
+_SHARED_LOCI: dict[tuple[int, ...], tuple[str, tuple[str, ...]]] = {}
+_SHARED_BOUND = 4096
+
+
+def _fill_numbers(text: str, numbers: Sequence[str]) -> str:
+    """``text`` with its number places (:data:`_NUMBER_PLACE`) filled by ``numbers``, in order."""
+    parts = text.split(_NUMBER_PLACE)
+    if len(parts) != len(numbers) + 1:  # cannot happen: the places are only ours
+        raise SerializationError("Internal error: the prx numbers do not match their places")
+    pieces = [""] * (2 * len(numbers) + 1)
+    pieces[::2] = parts
+    pieces[1::2] = numbers
+    return "".join(pieces)
 
 
 def _is_plain_number(value: Any) -> bool:
@@ -127,8 +153,10 @@ _CC_PRX_PATTERN = (
     '"feedback_qubit":%s,"feedback_key":%s}}'
 )
 _CZ_JSON = '{"name":"cz","qubits":[%s,%s],"args":{}}'
-#: A plain prx of the hot loop, with a place for each of its two numbers (``%s``).
-_PRX_NUMBERS = '{"name":"prx","qubits":[%s],"args":{"angle_t":%%s,"phase_t":%%s}}'
+#: A plain prx of the hot loop, with a place for each of its two numbers: a NUL, which no JSON
+#: text made here holds (every string goes through the JSON encoder, which escapes it).
+_NUMBER_PLACE = "\x00"
+_PRX_NUMBERS = '{"name":"prx","qubits":[%s],"args":{"angle_t":\x00,"phase_t":\x00}}'
 #: Exact types formatted inline on the hot path (their subclasses take the general path).
 #: The pulse gates the hot loop formats inline (``PhasedXZGate`` also moves the frame).
 _PULSE_EXPONENTS = {kind: PULSE_EXPONENTS[kind] for kind in PRX_PULSE_TYPES}
@@ -172,8 +200,10 @@ class CircuitTemplate:
         self._symbolic: list[_SymbolicInstruction] = []
         self._slots: list[_Slot] = []
         self._slot_of: dict[tuple[sympy.Expr, str], int] = {}
-        self._qubit_json: dict[cirq.Qid, str] = {}
-        self._qubit_name_of: dict[cirq.Qid, str] = {}  # the wire names, as _qubit_json decoded
+        # id(qubit) -> (wire name, its JSON text); ``_named`` holds each such qubit, so an id
+        # found here is that qubit.
+        self._wire: dict[int, tuple[str, str]] = {}
+        self._named: list[cirq.Qid] = []
         self.measurements: dict[str, MeasurementInfo] = {}
         #: Cirq key -> its wire keys, for keys measured more than once.
         self.repeated: dict[str, list[str]] = {}
@@ -184,7 +214,10 @@ class CircuitTemplate:
         self._latest: dict[str, tuple[str, int, tuple[str, ...]]] = {}
         # Virtual Z per qubit, in half turns (absent: none).
         self._frames: dict[cirq.Qid, Any] = {}
-        joined = self._add_circuit(circuit, qubit_names or {})
+        try:
+            joined = self._add_circuit(circuit, qubit_names or {})
+        except NonFiniteNumberError:
+            raise _non_finite_error(circuit, name) from None
         if not self._fragments:
             raise SerializationError(f"Circuit {name!r} has no operations IQM could run")
         # The instructions' text when no argument is symbolic (then _fragments is not read again).
@@ -215,11 +248,11 @@ class CircuitTemplate:
         """The hot loop of a large batch, the same text as the general path.
 
         Operations are told apart by their gate's exact type (``is``, the cheapest test; a
-        subclass takes the general path). Qubit JSON is cached by object identity (hashing a
-        NamedQubit runs Python code); plain-number prx pulses and CZs are handled inline. A plain
-        prx is first a ``%s`` pattern; the numbers of the whole circuit are printed at once
-        afterwards (:func:`.floats.float_reprs`) and put in with one ``%`` over the joined text
-        when no other ``%`` is in it (else pattern by pattern).
+        subclass takes the general path). Texts are cached by qubit identity (hashing a
+        NamedQubit runs Python code), across templates when names are the default ones;
+        plain-number prx pulses and CZs are handled inline. A plain prx is first a pattern with
+        two number places; the numbers of the whole circuit are printed at once afterwards
+        (:func:`.floats.float_reprs`) and put into their places in the joined text.
 
         Returns:
             The joined instructions, or ``None`` if they were not joined here.
@@ -229,11 +262,10 @@ class CircuitTemplate:
         frames = self._frames
         fragments = self._fragments
         append = fragments.append
-        # Caches by id(qubit): each holds its qubits alive (``alive``), so an id seen is that qubit.
-        alive: list[Any] = []
-        prx_patterns: dict[int, str] = {}
-        cz_texts: dict[tuple[int, int], str] = {}
-        names: dict[int, str] = {}
+        # Caches by id(qubit) (see _SHARED_QUBITS; a template's own hold their qubits in _named).
+        shared = not wire_names and len(_SHARED_QUBITS) < _SHARED_BOUND
+        prx_patterns: dict[int, str] = _SHARED_PRX if shared else {}
+        cz_texts: dict[tuple[int, int], str] = _SHARED_CZ if shared else {}
         numbers: list[float] = []  # angle_t, phase_t of each prx pattern, in order
         number = numbers.append
         cz, cz_pow, phased_x = cirq.CZ, cirq.CZPowGate, cirq.PhasedXPowGate
@@ -246,18 +278,17 @@ class CircuitTemplate:
                     exponent = gate.exponent  # type: ignore[union-attr]
                     phase = gate.phase_exponent  # type: ignore[union-attr]
                 elif gate is cz or (kind is cz_pow and gate.exponent == 1):  # type: ignore[union-attr]
-                    qubits = op.qubits
-                    key = (id(qubits[0]), id(qubits[1]))
-                    text = cz_texts.get(key)
+                    a, b = op.qubits
+                    text = cz_texts.get((id(a), id(b)))
                     if text is None:
-                        alive.append(qubits)
-                        a, b = qubits
-                        first, second = names.get(key[0]), names.get(key[1])
-                        if first is None:
-                            first = names[key[0]] = self._json_name(a, wire_names)
-                        if second is None:
-                            second = names[key[1]] = self._json_name(b, wire_names)
-                        text = cz_texts[key] = _CZ_JSON % (first, second)
+                        text = _CZ_JSON % (
+                            self._json_name(a, wire_names),
+                            self._json_name(b, wire_names),
+                        )
+                        if shared:
+                            _SHARED_QUBITS[id(a)] = a  # held before their text is shared
+                            _SHARED_QUBITS[id(b)] = b
+                        cz_texts[id(a), id(b)] = text
                     append(text)
                     continue
                 elif kind in exponents_of:
@@ -276,26 +307,23 @@ class CircuitTemplate:
                     continue
                 pattern = prx_patterns.get(id(qubit))
                 if pattern is None:
-                    alive.append(qubit)
-                    locus = names.get(id(qubit))
-                    if locus is None:
-                        locus = names[id(qubit)] = self._json_name(qubit, wire_names)
-                    locus = locus.replace("%", "%%")
-                    pattern = prx_patterns[id(qubit)] = _PRX_NUMBERS % locus
+                    pattern = _PRX_NUMBERS % self._json_name(qubit, wire_names)
+                    if shared:
+                        _SHARED_QUBITS[id(qubit)] = qubit  # held before its text is shared
+                    prx_patterns[id(qubit)] = pattern
                 append(pattern)
                 # Half turns to full turns, as native_gates.prx_turns (inlined: the hot path).
                 number(exponent / 2)
                 number(phase / 2)
         texts = float_reprs(numbers)
         if not self._symbolic:
-            joined = ",".join(fragments)
-            if joined.count("%") == len(texts):  # every % is a number's place
-                return joined % tuple(texts)
-        patterns = set(prx_patterns.values())
-        values = iter(texts)
-        for index, fragment in enumerate(fragments):
-            if fragment in patterns:
-                fragments[index] = fragment % (next(values), next(values))
+            return _fill_numbers(",".join(fragments), texts)
+        if texts:  # fragments stay apart: the symbolic ones are filled per sweep point
+            position = 0
+            for index, fragment in enumerate(fragments):
+                if _NUMBER_PLACE in fragment:
+                    fragments[index] = _fill_numbers(fragment, texts[position : position + 2])
+                    position += 2
         return None
 
     def _wire_key(self, key: str) -> str:
@@ -324,12 +352,13 @@ class CircuitTemplate:
         return wire_key
 
     def _json_name(self, qubit: cirq.Qid, wire_names: Mapping[cirq.Qid, str]) -> str:
-        text = self._qubit_json.get(qubit)
-        if text is None:
+        """The qubit's wire name as JSON text (``qubit_names``' entry, or its default name)."""
+        entry = self._wire.get(id(qubit))
+        if entry is None:
             name = (wire_names.get(qubit) if wire_names else None) or _qubit_name(qubit)
-            self._qubit_name_of[qubit] = name
-            text = self._qubit_json[qubit] = _json_string(name)
-        return text
+            self._named.append(qubit)  # held: its id keys the entry
+            entry = self._wire[id(qubit)] = (name, _json_string(name))
+        return entry[1]
 
     def _argument(self, value: Any, kind: str) -> tuple[float | int, bool]:
         """An argument already in wire units: (number, False) or (slot index, True)."""
@@ -341,7 +370,10 @@ class CircuitTemplate:
                 slot = self._slot_of[key] = len(self._slots)
                 self._slots.append(_Slot(symbols, function, value, kind))
             return slot, True
-        return float(value), False
+        number = float(value)
+        if not math.isfinite(number):
+            raise NonFiniteNumberError(0, number)
+        return number, False
 
     def _add_symbolic(self, pattern: str, arguments: Sequence[tuple[Any, str]]) -> None:
         """Appends an instruction whose arguments (in wire units) may be symbolic."""
@@ -399,9 +431,9 @@ class CircuitTemplate:
             # A subclass (e.g. cirq.Rx), a gate with a global shift or a PhasedXZGate.
             self._add_pulse(op.qubits[0], gate, wire_names)
             return
-        locus = ",".join(self._json_name(q, wire_names) for q in op.qubits)
+        locus, names = self._locus(op.qubits, wire_names)
         if native.name == "measure":
-            self._add_measure(op, native.gate_args(gate)["key"], locus, moment_index)
+            self._add_measure(op, native.gate_args(gate)["key"], locus, names, moment_index)
         elif native.name == "delay":
             self._add_symbolic(
                 _DELAY_PATTERN % locus.replace("%", "%%"),
@@ -439,7 +471,32 @@ class CircuitTemplate:
         if change is not None:
             self._frames[qubit] = _add_frame(frame, change)
 
-    def _add_measure(self, op: cirq.Operation, key: str, locus: str, moment_index: int) -> None:
+    def _locus(
+        self, qubits: Sequence[cirq.Qid], wire_names: Mapping[cirq.Qid, str]
+    ) -> tuple[str, tuple[str, ...]]:
+        """The JSON text of a locus (names joined by commas) and its wire names."""
+        ids = tuple(map(id, qubits))
+        shared = not wire_names
+        if shared:
+            entry = _SHARED_LOCI.get(ids)
+            if entry is not None:
+                return entry
+        locus = ",".join(self._json_name(q, wire_names) for q in qubits)
+        entry = (locus, tuple(self._wire[i][0] for i in ids))
+        if shared and len(_SHARED_QUBITS) < _SHARED_BOUND and len(_SHARED_LOCI) < _SHARED_BOUND:
+            for qubit in qubits:
+                _SHARED_QUBITS[id(qubit)] = qubit  # held before their text is shared
+            _SHARED_LOCI[ids] = entry
+        return entry
+
+    def _add_measure(
+        self,
+        op: cirq.Operation,
+        key: str,
+        locus: str,
+        names: tuple[str, ...],
+        moment_index: int,
+    ) -> None:
         """A ``measure`` under a key unique on the wire; its columns go to :attr:`measurements`."""
         gate = op.gate
         assert isinstance(gate, cirq.MeasurementGate)
@@ -449,7 +506,6 @@ class CircuitTemplate:
             )
         wire_key = self._wire_key(key)
         mask = tuple(gate.full_invert_mask()) if any(gate.invert_mask) else ()
-        names = tuple(self._qubit_name_of[q] for q in op.qubits)
         self.measurements[wire_key] = MeasurementInfo(
             wire_key, names, mask if any(mask) else (), key
         )
@@ -526,8 +582,15 @@ class CircuitTemplate:
 
     @property
     def qubits(self) -> tuple[str, ...]:
-        """Qubit names used, in order of first use."""
-        return tuple(self._qubit_name_of.values())
+        """Qubit names the instructions use, in order of first use (read from their text)."""
+        if self._joined is not None:
+            texts = [self._joined]
+        else:
+            texts = list(self._fragments)
+            for inst in self._symbolic:  # any number shows the qubits
+                texts[inst.fragment] = inst.pattern % ((0.0,) * len(inst.values))
+        instructions = json.loads("[" + ",".join(texts) + "]")
+        return tuple(dict.fromkeys(q for inst in instructions for q in inst["qubits"]))
 
     def _slot_values(self, resolvers: Sequence[cirq.ParamResolver]) -> list[np.ndarray]:
         count = len(resolvers)
@@ -582,7 +645,7 @@ class CircuitTemplate:
         """
         values = self._slot_values(resolvers)
         out = []
-        default_head = '{"name":%s,"instructions":[' % json.dumps(self.name)
+        default_head = '{"name":%s,"instructions":[' % _json_string(self.name)
         for point in range(len(resolvers)):
             if self._joined is not None:
                 body = self._joined
@@ -597,14 +660,14 @@ class CircuitTemplate:
             head = (
                 default_head
                 if names is None
-                else ('{"name":%s,"instructions":[' % json.dumps(names[point]))
+                else ('{"name":%s,"instructions":[' % _json_string(names[point]))
             )
             tail = (
                 "]}"
                 if metadata is None
                 else "]%s}" % (',"metadata":' + json.dumps(metadata[point], separators=(",", ":")))
             )
-            out.append(head + body + tail)
+            out.append("".join((head, body, tail)))  # one copy of a long body
         return out
 
     def resolve_many(
@@ -622,6 +685,34 @@ class CircuitTemplate:
     def to_model(self, resolver: cirq.ParamResolverOrSimilarType = None) -> Circuit:
         """The validated transfer-format :class:`~cirq_iqm_ext.Circuit` at one point."""
         return Circuit.from_dict(self.resolve(resolver))
+
+
+def _plain_numbers(gate: cirq.Gate | None) -> list[Any]:
+    """The numbers a gate puts on the wire or into a frame (symbolic ones left out)."""
+    if isinstance(gate, PRX_GATE_TYPES):
+        numbers = [*pulse_exponents(gate), frame_change(gate)]
+    elif is_virtual(gate):
+        numbers = [frame_change(gate)]
+    elif isinstance(gate, cirq.WaitGate):
+        numbers = [native_operation(gate).gate_args(gate)["duration"]]  # type: ignore[union-attr]
+    else:
+        return []
+    return [n for n in numbers if n is not None and not cirq.is_parameterized(n)]
+
+
+def _non_finite_error(circuit: cirq.AbstractCircuit, name: str) -> SerializationError:
+    """The error for a circuit with a ``nan`` or infinite number, naming its first such gate."""
+    for moment_index, moment in enumerate(circuit):
+        for op in moment.operations:
+            untagged = op.without_classical_controls()
+            if any(not math.isfinite(float(n)) for n in _plain_numbers(untagged.gate)):
+                return SerializationError(
+                    f"Circuit {name!r}, moment {moment_index}: {op!r} has a number that is nan or "
+                    "infinite, which cannot be sent; give the gate finite exponents (or duration)"
+                )
+    return SerializationError(
+        f"Circuit {name!r} has a number that is nan or infinite, which cannot be sent"
+    )
 
 
 def serialize_circuit(
