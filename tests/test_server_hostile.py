@@ -20,7 +20,6 @@ import pytest
 from server_requests import bell_body, wait_ready
 
 from cirq_iqm_ext.server import EmbeddedServer, StateDirError
-from cirq_iqm_ext.server import jobs as server_jobs
 from cirq_iqm_ext.server.result_json import bits_json
 from cirq_iqm_ext.wire.iqm_server_format import run_request_to_job_definition
 from cirq_iqm_ext.wire.packed import unpack_measurements
@@ -611,12 +610,11 @@ def test_bits_json_falls_back_for_anything_but_bits():
         assert bits_json(value) == expected
 
 
-def test_results_read_the_same_in_every_format_and_nothing_is_kept(monkeypatch):
-    monkeypatch.setattr(server_jobs, "PACKED_CACHE_BYTES", 3000)
+def test_results_read_the_same_in_every_format_and_nothing_is_kept():
     with EmbeddedServer("adonis", seed=3) as running:
         with httpx.Client(base_url=running.url, timeout=30) as http:
             body = bell_body()
-            body["shots"] = 4000  # 1336 base64 characters packed: two fit the cache budget
+            body["shots"] = 4000
             ids = [http.post(V1_JOBS, json=body).json()["id"] for _ in range(6)]
             for job_id in ids:
                 wait_ready(http, job_id)
@@ -629,5 +627,4 @@ def test_results_read_the_same_in_every_format_and_nothing_is_kept(monkeypatch):
                 unpacked = unpack_measurements(packed["measurements"])
                 assert [{k: v.tolist() for k, v in c.items()} for c in unpacked] == lists
             store = running.app.store
-            assert store._packed_bytes <= 3000 and len(store._packed) == 2
-            assert not hasattr(store, "_lists")
+            assert not hasattr(store, "_lists") and not hasattr(store, "_packed")

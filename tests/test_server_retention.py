@@ -83,17 +83,18 @@ def test_fetched_jobs_go_before_unread_ones():
 
 
 def test_results_beyond_the_byte_budget_expire_but_the_newest_job_stays():
-    # 1000 shots x 2 qubits: 2000 bytes of results per job; the budget holds one and a half.
-    with EmbeddedServer("adonis", seed=1, retain_bytes=3000) as server:
+    # 1000 shots x 2 qubits: 2000 bits, kept packed in 250 bytes per job; the budget holds one
+    # and a half.
+    with EmbeddedServer("adonis", seed=1, retain_bytes=375) as server:
         with httpx.Client(base_url=server.url, timeout=30) as http:
             first = run_job(http, shots=1000)
             second = run_job(http, shots=1000)
-            assert_expired(http, first, "the server keeps at most 3000 bytes of results")
+            assert_expired(http, first, "the server keeps at most 375 bytes of results")
             assert http.get(f"/jobs/{second}").json()["status"] == "ready"
             huge = run_job(http, shots=5000)  # alone beyond the budget: still kept
             assert http.get(f"/jobs/{second}").status_code == 410
             assert len(http.get(f"/jobs/{huge}").json()["measurements"][0]["m"]) == 5000
-        assert server.app.store.retention.total_bytes == 10_000
+        assert server.app.store.retention.total_bytes == 10_000 // 8
 
 
 class FakeClock:

@@ -90,7 +90,7 @@ def _add_serve_retention(parser: argparse.ArgumentParser) -> None:
         type=arguments.byte_size,
         default=DEFAULT_RETAIN_BYTES,
         metavar="SIZE",
-        help="measurement results kept, a byte per qubit and shot, e.g. 512M (default 1G)",
+        help="bytes of results kept (packed, 8 bits a byte), e.g. 512M (default 1G)",
     )
     parser.add_argument(
         "--retain-age",

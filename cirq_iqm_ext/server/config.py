@@ -92,8 +92,8 @@ class ServerConfig:
         retain_jobs: Most finished jobs kept (default 10,000); beyond, the oldest go first,
             those already fetched before unread ones. An evicted job answers that it expired
             (v1: 410; IQM Server API: 404), and leaves the state dir too.
-        retain_bytes: Most bytes of measurement results kept, a byte per measured qubit and
-            shot (default 1 GiB); the job that has just finished is always kept.
+        retain_bytes: Most bytes of measurement results kept (packed, eight measured bits to a
+            byte; default 1 GiB); the job that has just finished is always kept.
         retain_seconds: Seconds a finished job is kept (default a week; ``0``: no age limit).
         engine: Simulation engine, ``"auto"``, ``"numpy"`` or ``"qsim"`` (``None``: the
             ``CIRQ_IQM_EXT_ENGINE`` environment variable, else ``"auto"``); speed only, the

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -280,8 +281,8 @@ class ServerCore:
         """
         return self.store.packed_measurements(job_id)
 
-    def measurement_arrays(self, job_id: UUID) -> list[dict[str, Any]] | None:
-        """A ready job's measurements as stored arrays (``None`` while not ready).
+    def measurement_arrays(self, job_id: UUID) -> Sequence[Mapping[str, np.ndarray]] | None:
+        """A ready job's measurements, key -> array per circuit (``None`` while not ready).
 
         Raises:
             UnknownJobError: Unknown id.

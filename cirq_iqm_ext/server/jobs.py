@@ -17,7 +17,6 @@ Nothing here knows about HTTP; the WSGI app turns the store's answers and errors
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import functools
 import hashlib
@@ -28,7 +27,7 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,18 +36,16 @@ from uuid import UUID, uuid4
 
 import numpy as np
 
+from cirq_iqm_ext.server.packed_results import PackedCircuit
 from cirq_iqm_ext.server.retention import Retention, RetentionPolicy, Tombstone, Tombstones
 from cirq_iqm_ext.server.state_dir import StateDirError, prepare_state_dir
 from cirq_iqm_ext.wire.models import Metadata, RunRequest, RunResult, RunStatus, Status
-from cirq_iqm_ext.wire.packed import pack_bits
+from cirq_iqm_ext.wire.packed import pack_bits  # noqa: F401  (still importable from here, as in 0.x)
 
 logger = logging.getLogger(__name__)
 
 #: One circuit's measurements: key -> [shot][qubit] of 0/1 (a list or a 2-D numpy array).
 MeasurementDict = dict[str, Any]
-
-#: Bytes of packed results kept for repeated fetches (least recently used dropped first).
-PACKED_CACHE_BYTES = 64 * 1024 * 1024
 
 _FINAL = frozenset({Status.READY, Status.FAILED, Status.ABORTED, Status.DELETED})
 
@@ -125,7 +122,8 @@ class Job:
     calibration_set_id: UUID
     status: Status = Status.PENDING_COMPILATION
     timestamps: dict[str, str] = field(default_factory=dict)
-    measurements: list[MeasurementDict] | None = None
+    #: Kept packed, eight bits to a byte (a retained result's size decides how many fit).
+    measurements: list[PackedCircuit] | None = None
     message: str | None = None
     warnings: list[str] = field(default_factory=list)
     #: The identity that submitted the job (``None``: submitted without authentication, so
@@ -178,12 +176,6 @@ class JobStore:
         # Notified on every status change, for long-polling status requests.
         self._changed = threading.Condition(self._lock)
         self._jobs: dict[UUID, Job] = {}
-        # Packed results are small (a bit per measured qubit and shot), so a bounded number of
-        # bytes of them is kept; JSON lists are never kept (built per request, off the lock).
-        self._packed: collections.OrderedDict[UUID, tuple[int, list[dict[str, Any]]]] = (
-            collections.OrderedDict()
-        )
-        self._packed_bytes = 0
         self._released = False
         self._idempotency: dict[str, tuple[str, UUID]] = {}
         self._cocos_version = cocos_version
@@ -324,7 +316,6 @@ class JobStore:
     def _forget(self, job_id: UUID) -> None:
         """Drops a job from memory and the database, with its key (call with the lock held)."""
         self._jobs.pop(job_id, None)
-        self._drop_packed(job_id)
         self.retention.remove(job_id)
         key = self._key_of.pop(job_id, None)
         if key is not None:
@@ -335,11 +326,7 @@ class JobStore:
 
     def _retain(self, job: Job, finished_at: float | None = None) -> None:
         """Counts a finished job against the retention bounds (call with the lock held)."""
-        nbytes = sum(
-            int(getattr(shots, "nbytes", 0))
-            for circuit in job.measurements or ()
-            for shots in circuit.values()
-        )
+        nbytes = sum(circuit.nbytes for circuit in job.measurements or ())
         when = self._clock() if finished_at is None else finished_at
         job.parsed_request = None  # it will not run again (a worker still running holds its own)
         self.retention.add(job.id, nbytes, when, fetched=job.status == Status.DELETED)
@@ -388,7 +375,6 @@ class JobStore:
             job.status = Status.DELETED
             job.measurements = None
             job.wake.set()
-            self._drop_packed(job_id)
             self._save(job)
             if self._db is not None:
                 self._db.execute("UPDATE jobs SET measurements = NULL WHERE id = ?", (str(job_id),))
@@ -630,11 +616,12 @@ class JobStore:
             self._changed.notify_all()
 
     def packed_measurements(self, job_id: UUID) -> list[dict[str, Any]] | None:
-        """The measurements of a ready job in the packed format (cached within a byte budget).
+        """The measurements of a ready job in the packed format.
 
         Each circuit maps a key to ``{"shape": [shots, qubits], "bits": base64}``, where ``bits``
         are the row-major 0/1 values packed eight to a byte, most significant bit first
-        (``numpy.packbits``). ``None`` while the job is not ready. Packing runs off the lock.
+        (``numpy.packbits``): base64 of the bits as kept, written off the lock, and not kept
+        (JSON lists are never kept either). ``None`` while the job is not ready.
 
         Raises:
             UnknownJobError: Unknown id.
@@ -644,33 +631,12 @@ class JobStore:
             if job.status != Status.READY or job.measurements is None:
                 return None
             self.retention.mark_fetched(job_id)
-            entry = self._packed.get(job_id)
-            if entry is not None:
-                self._packed.move_to_end(job_id)
-                return entry[1]
             measurements = job.measurements
-        packed = [
-            {key: pack_bits(shots) for key, shots in circuit.items()} for circuit in measurements
-        ]
-        size = sum(len(v["bits"]) for circuit in packed for v in circuit.values())
-        with self._lock:
-            if job.status == Status.READY and size <= PACKED_CACHE_BYTES:
-                self._drop_packed(job_id)
-                self._packed[job_id] = (size, packed)
-                self._packed_bytes += size
-                while self._packed_bytes > PACKED_CACHE_BYTES:
-                    _, (dropped, _) = self._packed.popitem(last=False)
-                    self._packed_bytes -= dropped
-        return packed
+        return [{key: circuit.wire(key) for key in circuit} for circuit in measurements]
 
-    def _drop_packed(self, job_id: UUID) -> None:
-        """Forgets a job's packed result (call with the lock held)."""
-        entry = self._packed.pop(job_id, None)
-        if entry is not None:
-            self._packed_bytes -= entry[0]
-
-    def measurement_arrays(self, job_id: UUID) -> list[MeasurementDict] | None:
-        """A ready job's measurements as stored (never mutated), else ``None``.
+    def measurement_arrays(self, job_id: UUID) -> list[PackedCircuit] | None:
+        """A ready job's measurements as stored (never mutated; each key's array is unpacked when
+        read), else ``None``.
 
         Raises:
             UnknownJobError: Unknown id.
@@ -767,6 +733,7 @@ class JobStore:
         Returns:
             ``False`` when the job had been aborted meanwhile; its result is then discarded.
         """
+        kept = None if measurements is None else [PackedCircuit(c) for c in measurements]
         with self._lock:
             job = self._get(job_id)
             if job.is_final:
@@ -777,7 +744,7 @@ class JobStore:
             job.timestamps["job_end"] = now
             if error is None:
                 job.status = Status.READY
-                job.measurements = measurements
+                job.measurements = kept
             else:
                 job.status = Status.FAILED
                 job.message = error
@@ -792,7 +759,7 @@ def _tolist(shots: Any) -> list[list[int]]:
     return shots.tolist() if isinstance(shots, np.ndarray) else shots
 
 
-def _counts(circuit: MeasurementDict) -> dict[str, Any]:
+def _counts(circuit: Mapping[str, Any]) -> dict[str, Any]:
     keys = list(circuit)
     counts: dict[str, int] = {}
     if keys:
@@ -807,7 +774,7 @@ def _counts(circuit: MeasurementDict) -> dict[str, Any]:
     return {"measurement_keys": keys, "counts": counts}
 
 
-def _dump_measurements(measurements: list[MeasurementDict]) -> bytes:
+def _dump_measurements(measurements: Sequence[Mapping[str, Any]]) -> bytes:
     """npz bytes: arrays ``c{circuit}_{n}`` plus a JSON index of the keys per circuit."""
     arrays: dict[str, np.ndarray] = {}
     index = []
@@ -823,11 +790,12 @@ def _dump_measurements(measurements: list[MeasurementDict]) -> bytes:
     return buffer.getvalue()
 
 
-def _load_measurements(blob: bytes) -> list[MeasurementDict]:
+def _load_measurements(blob: bytes) -> list[PackedCircuit]:
     with np.load(io.BytesIO(blob)) as data:
         index = json.loads(bytes(data["index"]).decode())
         return [
-            {key: data[f"c{c}_{n}"] for n, key in enumerate(keys)} for c, keys in enumerate(index)
+            PackedCircuit({key: data[f"c{c}_{n}"] for n, key in enumerate(keys)})
+            for c, keys in enumerate(index)
         ]
 
 

@@ -23,10 +23,12 @@ def pack_bits(shots: Any) -> dict[str, Any]:
     array = np.asarray(shots, dtype=np.uint8)
     if array.ndim != 2:
         array = array.reshape(len(array), -1)
-    return {
-        "shape": list(array.shape),
-        "bits": base64.b64encode(np.packbits(array, axis=None).tobytes()).decode("ascii"),
-    }
+    return packed_entry(array.shape, np.packbits(array, axis=None).tobytes())
+
+
+def packed_entry(shape: tuple[int, ...], packed: bytes) -> dict[str, Any]:
+    """The wire form of bits already packed (``numpy.packbits`` of the row-major array)."""
+    return {"shape": [int(n) for n in shape], "bits": base64.b64encode(packed).decode("ascii")}
 
 
 def unpack_bits(packed: Mapping[str, Any]) -> np.ndarray:
@@ -71,4 +73,4 @@ def unpack_measurements(raw: Any) -> list[dict[str, np.ndarray]]:
     return out
 
 
-__all__ = ["pack_bits", "unpack_bits", "unpack_measurements"]
+__all__ = ["pack_bits", "packed_entry", "unpack_bits", "unpack_measurements"]
