@@ -468,6 +468,18 @@ def wait_until_busy(server: EmbeddedServer) -> None:
     raise AssertionError("no connection became busy within 30 s")
 
 
+def wait_until_no_connections(server: EmbeddedServer) -> None:
+    """Waits (up to 30 s) until the server has let go of every connection: a connection whose
+    client has hung up counts against the cap until its thread has seen the hang-up, and it can
+    still look busy just after its answer went out (the thread is behind its client)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if not server._server._connections:  # type: ignore[union-attr]
+            return
+        time.sleep(0.01)
+    raise AssertionError("the server still held a connection after 30 s")
+
+
 def idle_connections(port: int, count: int) -> list[socket.socket]:
     return [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(count)]
 
@@ -493,6 +505,7 @@ def test_idle_keep_alive_connections_are_shed_before_busy_ones():
     with EmbeddedServer("adonis", seed=1, max_connections=2, job_delay=30.0) as running:
         with httpx.Client(base_url=running.url, timeout=10) as submitter:
             job_id = submitter.post(V1_JOBS, json=bell_body()).json()["id"]
+        wait_until_no_connections(running)
         long_poll = socket.create_connection(("127.0.0.1", running.port), timeout=10)
         long_poll.sendall(f"GET /jobs/{job_id}/status?wait=5 HTTP/1.1\r\nHost: x\r\n\r\n".encode())
         wait_until_busy(running)  # the long poll is now busy in the app
@@ -510,6 +523,7 @@ def test_when_every_connection_is_busy_a_newcomer_gets_503():
     with EmbeddedServer("adonis", seed=1, max_connections=1, job_delay=30.0) as running:
         with httpx.Client(base_url=running.url, timeout=10) as submitter:
             job_id = submitter.post(V1_JOBS, json=bell_body()).json()["id"]
+        wait_until_no_connections(running)
         with socket.create_connection(("127.0.0.1", running.port), timeout=10) as busy:
             busy.sendall(f"GET /jobs/{job_id}/status?wait=5 HTTP/1.1\r\nHost: x\r\n\r\n".encode())
             wait_until_busy(running)
