@@ -80,3 +80,18 @@ def test_the_wire_forms_of_progress(held_server):
         assert job["status"] == "processing"
         circuits = job["execution"]["progress"]["circuits"]  # PROTOCOL_IQM_SERVER.md §4.1
         assert circuits == {"value": HELD_AT, "max_value": CIRCUITS}
+
+
+@pytest.mark.parametrize("api", ["cocos-v1", "iqm-server"])
+def test_a_queued_job_says_how_many_jobs_are_ahead(held_server, api):
+    server, entered, release = held_server
+    with IQMClient(server.url, api=api) as client:
+        running = client.submit_circuits([flip(f"c{k}") for k in range(CIRCUITS)], shots=10)
+        assert entered.wait(60)  # the one worker holds the first job
+        queued = [client.submit_circuits([flip("q")], shots=10) for _ in range(3)]
+        assert [client.get_run_status(j).queue_position for j in queued] == [0, 1, 2]
+        assert client.get_run_status(running).queue_position is None  # it runs
+        release.set()
+        for job_id in (running, *queued):
+            assert client.wait_for_results(job_id, timeout_secs=60).status is Status.READY
+        assert client.get_run_status(queued[-1]).queue_position is None  # only while queued

@@ -35,10 +35,18 @@ from cirq_iqm_ext.server.jobs import Job, JobStore, QueueFullError, Worker
 from cirq_iqm_ext.server.retention import RetentionPolicy
 from cirq_iqm_ext.server.state_dir import StateDirLock, prepare_state_dir
 from cirq_iqm_ext.simulation.simulator import CalibratedSimulator
-from cirq_iqm_ext.wire.models import QuantumArchitectureSpecification, RunRequest, RunResult
+from cirq_iqm_ext.wire.models import (
+    QuantumArchitectureSpecification,
+    RunRequest,
+    RunResult,
+    Status,
+)
 from cirq_iqm_ext.wire.validation import allows_dynamic_circuits
 
 logger = logging.getLogger(__name__)
+
+#: v1 statuses of a job that has not finished (a queued one among them).
+_PENDING = frozenset({Status.PENDING_COMPILATION.value, Status.PENDING_EXECUTION.value})
 
 
 class UnknownCalibrationError(LookupError):
@@ -244,10 +252,17 @@ class ServerCore:
     def status_dict(self, job_id: UUID, *, wait: float = 0.0) -> dict[str, Any]:
         """The v1 status body of a job, held up to ``wait`` seconds for a change.
 
+        A queued job's body says how many jobs are ahead of it (``queue_position``, as the IQM
+        Server API says it; an optional field of v1, like the progress of a running job).
+
         Raises:
             UnknownJobError: Unknown id.
         """
-        return self.store.status_dict(job_id, wait=wait)
+        body = self.store.status_dict(job_id, wait=wait)
+        position = self.worker.queue_position(job_id)
+        if position is not None and body["status"] in _PENDING:
+            body["queue_position"] = position
+        return body
 
     def progress(self, job_id: UUID) -> tuple[int, int] | None:
         """(circuits done, circuits in all) while the job executes; else ``None``.

@@ -911,11 +911,15 @@ class Worker:
 
     def jobs_ahead(self, job_id: UUID) -> int:
         """How many queued jobs will run before ``job_id`` (0 once a worker has taken it)."""
+        return self.queue_position(job_id) or 0
+
+    def queue_position(self, job_id: UUID) -> int | None:
+        """How many queued jobs will run before ``job_id``; ``None`` unless it is queued."""
         with self._waiting_lock:
             for position, waiting in enumerate(self._waiting):
                 if waiting == job_id:
                     return position
-        return 0
+        return None
 
     def start(self) -> None:
         """Starts the worker threads (idempotent)."""
