@@ -89,3 +89,41 @@ def test_a_restarted_server_answers_a_kept_result_bit_for_bit(tmp_path):
     ):
         after = http.get(f"/jobs/{job_id}").content
     assert json.loads(after)["measurements"] == json.loads(before)["measurements"]
+
+
+def _old_format_blob(circuits: list[dict[str, np.ndarray]]) -> bytes:
+    """A result as versions before packed keeping stored it: one uint8 array per key, compressed."""
+    import io
+
+    arrays = {
+        f"c{c}_{n}": a for c, circuit in enumerate(circuits) for n, a in enumerate(circuit.values())
+    }
+    index = [list(circuit) for circuit in circuits]
+    arrays["index"] = np.frombuffer(json.dumps(index).encode(), dtype=np.uint8)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def test_a_stored_result_reloads_bit_for_bit_in_either_format():
+    from cirq_iqm_ext.server.jobs import _dump_measurements, _load_measurements
+
+    rng = np.random.default_rng(11)
+    circuits = [_random_circuit(rng) for _ in range(3)]
+    circuits[1]["counts"] = np.array([[0, 2], [3, 1]])  # not bits: stored as they are
+    kept = [PackedCircuit(c) for c in circuits]
+    for blob in (_dump_measurements(kept), _old_format_blob(circuits)):
+        loaded = _load_measurements(blob)
+        assert [list(c) for c in loaded] == [list(c) for c in circuits]
+        for before, after in zip(circuits, loaded, strict=True):
+            for key, array in before.items():
+                assert np.array_equal(after[key], array), key
+    # The packed file is about the size of the packed bits, not of one byte per bit.
+    assert len(_dump_measurements(kept)) < sum(c.nbytes for c in kept) + 4096
+
+
+def test_packed_bytes_that_do_not_hold_their_shape_are_refused():
+    kept = PackedCircuit({"m": np.ones((10, 3), dtype=np.uint8)})
+    ((key, packed, shape),) = kept.stored()
+    with pytest.raises(ValueError, match="do not hold 10 x 3 bits"):
+        PackedCircuit.from_stored([(key, packed[:-1], shape)])

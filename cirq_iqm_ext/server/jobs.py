@@ -251,11 +251,11 @@ class JobStore:
         )
         self._db.execute("DELETE FROM jobs WHERE id IS ?", (job_id,))
 
-    def _save(self, job: Job, *, measurements: bool = False, new: bool = False) -> None:
-        """Writes a job's row (call with the lock held); the request only when ``new``."""
+    def _save(self, job: Job, *, blob: bytes | None = None, new: bool = False) -> None:
+        """Writes a job's row (call with the lock held); the request only when ``new``, the
+        measurements when ``blob`` (:func:`_dump_measurements`, made before taking the lock)."""
         if self._db is None:
             return
-        blob = _dump_measurements(job.measurements) if measurements and job.measurements else None
         if not new:  # the request never changes: do not serialise it again
             self._db.execute(
                 "UPDATE jobs SET status=?, timestamps=?, message=?, warnings=?, "
@@ -734,6 +734,8 @@ class JobStore:
             ``False`` when the job had been aborted meanwhile; its result is then discarded.
         """
         kept = None if measurements is None else [PackedCircuit(c) for c in measurements]
+        # Written off the lock: a large result must not hold up status requests meanwhile.
+        blob = _dump_measurements(kept) if self._db is not None and kept else None
         with self._lock:
             job = self._get(job_id)
             if job.is_final:
@@ -748,7 +750,7 @@ class JobStore:
             else:
                 job.status = Status.FAILED
                 job.message = error
-            self._save(job, measurements=True)
+            self._save(job, blob=blob)
             self._retain(job)
             self._evict(keep=job_id)
             self._changed.notify_all()
@@ -774,28 +776,41 @@ def _counts(circuit: Mapping[str, Any]) -> dict[str, Any]:
     return {"measurement_keys": keys, "counts": counts}
 
 
-def _dump_measurements(measurements: Sequence[Mapping[str, Any]]) -> bytes:
-    """npz bytes: arrays ``c{circuit}_{n}`` plus a JSON index of the keys per circuit."""
+def _dump_measurements(measurements: Sequence[PackedCircuit]) -> bytes:
+    """npz bytes of the results as kept: arrays ``c{circuit}_{n}`` (packed bits, or the values
+    of a key that are not bits) and a JSON ``index`` ``{"packed": 1, "circuits": [[[key, shape
+    or null], ...], ...]}``. Packed bits hardly compress, so the file is not compressed."""
     arrays: dict[str, np.ndarray] = {}
-    index = []
+    circuits = []
     for c, circuit in enumerate(measurements):
-        keys = list(circuit)
-        index.append(keys)
-        for n, key in enumerate(keys):
-            shots = circuit[key]
-            arrays[f"c{c}_{n}"] = np.asarray(shots, dtype=np.uint8).reshape(len(shots), -1)
+        entries = []
+        for n, (key, array, shape) in enumerate(circuit.stored()):
+            entries.append([key, None if shape is None else list(shape)])
+            arrays[f"c{c}_{n}"] = array
+        circuits.append(entries)
+    index = {"packed": 1, "circuits": circuits}
     arrays["index"] = np.frombuffer(json.dumps(index).encode(), dtype=np.uint8)
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, **arrays)  # type: ignore[arg-type]
+    np.savez(buffer, **arrays)  # type: ignore[arg-type]
     return buffer.getvalue()
 
 
 def _load_measurements(blob: bytes) -> list[PackedCircuit]:
+    """What :func:`_dump_measurements` wrote, or the unpacked form earlier versions wrote (an
+    ``index`` of key lists, one ``[shots, qubits]`` array per key)."""
     with np.load(io.BytesIO(blob)) as data:
         index = json.loads(bytes(data["index"]).decode())
+        if isinstance(index, list):  # written before results were kept packed
+            return [
+                PackedCircuit({key: data[f"c{c}_{n}"] for n, key in enumerate(keys)})
+                for c, keys in enumerate(index)
+            ]
         return [
-            PackedCircuit({key: data[f"c{c}_{n}"] for n, key in enumerate(keys)})
-            for c, keys in enumerate(index)
+            PackedCircuit.from_stored(
+                (key, data[f"c{c}_{n}"], None if shape is None else (shape[0], shape[1]))
+                for n, (key, shape) in enumerate(entries)
+            )
+            for c, entries in enumerate(index["circuits"])
         ]
 
 

@@ -10,11 +10,14 @@ holds one key's array at a time, never the whole result.
 
 A key whose values are not all 0 or 1 is kept as it is (packing would turn every non-zero
 value into a 1).
+
+:meth:`PackedCircuit.stored` and :meth:`PackedCircuit.from_stored` give and take the kept form
+itself, so a state dir stores (and reloads) a result without unpacking it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -63,6 +66,35 @@ class PackedCircuit(Mapping[str, np.ndarray]):
             entry.nbytes if isinstance(entry, np.ndarray) else entry[1].nbytes
             for entry in self._keys.values()
         )
+
+    def stored(self) -> list[tuple[str, np.ndarray, tuple[int, int] | None]]:
+        """Each key as kept: ``(key, packed bytes, shape)``, or ``(key, array, None)`` for values
+        that are not bits."""
+        return [
+            (key, entry, None) if isinstance(entry, np.ndarray) else (key, entry[1], entry[0])
+            for key, entry in self._keys.items()
+        ]
+
+    @classmethod
+    def from_stored(
+        cls, entries: Iterable[tuple[str, np.ndarray, tuple[int, int] | None]]
+    ) -> PackedCircuit:
+        """The circuit :meth:`stored` gave.
+
+        Raises:
+            ValueError: Packed bytes do not hold their shape's bits.
+        """
+        circuit = cls({})
+        for key, array, shape in entries:
+            if shape is None:
+                circuit._keys[key] = np.asarray(array)
+                continue
+            shots, width = (int(n) for n in shape)
+            packed = np.asarray(array, dtype=np.uint8).reshape(-1)
+            if shots < 0 or width < 0 or len(packed) != -(-shots * width // 8):
+                raise ValueError(f"{len(packed)} bytes do not hold {shots} x {width} bits")
+            circuit._keys[key] = ((shots, width), packed)
+        return circuit
 
     def wire(self, key: str) -> dict[str, Any]:
         """One key in the packed wire format (:func:`~cirq_iqm_ext.wire.packed.pack_bits`'s)."""
