@@ -174,3 +174,38 @@ def test_commuting_gate_heavy_circuits_compile_equivalently(device, seed, build)
     for level in (2, 3):
         result = transpile(circuit, device, seed=seed, optimization_level=level)
         assert_equivalent(circuit, result, seed=seed)
+
+
+def _cz_depth(circuit: cirq.AbstractCircuit) -> int:
+    level: dict[cirq.Qid, int] = {}
+    for op in circuit.all_operations():
+        if len(op.qubits) == 2:
+            level[op.qubits[0]] = level[op.qubits[1]] = 1 + max(level.get(q, 0) for q in op.qubits)
+    return max(level.values(), default=0)
+
+
+def _brick_wall(n: int, layers: int, seed: int) -> cirq.Circuit:
+    """Rotations, then ``layers`` times two layers of CZ on a line (even pairs, odd pairs)."""
+    rng = np.random.default_rng(seed)
+    q = cirq.LineQubit.range(n)
+    moments: list[list[cirq.Operation]] = []
+    for _ in range(layers):
+        moments.append([cirq.ry(float(rng.uniform(0, np.pi))).on(x) for x in q])
+        moments.append([cirq.CZ(q[i], q[i + 1]) for i in range(0, n - 1, 2)])
+        moments.append([cirq.CZ(q[i], q[i + 1]) for i in range(1, n - 1, 2)])
+    return cirq.Circuit(*moments, cirq.measure(*q, key="m"))
+
+
+@pytest.mark.parametrize("device", [APOLLO, GARNET], ids=["apollo", "garnet"])
+@pytest.mark.parametrize("level", [0, 1, 2, 3])
+@pytest.mark.parametrize(("n", "layers"), [(6, 1), (10, 1), (8, 3)])
+def test_layers_of_commuting_czs_keep_their_depth(device, level, n, layers):
+    # All CZs of a layer commute, so the router may run them in any order; taken in the order
+    # they became ready, the two layers of a 10-qubit wall became a chain of nine.
+    circuit = _brick_wall(n, layers, seed=n + layers)
+    result = transpile(circuit, device, optimization_level=level, seed=0)
+    cz = [op for op in result.circuit.all_operations() if len(op.qubits) == 2]
+    assert len(cz) == layers * (n - 1)  # a line fits: no SWAP
+    assert _cz_depth(result.circuit) == _cz_depth(circuit) == 2 * layers
+    if n <= 8:
+        assert_equivalent(circuit, result)
