@@ -615,6 +615,11 @@ def print_summary(rows: list[dict[str, Any]]) -> list[tuple[str, float, float, s
             line += f"   {device_name} {d_cz:.3f} ({d_n})"
         print(line)
         summary.append((f"CZ count vs {other} (geomean ratio)", cz, 1.0, targets[other]))
+    for other in ("qiskit", "tket"):
+        depth, n = ratio(rows, other, 1)
+        if n:  # fewer CZ must not come as a longer chain of them (decoherence grows with depth)
+            print(f"CZ depth vs {other:<10} ({n:>3} circuits): {depth:.3f}")
+            summary.append((f"CZ depth vs {other} (geomean ratio)", depth, 1.0, "-"))
     big = [r for r in rows if 16 <= r["qubits"] <= 20]
     for other, target in (("qiskit", "<= 1.0"), ("tket", "-")):
         t, n = ratio(rows, other, 2)
