@@ -7,21 +7,21 @@ from typing import Any
 import httpx
 
 
-def bell_body(shots: int = 10) -> dict[str, Any]:
-    """A v1 run request: one Bell-like circuit on Adonis's QB1 and QB3."""
+def bell_circuit(name: str = "bell") -> dict[str, Any]:
+    """A Bell-like circuit on Adonis's QB1 and QB3, as a v1 circuit object."""
     return {
-        "circuits": [
-            {
-                "name": "bell",
-                "instructions": [
-                    {"name": "prx", "qubits": ["QB1"], "args": {"angle_t": 0.25, "phase_t": 0.25}},
-                    {"name": "cz", "qubits": ["QB1", "QB3"], "args": {}},
-                    {"name": "measure", "qubits": ["QB1", "QB3"], "args": {"key": "m"}},
-                ],
-            }
+        "name": name,
+        "instructions": [
+            {"name": "prx", "qubits": ["QB1"], "args": {"angle_t": 0.25, "phase_t": 0.25}},
+            {"name": "cz", "qubits": ["QB1", "QB3"], "args": {}},
+            {"name": "measure", "qubits": ["QB1", "QB3"], "args": {"key": "m"}},
         ],
-        "shots": shots,
     }
+
+
+def bell_body(shots: int = 10) -> dict[str, Any]:
+    """A v1 run request: one :func:`bell_circuit`."""
+    return {"circuits": [bell_circuit()], "shots": shots}
 
 
 def wait_ready(http: httpx.Client, job_id: str) -> None:

@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 import uuid
 
-import httpx
 import numpy as np
 import pytest
+from recording_transport import RecordingTransport
 
 from cirq_iqm_ext import Circuit, Instruction, IQMClient, Status
 from cirq_iqm_ext.client import json_codec, status_errors
@@ -35,18 +35,6 @@ def bell(name: str) -> Circuit:
     )
 
 
-class CountingTransport(httpx.HTTPTransport):
-    """A real connection pool that records the paths it was asked for."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.paths: list[str] = []
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        self.paths.append(f"{request.method} {request.url.path}")
-        return super().handle_request(request)
-
-
 @pytest.fixture(scope="module")
 def server():
     with EmbeddedServer("adonis", seed=3) as running:
@@ -57,14 +45,14 @@ def server():
 
 
 def test_the_payload_the_client_sent_is_not_downloaded_again(server):
-    transport = CountingTransport()
+    transport = RecordingTransport()
     with IQMClient(server.url, api="iqm-server", environ={}, transport=transport) as client:
         job_id = client.submit_circuits([bell("one"), bell("two")], shots=50)
         result = client.wait_for_results(job_id, timeout_secs=30)
     assert result.status is Status.READY
     assert not [p for p in transport.paths if p.endswith("/payload")]
     # What the client kept is what the server echoes (a fresh client must download it).
-    fresh_transport = CountingTransport()
+    fresh_transport = RecordingTransport()
     with IQMClient(server.url, api="iqm-server", environ={}, transport=fresh_transport) as fresh:
         echoed = fresh.get_run(job_id)
     assert [p for p in fresh_transport.paths if p.endswith("/payload")]

@@ -12,6 +12,7 @@ import uuid
 
 import httpx
 import pytest
+from recording_transport import RecordingTransport
 
 from cirq_iqm_ext import Circuit, Instruction, IQMClient, Status
 from cirq_iqm_ext.client.profiles.sent import SentRequests
@@ -19,18 +20,6 @@ from cirq_iqm_ext.errors import ModelValidationError
 from cirq_iqm_ext.server import EmbeddedServer
 from cirq_iqm_ext.wire.models import Metadata
 from cirq_iqm_ext.wire.protocol import REQUEST_ECHO_QUERY, REQUEST_OMITTED_FIELD
-
-
-class RecordingTransport(httpx.HTTPTransport):
-    """A real connection pool that records each request's path and query."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.asked: list[str] = []
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        self.asked.append(f"{request.method} {request.url.path}?{request.url.query.decode()}")
-        return super().handle_request(request)
 
 
 def circuit(name: str) -> Circuit:

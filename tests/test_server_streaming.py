@@ -11,11 +11,11 @@ import http.client
 import json
 import socket
 import time
-from typing import Any
 
 import httpx
 import numpy as np
 import pytest
+from server_requests import bell_circuit, wait_ready
 
 from cirq_iqm_ext.server import EmbeddedServer
 from cirq_iqm_ext.server.result_json import (
@@ -29,31 +29,15 @@ SHOTS = 40_000
 CIRCUITS = 50  # 2,000,000 shots of 2 qubits: 12 MB of JSON lists
 
 
-def bell_circuit(number: int) -> dict[str, Any]:
-    return {
-        "name": f"bell-{number}",
-        "instructions": [
-            {"name": "prx", "qubits": ["QB1"], "args": {"angle_t": 0.25, "phase_t": 0.25}},
-            {"name": "cz", "qubits": ["QB1", "QB3"], "args": {}},
-            {"name": "measure", "qubits": ["QB1", "QB3"], "args": {"key": "m"}},
-        ],
-    }
-
-
-def wait_ready(http: httpx.Client, job_id: str) -> None:
-    for _ in range(100):
-        status = http.get(f"/jobs/{job_id}/status", params={"wait": 20}).json()["status"]
-        if not status.startswith("pending"):
-            break
-    assert status == "ready", status
-
-
 @pytest.fixture(scope="module")
 def big():
     """A server holding one large finished job: (server, job id, its measurements as lists)."""
     with EmbeddedServer("adonis", seed=5) as server:
         with httpx.Client(base_url=server.url, timeout=60) as http:
-            body = {"circuits": [bell_circuit(n) for n in range(CIRCUITS)], "shots": SHOTS}
+            body = {
+                "circuits": [bell_circuit(f"bell-{n}") for n in range(CIRCUITS)],
+                "shots": SHOTS,
+            }
             job_id = http.post("/jobs", json=body).json()["id"]
             wait_ready(http, job_id)
             packed = http.get(f"/jobs/{job_id}", params={"measurements": "packed"}).json()
@@ -182,7 +166,9 @@ def test_a_result_can_leave_out_the_echoed_request(big):
 def test_a_pending_result_can_leave_out_the_request_too():
     with EmbeddedServer("adonis", seed=1, job_delay=60) as server:
         with httpx.Client(base_url=server.url, timeout=30) as http:
-            job_id = http.post("/jobs", json={"circuits": [bell_circuit(0)], "shots": 5}).json()
+            job_id = http.post(
+                "/jobs", json={"circuits": [bell_circuit("bell-0")], "shots": 5}
+            ).json()
             answer = http.get(f"/jobs/{job_id['id']}", params={"request": "omit"}).json()
     assert answer["status"] == "pending compilation" and "measurements" not in answer
     assert "request" not in answer["metadata"] and answer["metadata"]["request_omitted"]
