@@ -182,9 +182,9 @@ class ServerCore:
         """Jobs waiting for a worker (approximate)."""
         return self.worker.queued
 
-    def jobs_ahead(self, job_id: UUID) -> int:
-        """Queued jobs that run before ``job_id`` (0 once a worker has it)."""
-        return self.worker.jobs_ahead(job_id)
+    def queue_position(self, job_id: UUID) -> int | None:
+        """How many queued jobs run before ``job_id``; ``None`` unless it waits in the queue."""
+        return self.worker.queue_position(job_id)
 
     def architecture_dict(self, *, delay: bool, dynamic: bool) -> dict[str, Any]:
         """The served architecture as JSON, with or without ``delay`` and dynamic operations."""
@@ -259,7 +259,7 @@ class ServerCore:
             UnknownJobError: Unknown id.
         """
         body = self.store.status_dict(job_id, wait=wait)
-        position = self.worker.queue_position(job_id)
+        position = self.queue_position(job_id)
         if position is not None and body["status"] in _PENDING:
             body["queue_position"] = position
         return body

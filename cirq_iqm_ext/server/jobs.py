@@ -924,10 +924,6 @@ class Worker:
         """Jobs waiting in the queue (approximate)."""
         return self._queue.qsize()
 
-    def jobs_ahead(self, job_id: UUID) -> int:
-        """How many queued jobs will run before ``job_id`` (0 once a worker has taken it)."""
-        return self.queue_position(job_id) or 0
-
     def queue_position(self, job_id: UUID) -> int | None:
         """How many queued jobs will run before ``job_id``; ``None`` unless it is queued."""
         with self._waiting_lock:

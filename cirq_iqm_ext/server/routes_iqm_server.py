@@ -362,7 +362,8 @@ class IQMServerRoutes:
         return JobData(
             id=str(job_id),
             status=status,
-            queue_position=self.core.jobs_ahead(job_id) if status == "waiting" else None,
+            # 0 for a waiting job a worker has just taken off the queue.
+            queue_position=(self.core.queue_position(job_id) or 0) if status == "waiting" else None,
             progress={"circuits": self._progress(job_id, result)} if status == "processing" else {},
             calibration_set_id=(str(calibration) if "compile_end" in timestamps else None),
             messages=result.warnings,
