@@ -136,7 +136,8 @@ class DeviceValidationError(CircuitValidationError):
 
 
 class SerializationError(CircuitValidationError):
-    """A circuit contains an operation that has no IQM instruction; compile it first."""
+    """A circuit contains an operation that has no IQM instruction (compile it first), or a
+    number JSON cannot carry (``nan`` or infinite)."""
 
 
 class JobAbortedError(JobError):
